@@ -37,8 +37,8 @@ class Box:
         dy = max(other.y0 - self.y1, self.y0 - other.y1, 0)
         return max(dx, dy)
 
-    def shifted(self, dx: int, dy: int) -> Box:
-        return Box(self.x0 + dx, self.y0 + dy, self.x1 + dx, self.y1 + dy)
+    def as_list(self) -> list[int]:
+        return [self.x0, self.y0, self.x1, self.y1]
 
 
 @dataclass(frozen=True)

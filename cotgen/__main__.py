@@ -1,0 +1,5 @@
+import sys
+
+from cotgen.cli import main
+
+sys.exit(main())

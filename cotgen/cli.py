@@ -1,0 +1,124 @@
+"""The `cotgen` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from cotgen.errors import InputError
+from cotgen.prompts import TAGS, write_records, write_text_atomic
+from cotgen.world.records import SPLITS, evaluation_records, sample_records, split_records
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _world_sample(args: argparse.Namespace) -> None:
+    from cotgen.layout import has_prompt_folders
+    from cotgen.world.folders import write_scene_folders
+
+    out = Path(args.out)
+    if has_prompt_folders(out):
+        if not args.overwrite:
+            raise InputError(f"{out}: already holds GenEval prompt folders; choose another --out or pass --overwrite")
+        for folder in out.iterdir():
+            if folder.is_dir() and folder.name.isdigit():
+                shutil.rmtree(folder)
+    tags = TAGS if args.tag == "all" else (args.tag,)
+    records = [r for tag in tags for r in sample_records(tag, args.n, args.split, args.seed)]
+    write_scene_folders(out, records, args.seed, args.samples, args.size, progress=True)
+    print(f"wrote {len(records)} prompts x {args.samples} images to {out}")
+
+
+def _world_prompts(args: argparse.Namespace) -> None:
+    if args.split == "eval":
+        records = evaluation_records()
+    else:
+        records = [r for tag in TAGS for r in split_records(tag, "train")]
+    write_records(args.out, records)
+    print(f"wrote {len(records)} {args.split} records to {args.out}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from cotgen.evaluate.folder import evaluate_folder, rows_to_jsonl
+    from cotgen.evaluate.summary import format_table
+
+    rows, summary = evaluate_folder(args.folder, progress=not args.json)
+    if args.results:
+        write_text_atomic(args.results, rows_to_jsonl(rows))
+    if args.json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        print(format_table({"exact": summary}))
+        if args.results:
+            print(f"per-image results: {args.results}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from cotgen.demo import run_demo
+    from cotgen.evaluate.summary import format_table
+
+    summaries = run_demo(args.out, args.per_tag, args.samples, args.seed, progress=True)
+    print(format_table(summaries))
+    print(f"images and metadata in GenEval's layout: {args.out}/<source>/ (score any of them with `cotgen evaluate`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cotgen", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    world = commands.add_parser("world", help="the shapes world: sample prompts and scenes").add_subparsers(
+        dest="world_command", required=True
+    )
+    sample = world.add_parser("sample", help="write rendered scenes and metadata in GenEval's folder layout")
+    sample.add_argument("--tag", choices=(*TAGS, "all"), default="all", help="GenEval tag, or all six")
+    sample.add_argument("--n", type=_positive, default=8, help="prompts per tag")
+    sample.add_argument("--out", required=True, help="output folder")
+    sample.add_argument("--split", choices=SPLITS, default="eval", help="which side of the held-out split")
+    sample.add_argument("--seed", type=int, default=0, help="seeds both the prompts and the scenes")
+    sample.add_argument("--samples", type=_positive, default=1, help="images per prompt")
+    sample.add_argument("--size", type=_positive, default=64, help="canvas side in pixels")
+    sample.add_argument("--overwrite", action="store_true", help="replace prompt folders already in --out")
+    sample.set_defaults(run=_world_sample)
+
+    prompts = world.add_parser("prompts", help="write a split's records as GenEval metadata JSONL")
+    prompts.add_argument("--split", choices=SPLITS, default="eval")
+    prompts.add_argument("--out", required=True, help="output .jsonl file")
+    prompts.set_defaults(run=_world_prompts)
+
+    evaluate = commands.add_parser("evaluate", help="score a folder in GenEval's layout with the exact evaluator")
+    evaluate.add_argument("folder")
+    evaluate.add_argument("--json", action="store_true", help="print the summary as JSON")
+    evaluate.add_argument("--results", help="also write one JSON line per image to this file")
+    evaluate.set_defaults(run=_evaluate)
+
+    demo = commands.add_parser("demo", help="render, evaluate and tabulate oracle, vq-like and prompt-blind images")
+    demo.add_argument("--out", default="runs/demo", help="output folder")
+    demo.add_argument("--per-tag", type=_positive, default=20, help="held-out prompts per tag")
+    demo.add_argument("--samples", type=_positive, default=4, help="images per prompt (GenEval uses 4)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except InputError as err:
+        print(f"cotgen: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
