@@ -21,7 +21,8 @@ def evaluate_folder(root: str | Path, progress: bool = False) -> tuple[list[dict
         check_world_record(folder.record, where=str(folder.path / "metadata.jsonl"))
     rows = []
     images = [(folder, path) for folder in folders for path in folder.samples]
-    for folder, path in tqdm(images, desc="evaluating", unit="img", disable=not progress):
+    # disable=None shows the bar only on a terminal, so piped output and errors stay clean.
+    for folder, path in tqdm(images, desc="evaluating", unit="img", disable=None if progress else True):
         result = evaluate_image(load_image(path), folder.record)
         rows.append(
             {

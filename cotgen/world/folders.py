@@ -34,7 +34,8 @@ def write_scene_folders(
 ) -> list[Path]:
     """Folder i holds `samples` images of records[i]; image j is seeded by (seed, i, j)."""
     folders = []
-    for i, record in enumerate(tqdm(records, desc="rendering", unit="prompt", disable=not progress)):
+    bar = tqdm(records, desc="rendering", unit="prompt", disable=None if progress else True)  # None: terminal only
+    for i, record in enumerate(bar):
         images = [paint(record, np.random.default_rng([seed, i, j]), size) for j in range(samples)]
         folders.append(write_prompt_folder(out, i, record, images))
     return folders
