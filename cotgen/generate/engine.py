@@ -1,0 +1,245 @@
+"""Step-wise image decoding for Janus: stop, look, prune and branch paths mid-generation.
+
+One batch holds every live path twice: rows [0, B) are conditional (the prompt), rows [B, 2B) are
+unconditional (the prompt with every token but BOS and begin-of-image replaced by padding), and the
+next token comes from the guided logits `uncond + scale · (cond − uncond)`, as in Janus and in
+transformers' `generate(generation_mode="image")`. Prompts are left-padded; position ids follow the
+attention mask, so a path's tokens do not depend on what else shares its batch.
+
+A *step* is a group of raster rows of the token grid; `steps` of them make an image. Each path owns
+a torch.Generator seeded from (seed, prompt id, sample index), so its image is the same however the
+paths are batched. `select` keeps, drops or repeats paths by selecting the rows of both halves of the
+KV cache: a pruned path costs nothing afterwards, a repeated one branches.
+
+The engine calls the language model directly instead of `generate()`, which breaks for Janus on some
+transformers releases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from transformers import DynamicCache, JanusForConditionalGeneration
+
+from cotgen.models.janus import SpecialTokens, image_grid, special_tokens
+
+
+@dataclass(frozen=True)
+class Sampling:
+    guidance_scale: float = 5.0
+    """Classifier-free guidance scale; 1.0 means no guidance."""
+    temperature: float = 1.0
+    """Softmax temperature; 0 decodes greedily."""
+    top_k: int = 0
+    """Sample from the k most likely tokens; 0 keeps the full distribution."""
+    steps: int = 4
+    """Checkpoint steps per image: the token grid's rows are split into this many groups."""
+
+    def __post_init__(self) -> None:
+        if self.guidance_scale < 1.0:
+            raise ValueError(f"guidance_scale must be >= 1.0, got {self.guidance_scale}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+
+
+@dataclass(frozen=True)
+class PathKey:
+    """What identifies a path's randomness: the same key gives the same image."""
+
+    seed: int
+    prompt_id: str
+    sample: int
+
+    def generator(self) -> torch.Generator:
+        digest = hashlib.sha256(f"{self.seed}|{self.prompt_id}|{self.sample}".encode()).digest()
+        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
+@dataclass
+class State:
+    """Live paths mid-generation. Row i of `tokens` is path i; the cache holds 2×paths rows."""
+
+    keys: list[PathKey]
+    tokens: torch.Tensor  # (paths, decoded so far)
+    cache: DynamicCache
+    attention_mask: torch.Tensor  # (2·paths, prompt + decoded)
+    positions: torch.Tensor  # (2·paths,) position id of the next input
+    logits: torch.Tensor  # (paths, codebook) guided logits for the next token
+    generators: list[torch.Generator]
+    tokens_decoded: torch.Tensor  # (paths,) image tokens this path (and its ancestors) cost
+    branch_counts: dict[PathKey, int] = field(default_factory=dict)  # branches spawned per key
+
+    @property
+    def num_paths(self) -> int:
+        return len(self.keys)
+
+
+class StepwiseGenerator:
+    def __init__(self, model: JanusForConditionalGeneration, sampling: Sampling = Sampling()):
+        self.model = model.eval()
+        self.sampling = sampling
+        self.special: SpecialTokens = special_tokens(model)
+        self.grid = image_grid(model)
+        language_model = model.model.language_model
+        # transformers renamed `past_key_values` to `cache`; accept both releases.
+        self._cache_kwarg = "cache" if "cache" in inspect.signature(language_model.forward).parameters else "past_key_values"
+        self.device = next(model.parameters()).device
+
+    # -- the step schedule -------------------------------------------------------------------
+    def step_rows(self) -> list[int]:
+        """Rows finished after each step, e.g. [4, 8, 12, 16] for 16 rows in 4 steps."""
+        steps = min(self.sampling.steps, self.grid)
+        return [round((i + 1) * self.grid / steps) for i in range(steps)]
+
+    def rows_done(self, state: State) -> int:
+        return state.tokens.shape[1] // self.grid
+
+    def done(self, state: State) -> bool:
+        return state.tokens.shape[1] == self.grid * self.grid
+
+    # -- decoding ----------------------------------------------------------------------------
+    def _forward(self, embeds: torch.Tensor, state_mask: torch.Tensor, positions: torch.Tensor, cache: DynamicCache) -> torch.Tensor:
+        out = self.model.model.language_model(
+            inputs_embeds=embeds,
+            attention_mask=state_mask,
+            position_ids=positions,
+            use_cache=True,
+            **{self._cache_kwarg: cache},
+        )
+        logits = self.model.model.generation_head(out.last_hidden_state[:, -1, :]).float()
+        cond, uncond = logits.chunk(2)
+        return uncond + self.sampling.guidance_scale * (cond - uncond)
+
+    @torch.no_grad()
+    def start(self, input_ids: list[list[int]], keys: list[PathKey]) -> State:
+        """Prefill the prompts (one per path; they end with begin-of-image) and return the state."""
+        if len(input_ids) != len(keys) or not keys:
+            raise ValueError(f"need one prompt per path, got {len(input_ids)} prompts for {len(keys)} keys")
+        s = self.special
+        width = max(len(ids) for ids in input_ids)
+        cond = torch.full((len(keys), width), s.pad, dtype=torch.long)
+        mask = torch.zeros((len(keys), width), dtype=torch.long)
+        for i, ids in enumerate(input_ids):
+            if not ids or ids[-1] != s.boi:
+                raise ValueError(f"prompt {i} must end with the begin-of-image token {s.boi}")
+            cond[i, width - len(ids) :] = torch.tensor(ids)
+            mask[i, width - len(ids) :] = 1
+        uncond = cond.masked_fill((cond != s.bos) & (cond != s.boi), s.pad)
+        tokens = torch.cat([cond, uncond]).to(self.device)
+        mask = torch.cat([mask, mask]).to(self.device)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        cache = DynamicCache(config=self.model.config.text_config)
+        embeds = self.model.get_input_embeddings()(tokens)
+        logits = self._forward(embeds, mask, positions, cache)
+        return State(
+            keys=list(keys),
+            tokens=torch.zeros((len(keys), 0), dtype=torch.long, device=self.device),
+            cache=cache,
+            attention_mask=mask,
+            positions=positions[:, -1] + 1,
+            logits=logits,
+            generators=[k.generator() for k in keys],
+            tokens_decoded=torch.zeros(len(keys), dtype=torch.long),
+        )
+
+    def _sample(self, logits: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+        if self.sampling.temperature == 0:
+            return logits.argmax(dim=-1)
+        logits = logits / self.sampling.temperature
+        if self.sampling.top_k:
+            kth = logits.topk(min(self.sampling.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = F.softmax(logits, dim=-1).cpu()
+        # One draw per path from its own generator keeps sampling independent of batching.
+        return torch.stack([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators)]).squeeze(1).to(logits.device)
+
+    @torch.no_grad()
+    def step(self, state: State, rows: int | None = None) -> State:
+        """Decode up to the next checkpoint step (or `rows` more rows); a finished state is returned as is."""
+        total = self.grid * self.grid
+        if rows is None:
+            done = self.rows_done(state)
+            target = next((r for r in self.step_rows() if r > done), self.grid) * self.grid
+        else:
+            target = min(total, state.tokens.shape[1] + rows * self.grid)
+        while state.tokens.shape[1] < target:
+            token = self._sample(state.logits, state.generators)
+            state.tokens = torch.cat([state.tokens, token[:, None]], dim=1)
+            state.tokens_decoded += 1
+            if state.tokens.shape[1] == total:
+                break  # the last token needs no forward pass
+            both = torch.cat([token, token])[:, None]
+            embeds = self.model.prepare_embeddings_for_image_generation(both)
+            state.attention_mask = F.pad(state.attention_mask, (0, 1), value=1)
+            state.logits = self._forward(embeds, state.attention_mask, state.positions[:, None], state.cache)
+            state.positions = state.positions + 1
+        return state
+
+    # -- pruning and branching ---------------------------------------------------------------
+    @torch.no_grad()
+    def select(self, state: State, index: list[int]) -> State:
+        """Keep the paths in `index`, in that order; an index repeated r times branches that path into
+        r continuations (the first keeps its key, the others get new sample keys)."""
+        if not index:
+            raise ValueError("select needs at least one path to keep")
+        if min(index) < 0 or max(index) >= state.num_paths:
+            raise IndexError(f"path index out of range 0..{state.num_paths - 1}: {index}")
+        paths = torch.tensor(index, device=self.device)
+        state.cache.batch_select_indices(torch.cat([paths, paths + state.num_paths]))
+        seen: set[int] = set()
+        keys, generators = [], []
+        for i in index:
+            key = state.keys[i]
+            if i in seen:  # a branch: a new key under the same prompt, with its own randomness
+                count = state.branch_counts[key] = state.branch_counts.get(key, 0) + 1
+                key = PathKey(key.seed, f"{key.prompt_id}/{key.sample}", count)
+                generators.append(key.generator())
+            else:
+                seen.add(i)
+                generators.append(state.generators[i])
+            keys.append(key)
+        state.keys, state.generators = keys, generators
+        state.tokens = state.tokens[paths]
+        state.logits = state.logits[paths]
+        both = torch.cat([paths, paths + len(state.attention_mask) // 2])  # old path count
+        state.attention_mask = state.attention_mask[both]
+        state.positions = state.positions[both]
+        state.tokens_decoded = state.tokens_decoded[paths.cpu()]
+        return state
+
+    # -- images --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode_rows(self, tokens: torch.Tensor) -> np.ndarray:
+        """Decode the first k full rows of each path: (paths, k·patch, width, 3) uint8."""
+        rows = tokens.shape[1] // self.grid
+        vq = self.model.model.vqmodel
+        codes = F.normalize(vq.quantize.embedding(tokens[:, : rows * self.grid]), dim=-1)
+        codes = codes.view(tokens.shape[0], rows, self.grid, -1).permute(0, 3, 1, 2)
+        pixels = vq.decoder(vq.post_quant_conv(codes))
+        return ((pixels.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    def preview(self, state: State, background: tuple[int, int, int] = (255, 255, 255)) -> list[Image.Image]:
+        """Each path's partial image: the finished rows decoded, the rest left as blank canvas."""
+        size = self.model.config.vision_config.image_size
+        canvas = np.empty((state.num_paths, size, size, 3), dtype=np.uint8)
+        canvas[:] = background
+        if self.rows_done(state):
+            strip = self.decode_rows(state.tokens)
+            canvas[:, : strip.shape[1]] = strip
+        return [Image.fromarray(c) for c in canvas]
+
+    def finish(self, state: State) -> tuple[torch.Tensor, list[Image.Image]]:
+        """Decode every path to the end; returns the token grid (paths, grid²) and the images."""
+        while not self.done(state):
+            self.step(state)
+        return state.tokens, [Image.fromarray(p) for p in self.decode_rows(state.tokens)]

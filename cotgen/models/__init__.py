@@ -1,0 +1,1 @@
+"""Model builders and loaders: tiny configs of the real architectures and the embedded assets."""

@@ -1,0 +1,93 @@
+"""Janus configurations: tiny random ones for tests, and the special-token conventions.
+
+A Janus checkpoint generates images from a prompt that ends with its begin-of-image token; the
+number of image tokens and the grid come from the vision config (image_size / patch_size per side),
+and the VQ decoder's `num_patches` follows from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transformers import JanusConfig, JanusForConditionalGeneration, JanusVisionConfig, JanusVQVAEConfig, LlamaConfig
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The ids the image-generation prompt needs: its unconditional twin keeps only BOS and BOI."""
+
+    bos: int
+    pad: int
+    boi: int
+
+
+def special_tokens(model: JanusForConditionalGeneration) -> SpecialTokens:
+    config = model.generation_config
+    boi = (config.generation_kwargs or {}).get("boi_token_id")
+    if config.bos_token_id is None or config.pad_token_id is None or boi is None:
+        raise ValueError(
+            "the model's generation_config needs bos_token_id, pad_token_id and generation_kwargs['boi_token_id']"
+        )
+    return SpecialTokens(bos=config.bos_token_id, pad=config.pad_token_id, boi=boi)
+
+
+def image_grid(model: JanusForConditionalGeneration) -> int:
+    """Tokens per side of the square image-token grid."""
+    vision = model.config.vision_config
+    return vision.image_size // vision.patch_size
+
+
+def tiny_janus_config(
+    grid: int = 8,
+    patch_pixels: int = 4,
+    vocab_size: int = 64,
+    hidden_size: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    codebook: int = 128,
+    vq_channels: tuple[int, ...] = (1, 1, 2),
+    special: SpecialTokens = SpecialTokens(bos=1, pad=0, boi=3),
+) -> JanusConfig:
+    """A small random Janus with real Janus classes: `grid`×`grid` image tokens decoded by a VQ whose
+    `len(vq_channels) - 1` downsamplings map each token to 2**(len-1) pixels per side."""
+    image_size = grid * patch_pixels
+    text = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=grid * grid + 128,
+        bos_token_id=special.bos,
+        pad_token_id=special.pad,
+        eos_token_id=2,
+    )
+    vision = JanusVisionConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=image_size,
+        patch_size=patch_pixels,
+        projection_dim=hidden_size,
+        num_image_tokens=grid * grid,
+    )
+    vq = JanusVQVAEConfig(
+        embed_dim=8,
+        num_embeddings=codebook,
+        latent_channels=32,
+        base_channels=32,
+        channel_multiplier=list(vq_channels),
+        num_res_blocks=1,
+        projection_dim=hidden_size,
+        image_token_embed_dim=hidden_size,
+    )
+    return JanusConfig(text_config=text, vision_config=vision, vq_config=vq, image_token_id=vocab_size - 1)
+
+
+def configure_generation(model: JanusForConditionalGeneration, special: SpecialTokens) -> None:
+    """Set the generation-config fields `generate(generation_mode="image")` and the engine read."""
+    config = model.generation_config
+    config.bos_token_id = special.bos
+    config.pad_token_id = special.pad
+    config.generation_kwargs = {"boi_token_id": special.boi}
