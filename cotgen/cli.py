@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from cotgen.errors import InputError
+from cotgen.layout import has_prompt_folders
 from cotgen.prompts import TAGS, write_records, write_text_atomic
 from cotgen.world.records import SPLITS, evaluation_records, sample_records, split_records
 
@@ -21,7 +22,6 @@ def _positive(text: str) -> int:
 
 
 def _world_sample(args: argparse.Namespace) -> None:
-    from cotgen.layout import has_prompt_folders
     from cotgen.world.folders import write_scene_folders
 
     out = Path(args.out)
@@ -46,10 +46,40 @@ def _world_prompts(args: argparse.Namespace) -> None:
     print(f"wrote {len(records)} {args.split} records to {args.out}")
 
 
+def _engine(args: argparse.Namespace):
+    from cotgen.generate.commands import build_engine
+
+    return build_engine(args.model, args.guidance, args.temperature, args.top_k, args.steps)
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from cotgen.generate.commands import generate_with_strips
+
+    engine, tokenizer = _engine(args)
+    written = generate_with_strips(engine, tokenizer, args.prompt, args.n, Path(args.out), args.seed)
+    print(f"wrote {len(written)} images and their step strips (*_steps.png) to {args.out}")
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from cotgen.evaluate.folder import evaluate_folder, rows_to_jsonl
     from cotgen.evaluate.summary import format_table
 
+    if args.generate:
+        from cotgen.generate.commands import generate_and_evaluate
+
+        if args.folder is None:
+            raise InputError("evaluate --generate MODEL needs a FOLDER to write the generated images to")
+        out = Path(args.folder)
+        if has_prompt_folders(out):
+            raise InputError(f"{out}: already holds GenEval prompt folders; choose a new folder for --generate")
+        engine, tokenizer = _engine(args)
+        records = evaluation_records() if args.split == "eval" else [r for t in TAGS for r in sample_records(t, 80, "train", args.seed)]
+        summary = generate_and_evaluate(engine, tokenizer, records, args.samples, out, args.seed)
+        print(format_table({args.generate: summary}))
+        print(f"images in GenEval's layout: {out}")
+        return
+    if args.folder is None:
+        raise InputError("evaluate needs a FOLDER to score")
     rows, summary = evaluate_folder(args.folder, progress=not args.json)
     if args.results:
         write_text_atomic(args.results, rows_to_jsonl(rows))
@@ -68,6 +98,14 @@ def _demo(args: argparse.Namespace) -> None:
     summaries = run_demo(args.out, args.per_tag, args.samples, args.seed, progress=True)
     print(format_table(summaries))
     print(f"images and metadata in GenEval's layout: {args.out}/<source>/ (score any of them with `cotgen evaluate`)")
+
+
+def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="embedded", help="'embedded' or a Janus checkpoint folder")
+    parser.add_argument("--guidance", type=float, help="CFG scale (default: the checkpoint's own)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="0 decodes greedily")
+    parser.add_argument("--top-k", type=int, default=0, help="0 samples the full distribution")
+    parser.add_argument("--steps", type=_positive, default=4, help="checkpoint steps (groups of token rows)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,10 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
     prompts.add_argument("--out", required=True, help="output .jsonl file")
     prompts.set_defaults(run=_world_prompts)
 
+    generate = commands.add_parser("generate", help="generate images of a prompt, with step-by-step strips")
+    generate.add_argument("prompt")
+    generate.add_argument("--n", type=_positive, default=4, help="images")
+    generate.add_argument("--out", required=True, help="output folder")
+    generate.add_argument("--seed", type=int, default=0)
+    _sampling_arguments(generate)
+    generate.set_defaults(run=_generate)
+
     evaluate = commands.add_parser("evaluate", help="score a folder in GenEval's layout with the exact evaluator")
-    evaluate.add_argument("folder")
+    evaluate.add_argument("folder", nargs="?", help="folder to score (with --generate: where the images go)")
     evaluate.add_argument("--json", action="store_true", help="print the summary as JSON")
     evaluate.add_argument("--results", help="also write one JSON line per image to this file")
+    evaluate.add_argument("--generate", metavar="MODEL", help="first generate the split with MODEL into FOLDER")
+    evaluate.add_argument("--split", choices=SPLITS, default="eval", help="with --generate: which records")
+    evaluate.add_argument("--samples", type=_positive, default=1, help="with --generate: images per record")
+    evaluate.add_argument("--seed", type=int, default=0)
+    _sampling_arguments(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     demo = commands.add_parser("demo", help="render, evaluate and tabulate oracle, vq-like and prompt-blind images")

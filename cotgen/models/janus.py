@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transformers import JanusConfig, JanusForConditionalGeneration, JanusVisionConfig, JanusVQVAEConfig, LlamaConfig
+from pathlib import Path
+
+from transformers import (
+    AutoTokenizer, JanusConfig, JanusForConditionalGeneration, JanusVisionConfig, JanusVQVAEConfig, LlamaConfig,
+    PreTrainedTokenizerBase,
+)  # fmt: skip
+
+from cotgen.errors import InputError
+
+EMBEDDED_GENERATOR = Path(__file__).resolve().parents[1] / "assets" / "generator"
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,26 @@ def special_tokens(model: JanusForConditionalGeneration) -> SpecialTokens:
             "the model's generation_config needs bos_token_id, pad_token_id and generation_kwargs['boi_token_id']"
         )
     return SpecialTokens(bos=config.bos_token_id, pad=config.pad_token_id, boi=boi)
+
+
+def tokenizer_specials(tokenizer: PreTrainedTokenizerBase) -> SpecialTokens:
+    """Janus's conventions: the tokenizer's BOS and pad, and its `<begin_of_image>` token."""
+    boi = tokenizer.convert_tokens_to_ids("<begin_of_image>")
+    if boi is None or boi == tokenizer.unk_token_id:
+        raise ValueError("the tokenizer has no <begin_of_image> token: not a Janus tokenizer")
+    return SpecialTokens(bos=tokenizer.bos_token_id, pad=tokenizer.pad_token_id, boi=boi)
+
+
+def load_generator(name_or_path: str | Path = "embedded") -> tuple[JanusForConditionalGeneration, PreTrainedTokenizerBase]:
+    """A Janus checkpoint folder (or "embedded") as an eval-mode model and its tokenizer, with the
+    generation config's special tokens set (transformers does not keep `generation_kwargs` on load)."""
+    path = EMBEDDED_GENERATOR if str(name_or_path) == "embedded" else Path(name_or_path)
+    if not (path / "config.json").is_file():
+        raise InputError(f"{path}: not a model folder (no config.json)")
+    model = JanusForConditionalGeneration.from_pretrained(path).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    configure_generation(model, tokenizer_specials(tokenizer))
+    return model, tokenizer
 
 
 def image_grid(model: JanusForConditionalGeneration) -> int:

@@ -131,3 +131,9 @@ def sample_records(tag: str, n: int, split: str, seed: int) -> list[Record]:
 def evaluation_records() -> list[Record]:
     """The fixed held-out evaluation set: 553 records in GenEval's tag mix and tag order."""
     return [r for tag in TAGS for r in sample_records(tag, GENEVAL_TAG_COUNTS[tag], "eval", EVAL_SEED)]
+
+
+def sample_training_record(rng: np.random.Generator) -> Record:
+    """A training-split record: tag uniformly, then a distinct record of that tag uniformly."""
+    pool = split_records(TAGS[int(rng.integers(len(TAGS)))], "train")
+    return pool[int(rng.integers(len(pool)))]

@@ -1,0 +1,69 @@
+"""What `cotgen generate` and `cotgen evaluate --generate` do, kept out of the argument parsing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+from cotgen.errors import InputError
+from cotgen.evaluate.folder import evaluate_folder
+from cotgen.evaluate.summary import Summary
+from cotgen.generate.engine import PathKey, Sampling, StepwiseGenerator
+from cotgen.generate.pipeline import generate_images
+from cotgen.layout import write_prompt_folder
+from cotgen.models.janus import load_generator
+from cotgen.prompts import Record
+from cotgen.report.strips import step_strip
+
+
+def prompt_ids(tokenizer, prompt: str) -> list[int]:
+    """Token ids of a prompt; words the model's vocabulary lacks are an error, not <unk>."""
+    ids = tokenizer(prompt).input_ids
+    if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
+        unknown = [w for w in prompt.split() if tokenizer.unk_token_id in tokenizer(w, add_special_tokens=False).input_ids]
+        raise InputError(f"prompt {prompt!r}: not in the model's vocabulary: {', '.join(unknown)}")
+    return ids
+
+
+def build_engine(model_name: str, guidance: float | None, temperature: float, top_k: int, steps: int):
+    """Load a generator; guidance defaults to the checkpoint's own `guidance_scale` (else 5, as Janus)."""
+    model, tokenizer = load_generator(model_name)
+    if guidance is None:
+        guidance = model.generation_config.guidance_scale or 5.0
+    try:
+        sampling = Sampling(guidance_scale=guidance, temperature=temperature, top_k=top_k, steps=steps)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    return StepwiseGenerator(model, sampling), tokenizer
+
+
+def generate_with_strips(engine: StepwiseGenerator, tokenizer, prompt: str, n: int, out: Path, seed: int) -> list[Path]:
+    """n images of one prompt, each with a strip of its partial image after every step."""
+    ids = prompt_ids(tokenizer, prompt)
+    state = engine.start([ids] * n, [PathKey(seed, prompt, i) for i in range(n)])
+    frames = [engine.preview(state)]
+    for _ in tqdm(engine.step_rows(), desc="steps", unit="step", disable=None):
+        engine.step(state)
+        frames.append(engine.preview(state))
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i in range(n):
+        frames[-1][i].save(out / f"{i:04d}.png")
+        step_strip([f[i] for f in frames]).save(out / f"{i:04d}_steps.png")
+        written.append(out / f"{i:04d}.png")
+    return written
+
+
+def generate_and_evaluate(
+    engine: StepwiseGenerator, tokenizer, records: list[Record], samples: int, out: Path, seed: int, batch_size: int = 64
+) -> Summary:
+    """Generate `samples` images per record into GenEval's layout under `out`, then score the folder."""
+    for record in records:
+        prompt_ids(tokenizer, record.prompt)  # fail before any work
+    pending: dict[int, list] = {}
+    for i, j, image in generate_images(engine, tokenizer, records, samples, seed, batch_size, progress=True):
+        pending.setdefault(i, []).append(image)
+        if len(pending[i]) == samples:
+            write_prompt_folder(out, i, records[i], pending.pop(i))
+    return evaluate_folder(out, progress=True)[1]

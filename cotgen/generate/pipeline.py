@@ -1,0 +1,57 @@
+"""Prompts in, images out: tokenise GenEval records, run the engine in batches, score the images."""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import torch
+from PIL import Image
+from tqdm import tqdm
+from transformers import PreTrainedTokenizerFast
+
+from cotgen.evaluate.exact import evaluate_image
+from cotgen.evaluate.summary import Summary, summarize
+from cotgen.generate.engine import PathKey, StepwiseGenerator
+from cotgen.prompts import Record
+
+
+def generate_images(
+    engine: StepwiseGenerator,
+    tokenizer: PreTrainedTokenizerFast,
+    records: Sequence[Record],
+    samples: int,
+    seed: int,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> Iterator[tuple[int, int, Image.Image]]:
+    """Yield (record index, sample index, image) for `samples` images of every record.
+
+    Path keys use the record's position as its prompt id, so a rerun with the same seed repeats
+    every image."""
+    paths = [(i, j) for i in range(len(records)) for j in range(samples)]
+    bar = tqdm(total=len(paths), desc="generating", unit="img", disable=None if progress else True)
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start : start + batch_size]
+        ids = [tokenizer(records[i].prompt).input_ids for i, _ in chunk]
+        keys = [PathKey(seed, str(i), j) for i, j in chunk]
+        _, images = engine.finish(engine.start(ids, keys))
+        for (i, j), image in zip(chunk, images):
+            yield i, j, image
+        bar.update(len(chunk))
+    bar.close()
+
+
+@torch.no_grad()
+def generate_and_score(
+    engine: StepwiseGenerator,
+    tokenizer: PreTrainedTokenizerFast,
+    records: Sequence[Record],
+    samples: int = 1,
+    seed: int = 0,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> Summary:
+    verdicts = []
+    for i, _, image in generate_images(engine, tokenizer, records, samples, seed, batch_size, progress):
+        verdicts.append((records[i].tag, evaluate_image(image, records[i]).correct))
+    return summarize(verdicts)

@@ -1,0 +1,319 @@
+"""Train the embedded generator: a VQ tokenizer for the shapes world, then a Janus language model.
+
+    python jobs/train_generator.py --config jobs/configs/generator.yaml [key=value ...]
+
+Stage 1 (vq) trains a `JanusVQVAE` on rendered training scenes and keeps the checkpoint with the best
+*ceiling*: the share of held-out scenes whose exact-evaluator verdict survives a round trip through
+the tokenizer. Stage 2 (ar) tokenises training scenes once, trains the Janus language model on them
+with classifier-free dropout, then generates the held-out split with the decoding engine and scores
+it. A stage whose output folder is complete is skipped, so a killed run resumes where it stopped.
+The model folder gets a model card (README.md) with the config, steps, time, machine and results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import JanusVQVAEConfig
+from transformers.models.janus.modeling_janus import JanusVQVAE
+
+from cotgen.config import load_config, save_config
+from cotgen.errors import InputError
+from cotgen.evaluate.exact import evaluate_image
+from cotgen.evaluate.summary import Summary, format_table
+from cotgen.generate.engine import Sampling, StepwiseGenerator
+from cotgen.generate.pipeline import generate_and_score
+from cotgen.models.ar import build_janus, drop_prompts, image_token_loss, pad_prompts
+from cotgen.models.janus import load_generator, tokenizer_specials
+from cotgen.models.tokenizer import build_world_tokenizer
+from cotgen.models.vq import (
+    build_vq, finalize_codebook, object_weights, pixels_to_tensor, quantize, reconstruct, restart_dead_codes,
+    tensor_to_pixels,
+)  # fmt: skip
+from cotgen.world.records import evaluation_records, sample_training_record
+from cotgen.world.render import render_array
+from cotgen.world.sampler import sample_random_scene, sample_scene
+
+
+@dataclass
+class VQStage:
+    codebook: int = 1024
+    """Number of codes."""
+    grid: int = 16
+    """Image tokens per side (64 px / 16 = 4 px per token)."""
+    base_channels: int = 32
+    """Channels of the first conv level (a multiple of 32: GroupNorm uses 32 groups)."""
+    channel_multiplier: list[int] = field(default_factory=lambda: [1, 1, 2])
+    """Per-level channel multipliers; len − 1 downsamplings."""
+    latent_channels: int = 64
+    """Encoder output channels before the projection to the code dimension."""
+    batch_size: int = 16
+    lr: float = 1e-3
+    minutes: float = 25.0
+    """Wall-clock budget of the stage."""
+    object_weight: float = 5.0
+    """Loss weight of object pixels relative to background."""
+    random_scene_rate: float = 0.2
+    """Share of prompt-free random scenes in the training images."""
+    eval_every: int = 250
+    """Steps between ceiling measurements (and checkpoints)."""
+    eval_scenes: int = 111
+    """Held-out scenes used to measure the ceiling during training."""
+
+
+@dataclass
+class ARStage:
+    hidden_size: int = 192
+    layers: int = 4
+    heads: int = 4
+    intermediate_size: int = 512
+    dataset_scenes: int = 20000
+    """Training scenes tokenised once and sampled with replacement."""
+    batch_size: int = 32
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    minutes: float = 40.0
+    """Wall-clock budget of the stage (the learning rate decays to 10 % over it)."""
+    cfg_dropout: float = 0.1
+    """Share of prompts trained without their words (for classifier-free guidance)."""
+    guidance_scale: float = 3.0
+    """Default guidance written to the model's card and used for the final evaluation."""
+    eval_every: int = 300
+    eval_records: int = 96
+    """Held-out records generated and scored at each evaluation during training."""
+
+
+@dataclass
+class TrainGeneratorConfig:
+    out: str = "runs/generator"
+    """Output folder: vq/, generator/ (the final model), config.yaml, log.jsonl."""
+    seed: int = 0
+    threads: int = 2
+    """torch CPU threads."""
+    image_size: int = 64
+    vq: VQStage = field(default_factory=VQStage)
+    ar: ARStage = field(default_factory=ARStage)
+
+
+def log(out: Path, **record) -> None:
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()), flush=True)
+    with open(out / "log.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def training_images(n: int, rng: np.random.Generator, size: int, random_rate: float = 0.0):
+    """n rendered training scenes with their records (None for prompt-free random scenes)."""
+    records, images = [], []
+    for _ in range(n):
+        if rng.random() < random_rate:
+            records.append(None)
+            images.append(render_array(sample_random_scene(rng, size)))
+        else:
+            record = sample_training_record(rng)
+            records.append(record)
+            images.append(render_array(sample_scene(record, rng, size)))
+    return records, images
+
+
+def vq_ceiling(vq: JanusVQVAE, records, pixels: torch.Tensor) -> tuple[float, int]:
+    """Share of scenes whose verdict survives `encode` → `decode` (the shipped path), and the number
+    of codes used. Normalises the codebook first, which training on the sphere leaves unchanged."""
+    finalize_codebook(vq)
+    vq.eval()
+    with torch.no_grad():
+        tokens = vq.encode(pixels).image_tokens.view(len(pixels), -1)
+        decoded = tensor_to_pixels(vq.decode(tokens))
+    vq.train()
+    kept = sum(evaluate_image(Image.fromarray(p), r).correct for p, r in zip(decoded, records))
+    return kept / len(records), len(torch.unique(tokens))
+
+
+def train_vq(cfg: TrainGeneratorConfig, out: Path, rng: np.random.Generator) -> dict:
+    s = cfg.vq
+    vq = build_vq(JanusVQVAEConfig(
+        embed_dim=8, num_embeddings=s.codebook, latent_channels=s.latent_channels, base_channels=s.base_channels,
+        channel_multiplier=s.channel_multiplier, num_res_blocks=1, num_patches=s.grid,
+    ))  # fmt: skip
+    if cfg.image_size // 2 ** (len(s.channel_multiplier) - 1) != s.grid:
+        raise InputError(f"vq.grid: {s.grid} does not match image_size {cfg.image_size} and channel_multiplier {s.channel_multiplier}")
+    held_out = evaluation_records()[:: max(1, 553 // s.eval_scenes)][: s.eval_scenes]
+    held_pixels = pixels_to_tensor([render_array(sample_scene(r, i, cfg.image_size)) for i, r in enumerate(held_out)])
+    optimizer = torch.optim.Adam(vq.parameters(), lr=s.lr)
+    usage = torch.zeros(s.codebook)
+    best, step, start, finished = -1.0, 0, time.time(), False
+    while not finished:
+        _, images = training_images(s.batch_size, rng, cfg.image_size, s.random_scene_rate)
+        pixels = pixels_to_tensor(images)
+        q = quantize(vq, pixels)
+        error = reconstruct(vq, q.quantized) - pixels
+        weights = object_weights(pixels, s.object_weight)
+        reconstruction = (weights * error.abs()).mean() + (weights * error**2).mean()
+        optimizer.zero_grad()
+        (reconstruction + q.commitment).backward()
+        optimizer.step()
+        usage += torch.bincount(q.tokens.flatten(), minlength=s.codebook)
+        step += 1
+        if step % 100 == 0:
+            restarted = restart_dead_codes(vq, usage, q.latents)
+            usage.zero_()
+            log(out.parent, stage="vq", step=step, seconds=round(time.time() - start), reconstruction=reconstruction.item(), restarted=restarted)
+        finished = time.time() - start >= s.minutes * 60
+        if step % s.eval_every == 0 or finished:
+            ceiling, used = vq_ceiling(vq, held_out, held_pixels)
+            log(out.parent, stage="vq", step=step, ceiling=ceiling, codes_used=used)
+            if ceiling >= best:
+                best = ceiling
+                vq.save_pretrained(out)
+    summary = {"steps": step, "minutes": round((time.time() - start) / 60, 1), "best_ceiling": best}
+    (out / "stage.json").write_text(json.dumps(summary))
+    return summary
+
+
+def tokenise(vq: JanusVQVAE, images: list[np.ndarray], batch: int = 256) -> torch.Tensor:
+    """Image tokens through the shipped path (`JanusVQVAE.encode`), as the model will see them."""
+    vq.eval()
+    with torch.no_grad():
+        return torch.cat([
+            vq.encode(pixels_to_tensor(images[i : i + batch])).image_tokens.view(len(images[i : i + batch]), -1)
+            for i in range(0, len(images), batch)
+        ])  # fmt: skip
+
+
+def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.random.Generator) -> dict:
+    s = cfg.ar
+    tokenizer = build_world_tokenizer()
+    special = tokenizer_specials(tokenizer)
+    model = build_janus(vq, tokenizer, cfg.image_size, s.hidden_size, s.layers, s.heads, s.intermediate_size)
+    records, images = training_images(s.dataset_scenes, rng, cfg.image_size)
+    start = time.time()
+    image_tokens = tokenise(model.model.vqmodel, images)
+    prompts = [tokenizer(r.prompt).input_ids for r in records]
+    log(out.parent, stage="ar", tokenised=len(records), seconds=round(time.time() - start))
+    trainable = [p for n, p in model.named_parameters() if not n.startswith(("model.vqmodel", "model.vision_model", "model.aligner"))]
+    optimizer = torch.optim.AdamW(trainable, lr=s.lr, weight_decay=0.01)
+    held_out = evaluation_records()[:: max(1, 553 // s.eval_records)][: s.eval_records]
+    engine = StepwiseGenerator(model, Sampling(guidance_scale=s.guidance_scale, temperature=1.0))
+    step, start = 0, time.time()
+    model.train()
+    while (elapsed := time.time() - start) < s.minutes * 60:
+        progress = elapsed / (s.minutes * 60)
+        for group in optimizer.param_groups:
+            group["lr"] = s.lr * min(1.0, (step + 1) / s.warmup_steps) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
+        batch = rng.integers(len(prompts), size=s.batch_size)
+        ids, mask = pad_prompts([prompts[i] for i in batch], special.pad)
+        loss = image_token_loss(model, drop_prompts(ids, special, s.cfg_dropout, rng), mask, image_tokens[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        step += 1
+        if step % 50 == 0:
+            log(out.parent, stage="ar", step=step, seconds=round(time.time() - start), loss=loss.item())
+        if step % s.eval_every == 0:
+            model.eval()
+            summary = generate_and_score(engine, tokenizer, held_out, seed=cfg.seed)
+            model.train()
+            log(out.parent, stage="ar", step=step, overall=summary.overall, **{t: v.mean for t, v in summary.tags.items()})
+    model.eval()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    model.generation_config.guidance_scale = s.guidance_scale
+    model.generation_config.save_pretrained(out)
+    return {"steps": step, "minutes": round((time.time() - start) / 60, 1), "samples_seen": step * s.batch_size}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+
+
+def write_card(out: Path, cfg: TrainGeneratorConfig, vq_stage: dict, ar_stage: dict, final: Summary, ceiling: float) -> None:
+    text = f"""# cotgen embedded generator
+
+A tiny Janus (`JanusForConditionalGeneration`) trained on the shapes world by
+`jobs/train_generator.py`. Load it like any Janus checkpoint with `from_pretrained`.
+
+- Image: {cfg.image_size}×{cfg.image_size} px, {cfg.vq.grid}×{cfg.vq.grid} image tokens, {cfg.vq.codebook} codes.
+- Language model: Llama, hidden {cfg.ar.hidden_size}, {cfg.ar.layers} layers, {cfg.ar.heads} heads.
+- Default sampling: guidance {cfg.ar.guidance_scale}, temperature 1.0, full distribution.
+- Trained on: {machine()}.
+
+## Training
+| stage | steps | minutes | notes |
+|---|---|---|---|
+| vq | {vq_stage['steps']} | {vq_stage['minutes']} | best ceiling during training {vq_stage['best_ceiling']:.3f} |
+| ar | {ar_stage['steps']} | {ar_stage['minutes']} | {ar_stage['samples_seen']} sequences from {cfg.ar.dataset_scenes} tokenised scenes |
+
+## Tokenizer ceiling
+Share of the 553 held-out scenes whose exact-evaluator verdict is the same after a round trip
+through the VQ tokenizer (`JanusVQVAE.encode` → `decode`): **{ceiling:.3f}**.
+
+## Held-out evaluation (exact evaluator, one image per record, seed {cfg.seed})
+```
+{format_table({"generator": final})}
+```
+
+## Config
+```yaml
+{json.dumps(asdict(cfg), indent=2)}
+```
+"""
+    (out / "README.md").write_text(text)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML config (defaults apply where it is silent)")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. ar.minutes=5")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(TrainGeneratorConfig, args.config, args.overrides)
+    except InputError as err:
+        print(f"train_generator: error: {err}", file=sys.stderr)
+        return 2
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    vq_dir = out / "vq"
+    if not (vq_dir / "stage.json").exists():
+        train_vq(cfg, vq_dir, rng)
+    vq_stage = json.loads((vq_dir / "stage.json").read_text())
+    vq = JanusVQVAE.from_pretrained(vq_dir)
+
+    model_dir = out / "generator"
+    if not (model_dir / "stage.json").exists():
+        ar_stage = train_ar(cfg, vq, model_dir, rng)
+        (model_dir / "stage.json").write_text(json.dumps(ar_stage))
+    ar_stage = json.loads((model_dir / "stage.json").read_text())
+
+    model, tokenizer = load_generator(model_dir)
+    records = evaluation_records()
+    ceiling, _ = vq_ceiling(model.model.vqmodel, records, pixels_to_tensor([render_array(sample_scene(r, i, cfg.image_size)) for i, r in enumerate(records)]))
+    engine = StepwiseGenerator(model, Sampling(guidance_scale=cfg.ar.guidance_scale))
+    final = generate_and_score(engine, tokenizer, records, seed=cfg.seed, progress=True)
+    write_card(model_dir, cfg, vq_stage, ar_stage, final, ceiling)
+    print(format_table({"generator": final}))
+    print(f"tokenizer ceiling {ceiling:.3f}; model and card in {model_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
