@@ -10,21 +10,12 @@ merged, one recoloured), how often a truly wrong image is judged correct.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 from cotgen.evaluate.agreement import measure_agreement, measure_false_correct
 from cotgen.world.degrade import DEGRADATIONS
 from cotgen.world.perturb import BREAKAGES
-
-
-def machine() -> str:
-    model = "unknown cpu"
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    return f"{model}, {os.cpu_count()} cores, python {platform.python_version()}"
+from cotgen.report.machine import describe_machine
 
 
 def main() -> None:
@@ -33,7 +24,7 @@ def main() -> None:
     parser.add_argument("--broken", type=int, default=1000, help="broken scenes per breakage and condition")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    print(f"machine: {describe_machine()}")
 
     print(f"\nverdict agreement on {args.scenes} random scenes (positives: scenes that satisfy their record)")
     print(f"{'condition':<12}{'verdicts':>12}{'objects':>12}{'positives':>11}{'seconds':>9}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from cotgen.errors import InputError
 from cotgen.layout import has_prompt_folders
 from cotgen.prompts import TAGS, write_records, write_text_atomic
-from cotgen.world.records import SPLITS, evaluation_records, sample_records, split_records
+from cotgen.world.records import SPLITS, evaluation_records, first_per_tag, sample_records, split_records
 
 
 def _positive(text: str) -> int:
@@ -74,6 +74,8 @@ def _evaluate(args: argparse.Namespace) -> None:
             raise InputError(f"{out}: already holds GenEval prompt folders; choose a new folder for --generate")
         engine, tokenizer = _engine(args)
         records = evaluation_records() if args.split == "eval" else [r for t in TAGS for r in sample_records(t, 80, "train", args.seed)]
+        if args.per_tag:
+            records = first_per_tag(records, args.per_tag)
         summary = generate_and_evaluate(engine, tokenizer, records, args.samples, out, args.seed)
         print(format_table({args.generate: summary}))
         print(f"images in GenEval's layout: {out}")
@@ -95,7 +97,8 @@ def _demo(args: argparse.Namespace) -> None:
     from cotgen.demo import run_demo
     from cotgen.evaluate.summary import format_table
 
-    summaries = run_demo(args.out, args.per_tag, args.samples, args.seed, progress=True)
+    engine, tokenizer = (None, None) if args.model == "none" else _engine(args)
+    summaries = run_demo(args.out, args.per_tag, args.samples, args.seed, engine, tokenizer, progress=True)
     print(format_table(summaries))
     print(f"images and metadata in GenEval's layout: {args.out}/<source>/ (score any of them with `cotgen evaluate`)")
 
@@ -146,15 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--generate", metavar="MODEL", help="first generate the split with MODEL into FOLDER")
     evaluate.add_argument("--split", choices=SPLITS, default="eval", help="with --generate: which records")
     evaluate.add_argument("--samples", type=_positive, default=1, help="with --generate: images per record")
+    evaluate.add_argument("--per-tag", type=_positive, help="with --generate: only the first N records of each tag")
     evaluate.add_argument("--seed", type=int, default=0)
     _sampling_arguments(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
-    demo = commands.add_parser("demo", help="render, evaluate and tabulate oracle, vq-like and prompt-blind images")
+    demo = commands.add_parser("demo", help="generate, render, evaluate and tabulate held-out prompts")
     demo.add_argument("--out", default="runs/demo", help="output folder")
     demo.add_argument("--per-tag", type=_positive, default=20, help="held-out prompts per tag")
     demo.add_argument("--samples", type=_positive, default=4, help="images per prompt (GenEval uses 4)")
     demo.add_argument("--seed", type=int, default=0)
+    _sampling_arguments(demo)  # --model none: skip the generator column
     demo.set_defaults(run=_demo)
     return parser
 

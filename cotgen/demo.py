@@ -1,7 +1,8 @@
-"""The shapes-world demo: what the exact evaluator says about three kinds of images.
+"""The demo on the embedded default: held-out prompts, four kinds of images, one table.
 
 - oracle: clean renders of scenes that satisfy each prompt (should score 1.0);
 - vq-like: the same renders blurred, jittered, shifted and JPEG-compressed like a tokenizer would;
+- the generator (by default the embedded tiny Janus), sampled by the step-wise engine;
 - prompt-blind: random scenes that ignore the prompt (the floor any generator must beat).
 """
 
@@ -15,10 +16,12 @@ from PIL import Image
 
 from cotgen.evaluate.folder import evaluate_folder
 from cotgen.evaluate.summary import Summary
-from cotgen.prompts import TAGS, Record
+from cotgen.generate.commands import generate_and_evaluate
+from cotgen.generate.engine import StepwiseGenerator
+from cotgen.prompts import Record
 from cotgen.world.degrade import vq_like
 from cotgen.world.folders import Painter, paint_oracle, write_scene_folders
-from cotgen.world.records import evaluation_records
+from cotgen.world.records import evaluation_records, first_per_tag
 from cotgen.world.render import render
 from cotgen.world.sampler import sample_random_scene
 
@@ -38,18 +41,22 @@ SOURCES: dict[str, Painter] = {
 }
 
 
-def demo_records(per_tag: int) -> list[Record]:
-    """The first `per_tag` records of each tag of the held-out evaluation set."""
-    records = evaluation_records()
-    return [r for tag in TAGS for r in [r for r in records if r.tag == tag][:per_tag]]
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)  # the demo's own output: stale folders would be scored
+    return folder
 
 
-def run_demo(out: str | Path, per_tag: int, samples: int, seed: int, progress: bool = False) -> dict[str, Summary]:
-    records = demo_records(per_tag)
+def run_demo(
+    out: str | Path, per_tag: int, samples: int, seed: int, generator: StepwiseGenerator | None = None,
+    tokenizer=None, progress: bool = False,
+) -> dict[str, Summary]:  # fmt: skip
+    records = first_per_tag(evaluation_records(), per_tag)
     summaries = {}
     for name, paint in SOURCES.items():
-        folder = Path(out) / name
-        shutil.rmtree(folder, ignore_errors=True)  # the demo's own output: stale folders would be scored
+        folder = _fresh(Path(out) / name)
         write_scene_folders(folder, records, seed, samples, paint=paint, progress=progress)
         summaries[name] = evaluate_folder(folder, progress=progress)[1]
+    if generator is not None:
+        folder = _fresh(Path(out) / "generator")
+        summaries["generator"] = generate_and_evaluate(generator, tokenizer, records, samples, folder, seed)
     return summaries

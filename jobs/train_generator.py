@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 from transformers import JanusVQVAEConfig
 from transformers.models.janus.modeling_janus import JanusVQVAE
 
@@ -36,6 +35,7 @@ from cotgen.generate.pipeline import generate_and_score
 from cotgen.models.ar import build_janus, drop_prompts, image_token_loss, pad_prompts
 from cotgen.models.janus import load_generator, tokenizer_specials
 from cotgen.models.tokenizer import build_world_tokenizer
+from cotgen.report.machine import describe_machine
 from cotgen.models.vq import (
     build_vq, finalize_codebook, object_weights, pixels_to_tensor, quantize, reconstruct, restart_dead_codes,
     tensor_to_pixels,
@@ -88,6 +88,8 @@ class ARStage:
     """Share of prompts trained without their words (for classifier-free guidance)."""
     guidance_scale: float = 3.0
     """Default guidance written to the model's card and used for the final evaluation."""
+    init_from: str | None = None
+    """Continue training this generator folder instead of starting a fresh language model."""
     eval_every: int = 300
     eval_records: int = 96
     """Held-out records generated and scored at each evaluation during training."""
@@ -189,16 +191,37 @@ def tokenise(vq: JanusVQVAE, images: list[np.ndarray], batch: int = 256) -> torc
         ])  # fmt: skip
 
 
+def save_generator(model, tokenizer, guidance_scale: float, out: Path) -> None:
+    model.generation_config.guidance_scale = guidance_scale
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def training_dataset(cfg: TrainGeneratorConfig, vq: JanusVQVAE, tokenizer, cache: Path, rng: np.random.Generator):
+    """Prompt ids and image tokens of `ar.dataset_scenes` training scenes, tokenised once and cached."""
+    if (cache / "tokens.safetensors").exists():
+        prompts = json.loads((cache / "prompts.json").read_text())
+        return prompts, load_file(cache / "tokens.safetensors")["image_tokens"]
+    records, images = training_images(cfg.ar.dataset_scenes, rng, cfg.image_size)
+    start = time.time()
+    image_tokens = tokenise(vq, images)
+    prompts = [tokenizer(r.prompt).input_ids for r in records]
+    cache.mkdir(parents=True, exist_ok=True)
+    save_file({"image_tokens": image_tokens.contiguous()}, cache / "tokens.safetensors")
+    (cache / "prompts.json").write_text(json.dumps(prompts))
+    log(cache.parent, stage="ar", tokenised=len(records), seconds=round(time.time() - start))
+    return prompts, image_tokens
+
+
 def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.random.Generator) -> dict:
     s = cfg.ar
     tokenizer = build_world_tokenizer()
     special = tokenizer_specials(tokenizer)
-    model = build_janus(vq, tokenizer, cfg.image_size, s.hidden_size, s.layers, s.heads, s.intermediate_size)
-    records, images = training_images(s.dataset_scenes, rng, cfg.image_size)
-    start = time.time()
-    image_tokens = tokenise(model.model.vqmodel, images)
-    prompts = [tokenizer(r.prompt).input_ids for r in records]
-    log(out.parent, stage="ar", tokenised=len(records), seconds=round(time.time() - start))
+    if s.init_from:
+        model = load_generator(s.init_from)[0]
+    else:
+        model = build_janus(vq, tokenizer, cfg.image_size, s.hidden_size, s.layers, s.heads, s.intermediate_size)
+    prompts, image_tokens = training_dataset(cfg, model.model.vqmodel, tokenizer, out.parent / "ar_dataset", rng)
     trainable = [p for n, p in model.named_parameters() if not n.startswith(("model.vqmodel", "model.vision_model", "model.aligner"))]
     optimizer = torch.optim.AdamW(trainable, lr=s.lr, weight_decay=0.01)
     held_out = evaluation_records()[:: max(1, 553 // s.eval_records)][: s.eval_records]
@@ -224,21 +247,14 @@ def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.rando
             summary = generate_and_score(engine, tokenizer, held_out, seed=cfg.seed)
             model.train()
             log(out.parent, stage="ar", step=step, overall=summary.overall, **{t: v.mean for t, v in summary.tags.items()})
+            save_generator(model, tokenizer, s.guidance_scale, out)  # a checkpoint to look at or continue from
     model.eval()
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    model.generation_config.guidance_scale = s.guidance_scale
-    model.generation_config.save_pretrained(out)
-    return {"steps": step, "minutes": round((time.time() - start) / 60, 1), "samples_seen": step * s.batch_size}
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+    save_generator(model, tokenizer, s.guidance_scale, out)
+    summary = {"steps": step, "minutes": round((time.time() - start) / 60, 1), "samples_seen": step * s.batch_size}
+    if s.init_from:  # the card counts the whole training, not just this continuation
+        before = json.loads((Path(s.init_from) / "stage.json").read_text())
+        summary = {k: round(summary[k] + before[k], 1) for k in summary} | {"rounds": before.get("rounds", 1) + 1}
+    return summary
 
 
 def write_card(out: Path, cfg: TrainGeneratorConfig, vq_stage: dict, ar_stage: dict, final: Summary, ceiling: float) -> None:
@@ -250,13 +266,13 @@ A tiny Janus (`JanusForConditionalGeneration`) trained on the shapes world by
 - Image: {cfg.image_size}×{cfg.image_size} px, {cfg.vq.grid}×{cfg.vq.grid} image tokens, {cfg.vq.codebook} codes.
 - Language model: Llama, hidden {cfg.ar.hidden_size}, {cfg.ar.layers} layers, {cfg.ar.heads} heads.
 - Default sampling: guidance {cfg.ar.guidance_scale}, temperature 1.0, full distribution.
-- Trained on: {machine()}.
+- Trained on: {describe_machine()}.
 
 ## Training
 | stage | steps | minutes | notes |
 |---|---|---|---|
 | vq | {vq_stage['steps']} | {vq_stage['minutes']} | best ceiling during training {vq_stage['best_ceiling']:.3f} |
-| ar | {ar_stage['steps']} | {ar_stage['minutes']} | {ar_stage['samples_seen']} sequences from {cfg.ar.dataset_scenes} tokenised scenes |
+| ar | {ar_stage['steps']} | {ar_stage['minutes']} | {ar_stage['samples_seen']} sequences of tokenised training scenes, in {ar_stage.get('rounds', 1)} run(s) (`ar.init_from` continues one) |
 
 ## Tokenizer ceiling
 Share of the 553 held-out scenes whose exact-evaluator verdict is the same after a round trip

@@ -114,13 +114,17 @@ def test_world_prompts_writes_the_evaluation_split(tmp_path):
     assert len(load_records(tmp_path / "eval.jsonl")) == 553
 
 
-def test_demo_separates_oracle_from_prompt_blind_images(tmp_path):
-    result = run_cli("demo", "--out", tmp_path / "demo", "--per-tag", "4", "--samples", "2")
+def test_demo_scores_oracle_generator_and_prompt_blind_images(tmp_path):
+    result = run_cli("demo", "--out", tmp_path / "demo", "--per-tag", "3", "--samples", "2")
     assert result.returncode == 0, result.stderr
-    overall = next(line for line in result.stdout.splitlines() if line.startswith("overall")).split()[1:]
-    oracle, vq_like, prompt_blind = map(float, overall)
-    assert oracle == 1.0 and vq_like >= 0.95 and prompt_blind < 0.5
-    assert (tmp_path / "demo" / "oracle" / "00023" / "samples" / "0001.png").is_file()
+    lines = result.stdout.splitlines()
+    header = lines[0].split()[1:]
+    overall = dict(zip(header, map(float, next(line for line in lines if line.startswith("overall")).split()[1:])))
+    assert set(overall) == {"oracle", "vq-like", "prompt-blind", "generator"}
+    assert overall["oracle"] == 1.0 and overall["vq-like"] >= 0.95 and overall["prompt-blind"] < 0.5
+    assert overall["generator"] > overall["prompt-blind"]
+    assert (tmp_path / "demo" / "oracle" / "00017" / "samples" / "0001.png").is_file()
+    assert (tmp_path / "demo" / "generator" / "00017" / "samples" / "0001.png").is_file()
 
 
 def test_console_script_is_installed():

@@ -137,3 +137,8 @@ def sample_training_record(rng: np.random.Generator) -> Record:
     """A training-split record: tag uniformly, then a distinct record of that tag uniformly."""
     pool = split_records(TAGS[int(rng.integers(len(TAGS)))], "train")
     return pool[int(rng.integers(len(pool)))]
+
+
+def first_per_tag(records: list[Record], n: int) -> list[Record]:
+    """The first `n` records of each tag, tags in GenEval's order."""
+    return [r for tag in TAGS for r in [r for r in records if r.tag == tag][:n]]
