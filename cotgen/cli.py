@@ -47,7 +47,11 @@ def _world_prompts(args: argparse.Namespace) -> None:
 
 
 def _engine(args: argparse.Namespace):
+    from transformers.utils import logging as hf_logging
+
     from cotgen.generate.commands import build_engine
+
+    hf_logging.disable_progress_bar()  # the CLI shows its own progress; errors stay one line
 
     return build_engine(args.model, args.guidance, args.temperature, args.top_k, args.steps)
 
