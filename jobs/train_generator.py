@@ -35,11 +35,17 @@ from cotgen.generate.pipeline import generate_and_score
 from cotgen.models.ar import build_janus, drop_prompts, image_token_loss, pad_prompts
 from cotgen.models.janus import load_generator, tokenizer_specials
 from cotgen.models.tokenizer import build_world_tokenizer
-from cotgen.report.machine import describe_machine
 from cotgen.models.vq import (
-    build_vq, finalize_codebook, object_weights, pixels_to_tensor, quantize, reconstruct, restart_dead_codes,
+    build_vq,
+    finalize_codebook,
+    object_weights,
+    pixels_to_tensor,
+    quantize,
+    reconstruct,
+    restart_dead_codes,
     tensor_to_pixels,
 )  # fmt: skip
+from cotgen.report.machine import describe_machine
 from cotgen.world.records import evaluation_records, sample_training_record
 from cotgen.world.render import render_array
 from cotgen.world.sampler import sample_random_scene, sample_scene

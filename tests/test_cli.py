@@ -4,9 +4,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from cotgen.prompts import load_records
-from conftest import run_cli
 
 
 @pytest.fixture(scope="module")

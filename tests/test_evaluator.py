@@ -3,7 +3,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from cotgen.evaluate import check, evaluate_image, read_scene, summarize
+from cotgen.evaluate import evaluate_image, read_scene, summarize
 from cotgen.evaluate.agreement import measure_agreement, measure_false_correct
 from cotgen.evaluate.reader import label_components
 from cotgen.world import Box, Scene, ShapeObject, render, sample_scene

@@ -2,10 +2,10 @@
 
 import json
 
+from conftest import run_cli
 from PIL import Image
 
 from cotgen.prompts import load_records
-from conftest import run_cli
 
 
 def test_generate_writes_images_and_step_strips(tmp_path):

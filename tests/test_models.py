@@ -9,7 +9,13 @@ from cotgen.models.ar import build_janus, drop_prompts, image_token_loss, pad_pr
 from cotgen.models.janus import load_generator, tokenizer_specials
 from cotgen.models.tokenizer import build_world_tokenizer
 from cotgen.models.vq import (
-    build_vq, finalize_codebook, pixels_to_tensor, quantize, reconstruct, restart_dead_codes, tensor_to_pixels,
+    build_vq,
+    finalize_codebook,
+    pixels_to_tensor,
+    quantize,
+    reconstruct,
+    restart_dead_codes,
+    tensor_to_pixels,
 )  # fmt: skip
 from cotgen.prompts import TAGS
 from cotgen.world import render_array, sample_scene

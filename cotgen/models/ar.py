@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import JanusConfig, JanusForConditionalGeneration, JanusVisionConfig, LlamaConfig, PreTrainedTokenizerFast
+from transformers import (
+    JanusConfig,
+    JanusForConditionalGeneration,
+    JanusVisionConfig,
+    LlamaConfig,
+    PreTrainedTokenizerFast,
+)
 from transformers.models.janus.modeling_janus import JanusVQVAE
 
 from cotgen.models.janus import SpecialTokens, configure_generation, tokenizer_specials

@@ -8,11 +8,15 @@ and the VQ decoder's `num_patches` follows from it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from pathlib import Path
 
 from transformers import (
-    AutoTokenizer, JanusConfig, JanusForConditionalGeneration, JanusVisionConfig, JanusVQVAEConfig, LlamaConfig,
+    AutoTokenizer,
+    JanusConfig,
+    JanusForConditionalGeneration,
+    JanusVisionConfig,
+    JanusVQVAEConfig,
+    LlamaConfig,
     PreTrainedTokenizerBase,
 )  # fmt: skip
 

@@ -1,8 +1,8 @@
 """The shapes world: coloured geometric shapes on a plain canvas, where every GenEval question has
 an exact answer."""
 
-from cotgen.world.render import render, render_array, shape_mask
 from cotgen.world.records import evaluation_records, sample_records, split_records
+from cotgen.world.render import render, render_array, shape_mask
 from cotgen.world.sampler import check_world_record, sample_random_scene, sample_scene
 from cotgen.world.scene import Box, Scene, ShapeObject, relations
 from cotgen.world.vocab import BACKGROUND, COLORS, PALETTE, SHAPES
