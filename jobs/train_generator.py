@@ -225,6 +225,8 @@ def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.rando
     special = tokenizer_specials(tokenizer)
     if s.init_from:
         model = load_generator(s.init_from)[0]
+        rounds_before = json.loads((Path(s.init_from) / "stage.json").read_text()).get("rounds", 1)
+        rng = np.random.default_rng([cfg.seed, rounds_before])  # a continuation must not replay earlier batches
     else:
         model = build_janus(vq, tokenizer, cfg.image_size, s.hidden_size, s.layers, s.heads, s.intermediate_size)
     prompts, image_tokens = training_dataset(cfg, model.model.vqmodel, tokenizer, out.parent / "ar_dataset", rng)

@@ -6,13 +6,14 @@ next token comes from the guided logits `uncond + scale · (cond − uncond)`, a
 transformers' `generate(generation_mode="image")`. Prompts are left-padded; position ids follow the
 attention mask, so a path's tokens do not depend on what else shares its batch.
 
-A *step* is a group of raster rows of the token grid; `steps` of them make an image. Each path owns
-a torch.Generator seeded from (seed, prompt id, sample index), so its image is the same however the
-paths are batched. `select` keeps, drops or repeats paths by selecting the rows of both halves of the
+A *step* is a group of raster rows of the token grid; `steps` of them make an image. Each path draws
+its uniforms for every token up front from a torch.Generator seeded from (seed, prompt id, sample
+index), and tokens are sampled by inverse CDF in one batched op, so its image is the same however
+the paths are batched. `select` keeps, drops or repeats paths by selecting the rows of both halves of the
 KV cache: a pruned path costs nothing afterwards, a repeated one branches.
 
 The engine calls the language model directly instead of `generate()`, which breaks for Janus on some
-transformers releases.
+transformers releases, and keeps its KV cache in buffers allocated once (see `cache.py`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from transformers import DynamicCache, JanusForConditionalGeneration
+from transformers import Cache, JanusForConditionalGeneration
 
+from cotgen.generate.cache import preallocated_cache
 from cotgen.models.janus import SpecialTokens, image_grid, special_tokens
 
 
@@ -60,9 +62,11 @@ class PathKey:
     prompt_id: str
     sample: int
 
-    def generator(self) -> torch.Generator:
+    def uniforms(self, n: int) -> torch.Tensor:
+        """The path's n uniform draws in [0, 1), one per image token."""
         digest = hashlib.sha256(f"{self.seed}|{self.prompt_id}|{self.sample}".encode()).digest()
-        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+        generator = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+        return torch.rand(n, generator=generator, dtype=torch.float64)
 
 
 @dataclass
@@ -71,11 +75,11 @@ class State:
 
     keys: list[PathKey]
     tokens: torch.Tensor  # (paths, decoded so far)
-    cache: DynamicCache
+    cache: Cache
     attention_mask: torch.Tensor  # (2·paths, prompt + decoded)
     positions: torch.Tensor  # (2·paths,) position id of the next input
     logits: torch.Tensor  # (paths, codebook) guided logits for the next token
-    generators: list[torch.Generator]
+    uniforms: torch.Tensor  # (paths, grid²) the draw that picks each token
     tokens_decoded: torch.Tensor  # (paths,) image tokens this path (and its ancestors) cost
     branch_counts: dict[PathKey, int] = field(default_factory=dict)  # branches spawned per key
 
@@ -108,7 +112,7 @@ class StepwiseGenerator:
         return state.tokens.shape[1] == self.grid * self.grid
 
     # -- decoding ----------------------------------------------------------------------------
-    def _forward(self, embeds: torch.Tensor, state_mask: torch.Tensor, positions: torch.Tensor, cache: DynamicCache) -> torch.Tensor:
+    def _forward(self, embeds: torch.Tensor, state_mask: torch.Tensor, positions: torch.Tensor, cache: Cache) -> torch.Tensor:
         out = self.model.model.language_model(
             inputs_embeds=embeds,
             attention_mask=state_mask,
@@ -138,7 +142,7 @@ class StepwiseGenerator:
         tokens = torch.cat([cond, uncond]).to(self.device)
         mask = torch.cat([mask, mask]).to(self.device)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.model.config.text_config)
+        cache = preallocated_cache(self.model.config.text_config.num_hidden_layers, width + self.grid * self.grid)
         embeds = self.model.get_input_embeddings()(tokens)
         logits = self._forward(embeds, mask, positions, cache)
         return State(
@@ -148,20 +152,25 @@ class StepwiseGenerator:
             attention_mask=mask,
             positions=positions[:, -1] + 1,
             logits=logits,
-            generators=[k.generator() for k in keys],
+            uniforms=self._uniforms(keys),
             tokens_decoded=torch.zeros(len(keys), dtype=torch.long),
         )
 
-    def _sample(self, logits: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+    def _uniforms(self, keys: list[PathKey]) -> torch.Tensor:
+        return torch.stack([k.uniforms(self.grid * self.grid) for k in keys]).to(self.device)
+
+    def _sample(self, logits: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
         if self.sampling.temperature == 0:
             return logits.argmax(dim=-1)
         logits = logits / self.sampling.temperature
         if self.sampling.top_k:
             kth = logits.topk(min(self.sampling.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
-        probs = F.softmax(logits, dim=-1).cpu()
-        # One draw per path from its own generator keeps sampling independent of batching.
-        return torch.stack([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators)]).squeeze(1).to(logits.device)
+        # Inverse CDF: the first token whose cumulative probability exceeds the path's own draw
+        # (float64, so zero-probability tokens are never picked through rounding).
+        cdf = F.softmax(logits.double(), dim=-1).cumsum(dim=-1)
+        picked = torch.searchsorted(cdf, (uniforms * cdf[:, -1])[:, None], right=True)
+        return picked.squeeze(1).clamp(max=logits.shape[-1] - 1)
 
     @torch.no_grad()
     def step(self, state: State, rows: int | None = None) -> State:
@@ -173,7 +182,7 @@ class StepwiseGenerator:
         else:
             target = min(total, state.tokens.shape[1] + rows * self.grid)
         while state.tokens.shape[1] < target:
-            token = self._sample(state.logits, state.generators)
+            token = self._sample(state.logits, state.uniforms[:, state.tokens.shape[1]])
             state.tokens = torch.cat([state.tokens, token[:, None]], dim=1)
             state.tokens_decoded += 1
             if state.tokens.shape[1] == total:
@@ -197,18 +206,16 @@ class StepwiseGenerator:
         paths = torch.tensor(index, device=self.device)
         state.cache.batch_select_indices(torch.cat([paths, paths + state.num_paths]))
         seen: set[int] = set()
-        keys, generators = [], []
-        for i in index:
+        keys, uniforms = [], state.uniforms[paths]
+        for row, i in enumerate(index):
             key = state.keys[i]
             if i in seen:  # a branch: a new key under the same prompt, with its own randomness
                 count = state.branch_counts[key] = state.branch_counts.get(key, 0) + 1
                 key = PathKey(key.seed, f"{key.prompt_id}/{key.sample}", count)
-                generators.append(key.generator())
-            else:
-                seen.add(i)
-                generators.append(state.generators[i])
+                uniforms[row] = self._uniforms([key])[0]
+            seen.add(i)
             keys.append(key)
-        state.keys, state.generators = keys, generators
+        state.keys, state.uniforms = keys, uniforms
         state.tokens = state.tokens[paths]
         state.logits = state.logits[paths]
         both = torch.cat([paths, paths + len(state.attention_mask) // 2])  # old path count

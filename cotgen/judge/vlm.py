@@ -1,0 +1,165 @@
+"""A transformers vision-language model as a yes/no judge.
+
+Each (image, question) pair becomes one chat: a user turn with the image and the question, then the
+assistant's generation prompt. Earlier (question, answer) exchanges can come first; the image then
+sits in the first user turn, as when PARM asks "potential" after "clarity" was answered "yes".
+P(yes) is read from the next-token logits of one left-padded batched forward pass: the softmax over
+two groups, each the logsumexp of the logits of every single-token spelling of "yes" (or "no").
+Nothing is sampled, unlike the paper's code, which sampled an answer and read its first token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from transformers import (
+    AutoModelForImageTextToText,
+    BatchFeature,
+    LlavaOnevisionProcessor,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    ProcessorMixin,
+    Qwen2_5_VLProcessor,
+    Qwen2VLProcessor,
+)
+
+from cotgen.errors import InputError
+from cotgen.judge.processing import load_processor, save_processor
+
+SUPPORTED: dict[str, type[ProcessorMixin]] = {
+    "qwen2_vl": Qwen2VLProcessor,
+    "qwen2_5_vl": Qwen2_5_VLProcessor,
+    "llava_onevision": LlavaOnevisionProcessor,  # the paper's PARM is LLaVA-OneVision-Qwen2-7B
+}
+
+Exchange = tuple[str, str]
+"""An earlier turn of the conversation: (question, answer)."""
+
+
+@dataclass(frozen=True)
+class AnswerTokens:
+    """The ids of every spelling of "yes" and of "no" that the tokenizer writes as one token."""
+
+    yes: tuple[int, ...]
+    no: tuple[int, ...]
+
+
+def answer_tokens(tokenizer: PreTrainedTokenizerBase) -> AnswerTokens:
+    def single_tokens(word: str) -> tuple[int, ...]:
+        ids: list[int] = []
+        for form in (word, word.capitalize(), word.upper()):
+            for text in (form, " " + form):
+                encoded = tokenizer.encode(text, add_special_tokens=False)
+                if len(encoded) == 1 and encoded[0] != tokenizer.unk_token_id and encoded[0] not in ids:
+                    ids.append(encoded[0])
+        if not ids:
+            raise InputError(f"the judge's tokenizer has no single token for {word!r}")
+        return tuple(ids)
+
+    return AnswerTokens(yes=single_tokens("yes"), no=single_tokens("no"))
+
+
+def grouped_p_yes(logits: torch.Tensor, answers: AnswerTokens) -> torch.Tensor:
+    """P(yes) from next-token logits (batch, vocab): softmax over the yes-group and no-group logits."""
+    yes = logits[:, list(answers.yes)].float().logsumexp(-1)
+    no = logits[:, list(answers.no)].float().logsumexp(-1)
+    return torch.sigmoid(yes - no)  # softmax([yes, no])[0]
+
+
+def _check_supported(model_type: str | None, where: str = "judge model") -> None:
+    if model_type not in SUPPORTED:
+        raise InputError(f"{where}: model_type {model_type!r} is not supported (supported: {', '.join(SUPPORTED)})")
+
+
+def _conversation(question: str, history: Sequence[Exchange]) -> list[dict]:
+    messages = []
+    for i, (asked, answer) in enumerate([*history, (question, None)]):
+        content = [{"type": "text", "text": asked}]
+        if i == 0:
+            content.insert(0, {"type": "image"})
+        messages.append({"role": "user", "content": content})
+        if answer is not None:
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+    return messages
+
+
+class VLMJudge:
+    """Answers yes/no questions about images with a Qwen2-VL, Qwen2.5-VL or LLaVA-OneVision model."""
+
+    def __init__(self, model: PreTrainedModel, processor: ProcessorMixin):
+        _check_supported(getattr(model.config, "model_type", None))
+        self.model = model.eval()
+        self.processor = processor
+        self.answers = answer_tokens(processor.tokenizer)
+
+    def encode(
+        self,
+        images: Sequence[Image.Image],
+        questions: Sequence[str],
+        history: Sequence[Sequence[Exchange]] | None = None,
+    ) -> BatchFeature:
+        """The model inputs for one chat per pair, left-padded, on the model's device (pixels in its dtype).
+        `history[i]` lists the exchanges that precede question i."""
+        history = [()] * len(questions) if history is None else history
+        if not len(images) == len(questions) == len(history):
+            raise InputError(
+                f"{len(images)} images, {len(questions)} questions, {len(history)} histories: expected one each"
+            )
+        chats = [_conversation(q, h) for q, h in zip(questions, history)]
+        texts = self.processor.apply_chat_template(chats, add_generation_prompt=True, tokenize=False)
+        inputs = self.processor(images=list(images), text=texts, padding=True, padding_side="left", return_tensors="pt")
+        return inputs.to(self.model.device, dtype=self.model.dtype)
+
+    @torch.no_grad()
+    def p_yes(
+        self,
+        images: Sequence[Image.Image],
+        questions: Sequence[str],
+        history: Sequence[Sequence[Exchange]] | None = None,
+    ) -> torch.Tensor:
+        """P(yes) for each (image, question) pair, as a float tensor on the CPU."""
+        if not questions:
+            return torch.empty(0)
+        logits = self.model(**self.encode(images, questions, history), logits_to_keep=1).logits[:, -1]
+        return grouped_p_yes(logits, self.answers).cpu()
+
+    @torch.no_grad()
+    def explain(
+        self,
+        images: Sequence[Image.Image],
+        questions: Sequence[str],
+        history: Sequence[Sequence[Exchange]] | None = None,
+        max_new_tokens: int = 256,
+    ) -> list[str]:
+        """The greedy answer to each question, without special tokens."""
+        if not questions:
+            return []
+        inputs = self.encode(images, questions, history)
+        tokens = self.model.generate(
+            **inputs, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=self.processor.tokenizer.pad_token_id
+        )
+        answers = self.processor.batch_decode(tokens[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        return [answer.strip() for answer in answers]
+
+
+def load_judge(path: str | Path, dtype: str | torch.dtype = "auto", device: str | torch.device = "cpu") -> VLMJudge:
+    """A judge from a local `save_pretrained` folder (model and processor); never runs remote code."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise InputError(f"{path}: not a model folder (no config.json)")
+    # read the type before loading so an unsupported folder fails fast, whatever its model_type
+    model_type = json.loads((path / "config.json").read_text()).get("model_type")
+    _check_supported(model_type, str(path))
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device)
+    return VLMJudge(model, load_processor(SUPPORTED[model_type], path))
+
+
+def save_judge(judge: VLMJudge, path: str | Path) -> None:
+    """Write the judge's model and processor to `path`, loadable with `load_judge`."""
+    judge.model.save_pretrained(path)
+    save_processor(judge.processor, path)
