@@ -11,6 +11,7 @@ from pathlib import Path
 from cotgen.errors import InputError
 from cotgen.layout import has_prompt_folders
 from cotgen.prompts import TAGS, write_records, write_text_atomic
+from cotgen.verify.names import STRATEGIES
 from cotgen.world.records import SPLITS, evaluation_records, first_per_tag, sample_records, split_records
 
 
@@ -59,9 +60,33 @@ def _engine(args: argparse.Namespace):
 def _generate(args: argparse.Namespace) -> None:
     from cotgen.generate.commands import generate_with_strips
 
+    if args.strategy:
+        return _generate_verified(args)
+    if args.judge:
+        raise InputError("--judge is used only with --strategy")
     engine, tokenizer = _engine(args)
     written = generate_with_strips(engine, tokenizer, args.prompt, args.n, Path(args.out), args.seed)
     print(f"wrote {len(written)} images and their step strips (*_steps.png) to {args.out}")
+
+
+def _generate_verified(args: argparse.Namespace) -> None:
+    from cotgen.generate.commands import prompt_ids
+    from cotgen.judge import load_judge
+    from cotgen.verify.strategies import Verifier, VerifyConfig
+    from cotgen.verify.trace import describe
+
+    config = VerifyConfig(strategy=args.strategy, n=args.n, max_rounds=args.rounds)
+    if args.strategy != "baseline" and not args.judge:
+        raise InputError(f"--strategy {args.strategy} needs --judge PATH (a Qwen2-VL, Qwen2.5-VL or LLaVA-OneVision folder)")
+    engine, tokenizer = _engine(args)
+    judge = load_judge(args.judge) if args.judge else None
+    selection = Verifier(engine, judge, lambda text: prompt_ids(tokenizer, text), config).run(args.prompt, args.prompt, args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    selection.image.save(out / "selected.png")
+    write_text_atomic(out / "trace.json", json.dumps(selection.to_json(), indent=2) + "\n")
+    print(describe(selection))
+    print(f"wrote {out / 'selected.png'} and {out / 'trace.json'}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -143,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--n", type=_positive, default=4, help="images")
     generate.add_argument("--out", required=True, help="output folder")
     generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--strategy", choices=STRATEGIES, help="verify N candidates and keep one (N = --n)")
+    generate.add_argument("--judge", help="with --strategy: the judge's model folder")
+    generate.add_argument("--rounds", type=_positive, default=3, help="with --strategy parm++: reflection rounds at most")
     _sampling_arguments(generate)
     generate.set_defaults(run=_generate)
 

@@ -1,0 +1,251 @@
+"""Test-time verification: which paths live, which die early, which image is returned.
+
+- baseline: one sample, no judge.
+- orm: N paths decoded to the end; the one with the highest outcome P(yes) wins.
+- prm: the prompt question asked on every checkpoint preview; best-of-N by the step scores'
+  min, mean or last; or, with `beam`, step-level beam search (keep the best `beam` paths at each
+  step and branch each into N/beam continuations).
+- parm: clarity asked at each checkpoint step until the judge says "yes"; potential asked once, at
+  the first clear step, as a follow-up turn; "no" prunes the path for real (its rows leave the KV
+  cache). Survivors are ranked by the outcome P(yes) (best-of-N′). Paths never called clear count
+  as "no". If nothing survives, the pruned path with the lowest P(no) is returned: it is replayed
+  from its key, which reproduces it exactly, rather than kept alive at full cost.
+- parm++: parm, then reflection on the chosen image: if the judge says it does not match the prompt,
+  it explains why and the corrector regenerates (parm again, new samples) — at most `max_rounds`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from PIL import Image
+
+from cotgen.errors import InputError
+from cotgen.generate.engine import PathKey, State, StepwiseGenerator
+from cotgen.judge.prompts import JudgePrompts
+from cotgen.verify.names import STRATEGIES
+from cotgen.verify.trace import Costs, PathTrace, Round, Selection
+
+AGGREGATES = {"min": min, "mean": statistics.fmean, "last": lambda scores: scores[-1]}
+CORRECTORS = ("resample", "feedback-in-prompt")
+
+
+class Judge(Protocol):
+    def p_yes(self, images: Sequence[Image.Image], questions: Sequence[str], history=None) -> torch.Tensor: ...
+
+    def explain(self, images: Sequence[Image.Image], questions: Sequence[str], history=None) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    strategy: str = "parm"
+    """baseline | orm | prm | parm | parm++"""
+    n: int = 20
+    """Candidate paths per prompt (per round for parm++)."""
+    threshold: float = 0.5
+    """P(yes) at or above which the judge's answer counts as "yes" (clarity, and alignment in parm++)."""
+    potential_threshold: float = 0.5
+    """parm prunes a path whose potential P(yes) is below this: raise it to prune more and decode less."""
+    prm_aggregate: str = "min"
+    """How prm folds a path's step scores into one: min | mean | last."""
+    beam: int = 0
+    """prm only: keep this many paths at each step and branch them (0 = best-of-N)."""
+    max_rounds: int = 3
+    """parm++: reflection rounds at most, the first generation included."""
+    corrector: str = "resample"
+    """parm++: how a rejected image is regenerated. `resample`: new paths of the same prompt (for
+    generators that cannot read feedback, like the embedded one); `feedback-in-prompt`: the judge's
+    explanation appended to the prompt (the fallback for real checkpoints without a corrector)."""
+    prompts: JudgePrompts = field(default_factory=JudgePrompts)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"strategy: {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        if self.n < 1:
+            raise InputError(f"n: must be at least 1, got {self.n}")
+        for name in ("threshold", "potential_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InputError(f"{name}: must be within [0, 1], got {getattr(self, name)}")
+        if self.prm_aggregate not in AGGREGATES:
+            raise InputError(f"prm_aggregate: {self.prm_aggregate!r} is not one of {', '.join(AGGREGATES)}")
+        if self.beam < 0 or (self.beam and self.n % self.beam):
+            raise InputError(f"beam: must be 0 or divide n={self.n}, got {self.beam}")
+        if self.max_rounds < 1:
+            raise InputError(f"max_rounds: must be at least 1, got {self.max_rounds}")
+        if self.corrector not in CORRECTORS:
+            raise InputError(f"corrector: {self.corrector!r} is not one of {', '.join(CORRECTORS)}")
+
+
+class Verifier:
+    """Runs one strategy for one prompt at a time over a step-wise generator and a judge."""
+
+    def __init__(self, engine: StepwiseGenerator, judge: Judge | None, tokenize: Callable[[str], list[int]], config: VerifyConfig):
+        if judge is None and config.strategy != "baseline":
+            raise InputError(f"strategy {config.strategy!r} needs a judge")
+        self.engine, self.judge, self.tokenize, self.config = engine, judge, tokenize, config
+
+    def run(self, prompt: str, prompt_id: str, seed: int = 0) -> Selection:
+        c = self.config
+        if c.strategy == "baseline":
+            rounds = [self._baseline(prompt, PathKey(seed, prompt_id, 0))]
+        elif c.strategy == "parm++":
+            rounds = self._reflect(prompt, prompt_id, seed)
+        else:
+            keys = [PathKey(seed, prompt_id, i) for i in range(c.n)]
+            rounds = [{"orm": self._orm, "prm": self._prm, "parm": self._parm}[c.strategy](prompt, prompt, keys)]
+        return Selection(c.strategy, rounds)
+
+    # -- the judge, counted ---------------------------------------------------------------------
+    def _ask(self, costs: Costs, images: list[Image.Image], question: str, history=None) -> list[float]:
+        if not images:
+            return []
+        costs.judge_calls += len(images)
+        return self.judge.p_yes(images, [question] * len(images), history).tolist()
+
+    def _outcome(self, costs: Costs, prompt: str, images: list[Image.Image]) -> list[float]:
+        return self._ask(costs, images, self.config.prompts.orm.format(prompt=prompt))
+
+    def _step(self, state: State, costs: Costs) -> None:
+        before = state.tokens.shape[1]
+        self.engine.step(state)
+        costs.image_tokens += (state.tokens.shape[1] - before) * state.num_paths
+
+    def _finish(self, state: State, costs: Costs) -> list[Image.Image]:
+        while not self.engine.done(state):
+            self._step(state, costs)
+        return self.engine.finish(state)[1]
+
+    # -- strategies -----------------------------------------------------------------------------
+    def _baseline(self, prompt: str, key: PathKey) -> Round:
+        start, costs = time.perf_counter(), Costs()
+        image = self._finish(self.engine.start([self.tokenize(prompt)], [key]), costs)[0]
+        costs.seconds = time.perf_counter() - start
+        return Round(prompt, [PathTrace(key, selected=True)], 0, image, costs)
+
+    def _orm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
+        start, costs = time.perf_counter(), Costs()
+        images = self._finish(self.engine.start([self.tokenize(generation_prompt)] * len(keys), keys), costs)
+        traces = [PathTrace(k) for k in keys]
+        for trace, score in zip(traces, self._outcome(costs, prompt, images)):
+            trace.final_score = score
+        chosen = max(range(len(traces)), key=lambda i: traces[i].final_score)
+        return self._chosen(generation_prompt, traces, chosen, images[chosen], costs, start)
+
+    def _prm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
+        c = self.config
+        start, costs = time.perf_counter(), Costs()
+        state = self.engine.start([self.tokenize(generation_prompt)] * len(keys), keys)
+        traces = [PathTrace(k) for k in keys]
+        live = list(range(len(keys)))  # trace index of each row of the state
+        for step in range(1, len(self.engine.step_rows()) + 1):
+            self._step(state, costs)
+            scores = self._outcome(costs, prompt, self.engine.preview(state))
+            for row, score in enumerate(scores):
+                traces[live[row]].step_scores.append(score)
+            if c.beam and not self.engine.done(state):
+                best = sorted(range(len(live)), key=lambda r: -scores[r])[: c.beam]
+                for r in set(range(len(live))) - set(best):
+                    traces[live[r]].pruned_at, traces[live[r]].reason = step, "not in the beam"
+                index = [r for r in best for _ in range(c.n // c.beam)]
+                self.engine.select(state, index)
+                live = self._branch(traces, live, index, state)
+        images = self._finish(state, costs)
+        aggregate = AGGREGATES[c.prm_aggregate]
+        for row in range(len(live)):
+            traces[live[row]].final_score = aggregate(traces[live[row]].step_scores)
+        row = max(range(len(live)), key=lambda r: traces[live[r]].final_score)
+        return self._chosen(generation_prompt, traces, live[row], images[row], costs, start)
+
+    @staticmethod
+    def _branch(traces: list[PathTrace], live: list[int], index: list[int], state: State) -> list[int]:
+        """Trace rows after `select(index)`: a path's first copy keeps its trace, the others get new ones
+        that inherit the scores so far."""
+        rows, seen = [], set()
+        for row, old in enumerate(index):
+            if old in seen:
+                parent = traces[live[old]]
+                traces.append(PathTrace(state.keys[row], step_scores=list(parent.step_scores)))
+                rows.append(len(traces) - 1)
+            else:
+                seen.add(old)
+                rows.append(live[old])
+        return rows
+
+    def _parm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
+        c, q = self.config, self.config.prompts
+        start, costs = time.perf_counter(), Costs()
+        ids = self.tokenize(generation_prompt)
+        state: State | None = self.engine.start([ids] * len(keys), keys)
+        traces = [PathTrace(k) for k in keys]
+        live = list(range(len(keys)))
+        clarity = q.clarity.format(prompt=prompt)
+        for step in range(1, len(self.engine.step_rows())):  # checkpoints before the final image
+            self._step(state, costs)
+            previews = self.engine.preview(state)
+            unclear = [r for r in range(len(live)) if traces[live[r]].clear_at is None]
+            for r, p in zip(unclear, self._ask(costs, [previews[r] for r in unclear], clarity)):
+                traces[live[r]].step_scores.append(p)
+                if p >= c.threshold:
+                    traces[live[r]].clear_at = step
+            newly = [r for r in unclear if traces[live[r]].clear_at == step]
+            history = [[(clarity, "yes")]] * len(newly)
+            for r, p in zip(newly, self._ask(costs, [previews[r] for r in newly], q.potential, history)):
+                traces[live[r]].potential = p
+                if p < c.potential_threshold:
+                    traces[live[r]].pruned_at, traces[live[r]].reason = step, "no potential"
+            keep = [r for r in range(len(live)) if traces[live[r]].pruned_at is None]
+            if not keep:
+                state = None
+                break
+            if len(keep) < len(live):
+                self.engine.select(state, keep)
+                live = [live[r] for r in keep]
+        finished = {} if state is None else dict(zip(live, self._finish(state, costs)))
+        for t in finished:
+            if traces[t].clear_at is None:
+                traces[t].reason = "never clear"
+        survivors = [t for t in finished if traces[t].clear_at is not None]
+        for t, score in zip(survivors, self._outcome(costs, prompt, [finished[t] for t in survivors])):
+            traces[t].final_score = score
+        if survivors:
+            chosen = max(survivors, key=lambda t: traces[t].final_score)
+            return self._chosen(generation_prompt, traces, chosen, finished[chosen], costs, start)
+        # Nothing survived: the lowest P(no), preferring a finished path to a replay on ties.
+        chosen = min(range(len(traces)), key=lambda t: (traces[t].p_no(), t not in finished))
+        image = finished.get(chosen)
+        if image is None:
+            image = self._finish(self.engine.start([ids], [traces[chosen].key]), costs)[0]
+        return self._chosen(generation_prompt, traces, chosen, image, costs, start)
+
+    def _reflect(self, prompt: str, prompt_id: str, seed: int) -> list[Round]:
+        c, q = self.config, self.config.prompts
+        rounds: list[Round] = []
+        generation_prompt = prompt
+        for r in range(c.max_rounds):
+            keys = [PathKey(seed, prompt_id, r * c.n + i) for i in range(c.n)]
+            round_ = self._parm(prompt, generation_prompt, keys)
+            start = time.perf_counter()
+            chosen = round_.traces[round_.chosen]
+            # PARM already asked the outcome question of its choice, unless nothing survived
+            round_.aligned = chosen.final_score if chosen.final_score is not None else self._outcome(round_.costs, prompt, [round_.image])[0]
+            rounds.append(round_)
+            if round_.aligned >= c.threshold or r == c.max_rounds - 1:
+                round_.costs.seconds += time.perf_counter() - start
+                break
+            round_.costs.judge_calls += 1
+            round_.feedback = self.judge.explain([round_.image], [q.reflection.format(prompt=prompt)])[0]
+            round_.costs.seconds += time.perf_counter() - start
+            if c.corrector == "feedback-in-prompt":
+                generation_prompt = f"{prompt} {round_.feedback}"
+        return rounds
+
+    @staticmethod
+    def _chosen(generation_prompt: str, traces: list[PathTrace], chosen: int, image: Image.Image, costs: Costs, start: float) -> Round:
+        traces[chosen].selected = True
+        costs.seconds = time.perf_counter() - start
+        return Round(generation_prompt, traces, chosen, image, costs)

@@ -1,0 +1,186 @@
+"""The verification strategies on a tiny random Janus and a tiny random Qwen2-VL judge.
+
+The judge's answers are arbitrary but deterministic, so each test recomputes what the strategy should
+have decided from the judge itself, on images regenerated independently from the same path keys."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tiny_judges import CORPUS, byte_level_tokenizer, tiny_qwen2_vl
+from transformers import JanusForConditionalGeneration
+
+from cotgen.errors import InputError
+from cotgen.generate import PathKey, Sampling, StepwiseGenerator
+from cotgen.judge import JudgePrompts
+from cotgen.models.janus import SpecialTokens, configure_generation, tiny_janus_config
+from cotgen.verify.strategies import Verifier, VerifyConfig
+
+PROMPT = "two red circles"
+PROMPTS = JudgePrompts()
+N = 4
+
+
+def tokenize(text: str) -> list[int]:
+    return [1, *(10 + ord(ch) % 50 for ch in text[:12]), 3]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    torch.manual_seed(0)
+    model = JanusForConditionalGeneration(tiny_janus_config(grid=8, patch_pixels=4)).eval()
+    configure_generation(model, SpecialTokens(bos=1, pad=0, boi=3))
+    return StepwiseGenerator(model, Sampling(guidance_scale=2.0, steps=4))
+
+
+@pytest.fixture(scope="module")
+def judge():
+    torch.manual_seed(1)
+    return tiny_qwen2_vl(byte_level_tokenizer(CORPUS, vocab_size=400))
+
+
+def verifier(engine, judge, **config) -> Verifier:
+    return Verifier(engine, judge, tokenize, VerifyConfig(n=N, **config))
+
+
+def independent(engine, keys, text=PROMPT):
+    """Each path generated alone to the end: what the strategy's paths must equal."""
+    return [engine.finish(engine.start([tokenize(text)], [k]))[1][0] for k in keys]
+
+
+def first_step_preview(engine, key):
+    state = engine.start([tokenize(PROMPT)], [key])
+    engine.step(state)
+    return engine.preview(state)[0]
+
+
+def same(a, b) -> bool:
+    return np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def orm_scores(judge, images):
+    return judge.p_yes(images, [PROMPTS.orm.format(prompt=PROMPT)] * len(images)).tolist()
+
+
+def test_baseline_decodes_one_path_and_asks_nothing(engine):
+    selection = Verifier(engine, None, tokenize, VerifyConfig(strategy="baseline")).run(PROMPT, "p")
+    assert same(selection.image, independent(engine, [PathKey(0, "p", 0)])[0])
+    assert selection.costs.image_tokens == 64 and selection.costs.judge_calls == 0
+
+
+def test_orm_picks_the_highest_outcome_score(engine, judge):
+    selection = verifier(engine, judge, strategy="orm").run(PROMPT, "p")
+    keys = [PathKey(0, "p", i) for i in range(N)]
+    expected = orm_scores(judge, independent(engine, keys))
+    (round_,) = selection.rounds
+    assert [t.final_score for t in round_.traces] == pytest.approx(expected, abs=1e-3)
+    assert round_.chosen == int(np.argmax(expected)) and round_.traces[round_.chosen].selected
+    assert selection.costs.image_tokens == N * 64 and selection.costs.judge_calls == N
+
+
+@pytest.mark.parametrize("aggregate", ["min", "mean", "last"])
+def test_prm_scores_every_step_and_aggregates(engine, judge, aggregate):
+    (round_,) = verifier(engine, judge, strategy="prm", prm_aggregate=aggregate).run(PROMPT, "p").rounds
+    assert all(len(t.step_scores) == 4 for t in round_.traces)
+    last = orm_scores(judge, independent(engine, [t.key for t in round_.traces]))
+    assert [t.step_scores[-1] for t in round_.traces] == pytest.approx(last, abs=1e-3)
+    fold = {"min": min, "mean": np.mean, "last": lambda s: s[-1]}[aggregate]
+    assert round_.chosen == int(np.argmax([fold(t.step_scores) for t in round_.traces]))
+
+
+def test_prm_beam_search_keeps_the_best_and_branches(engine, judge):
+    (round_,) = verifier(engine, judge, strategy="prm", beam=2).run(PROMPT, "p").rounds
+    first = [t.step_scores[0] for t in round_.traces[:N]]
+    kept = set(np.argsort(first)[-2:])
+    assert {i for i in range(N) if round_.traces[i].pruned_at is None} <= kept
+    assert all(round_.traces[i].pruned_at == 1 for i in set(range(N)) - kept)
+    assert len(round_.traces) > N  # branches got traces of their own
+    assert len({t.key for t in round_.traces}) == len(round_.traces)
+
+
+def test_parm_prunes_paths_without_potential_for_real(engine, judge):
+    keys = [PathKey(0, "p", i) for i in range(N)]
+    clarity = PROMPTS.clarity.format(prompt=PROMPT)
+    previews = [first_step_preview(engine, k) for k in keys]
+    potential = judge.p_yes(previews, [PROMPTS.potential] * N, [[(clarity, "yes")]] * N).tolist()
+    cut = float(np.median(potential))
+    selection = verifier(engine, judge, strategy="parm", threshold=0.0, potential_threshold=cut).run(PROMPT, "p")
+    (round_,) = selection.rounds
+    assert [t.potential for t in round_.traces] == pytest.approx(potential, abs=1e-3)
+    pruned = [i for i, p in enumerate(potential) if p < cut]
+    assert pruned and [i for i, t in enumerate(round_.traces) if t.pruned_at == 1] == pruned
+    survivors = [i for i in range(N) if i not in pruned]
+    # pruned paths cost one step (2 of 8 rows); survivors run to the end
+    assert selection.costs.image_tokens == N * 16 + len(survivors) * 48
+    images = independent(engine, [keys[i] for i in survivors])
+    scores = orm_scores(judge, images)
+    assert round_.chosen == survivors[int(np.argmax(scores))]
+    assert same(selection.image, images[int(np.argmax(scores))])  # pruning left the survivors untouched
+    assert selection.costs.judge_calls == N + N + len(survivors)  # clarity, potential, outcome
+
+
+def test_parm_with_no_survivor_replays_the_lowest_p_no(engine, judge):
+    selection = verifier(engine, judge, strategy="parm", threshold=0.0, potential_threshold=1.0).run(PROMPT, "p")
+    (round_,) = selection.rounds
+    assert all(t.pruned_at == 1 for t in round_.traces)
+    best = int(np.argmax([t.potential for t in round_.traces]))
+    assert round_.chosen == best
+    assert same(selection.image, independent(engine, [round_.traces[best].key])[0])
+    assert selection.costs.image_tokens == N * 16 + 64
+
+
+def test_parm_counts_never_clear_paths_as_no(engine, judge):
+    (round_,) = verifier(engine, judge, strategy="parm", threshold=1.0).run(PROMPT, "p").rounds
+    assert all(t.clear_at is None and t.reason == "never clear" and t.potential is None for t in round_.traces)
+    assert all(len(t.step_scores) == 3 for t in round_.traces)  # asked at each checkpoint before the end
+    assert round_.chosen == 0  # all equally "no": the first finished path, no replay
+
+
+def test_parm_plus_plus_reflects_and_regenerates_with_feedback(engine, judge):
+    selection = verifier(
+        engine, judge, strategy="parm++", threshold=1.0, corrector="feedback-in-prompt", max_rounds=3
+    ).run(PROMPT, "p")
+    assert len(selection.rounds) == 3  # never aligned at threshold 1
+    assert all(r.feedback for r in selection.rounds[:2]) and selection.rounds[2].feedback is None
+    assert selection.rounds[1].prompt == f"{PROMPT} {selection.rounds[0].feedback}"
+    assert {t.key.sample for t in selection.rounds[1].traces} == set(range(N, 2 * N))
+    assert selection.image is selection.rounds[-1].image
+    assert selection.costs.judge_calls == sum(r.costs.judge_calls for r in selection.rounds)
+    trace = selection.to_json()
+    assert trace["strategy"] == "parm++" and len(trace["rounds"]) == 3 and "paths" in trace["rounds"][0]
+
+
+def test_parm_plus_plus_stops_when_the_judge_accepts(engine, judge):
+    selection = verifier(engine, judge, strategy="parm++", threshold=0.0).run(PROMPT, "p")
+    assert len(selection.rounds) == 1 and selection.rounds[0].feedback is None
+
+
+def test_bad_configs_are_rejected():
+    with pytest.raises(InputError, match="strategy"):
+        VerifyConfig(strategy="bon")
+    with pytest.raises(InputError, match="beam"):
+        VerifyConfig(n=5, beam=2)
+    with pytest.raises(InputError, match="potential_threshold"):
+        VerifyConfig(potential_threshold=1.5)
+    with pytest.raises(InputError, match="needs a judge"):
+        Verifier(None, None, tokenize, VerifyConfig(strategy="orm"))
+
+
+def test_cli_runs_a_strategy_and_writes_the_trace(judge, tmp_path):
+    from conftest import run_cli
+
+    from cotgen.judge import save_judge
+
+    save_judge(judge, tmp_path / "judge")
+    out = tmp_path / "out"
+    result = run_cli("generate", "a photo of a red circle", "--strategy", "parm++", "--n", "3", "--rounds", "2",
+                     "--judge", tmp_path / "judge", "--out", out)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "strategy parm++" in result.stdout and "cost:" in result.stdout and "<- chosen" in result.stdout
+    trace = json.loads((out / "trace.json").read_text())
+    assert trace["strategy"] == "parm++" and 1 <= len(trace["rounds"]) <= 2
+    assert len(trace["rounds"][0]["paths"]) == 3 and Image.open(out / "selected.png").size == (64, 64)
+    missing = run_cli("generate", "a photo of a red circle", "--strategy", "orm", "--out", out)
+    assert missing.returncode == 2 and "needs --judge" in missing.stderr
