@@ -1,10 +1,17 @@
 import numpy as np
 import pytest
 import torch
-from transformers import JanusForConditionalGeneration
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import JanusForConditionalGeneration, PreTrainedTokenizerFast
 
 from cotgen.generate import PathKey, Sampling, StepwiseGenerator
-from cotgen.models.janus import SpecialTokens, configure_generation, tiny_janus_config
+from cotgen.models.janus import (
+    SpecialTokens,
+    configure_generation,
+    generation_prompt_ids,
+    tiny_janus_config,
+    tokenizer_specials,
+)
 
 SPECIAL = SpecialTokens(bos=1, pad=0, boi=3)
 PROMPTS = [[1, 10, 11, 12, 3], [1, 20, 21, 3], [1, 30, 31, 32, 33, 34, 3], [1, 40, 3]]
@@ -110,13 +117,31 @@ def test_top_k_one_is_greedy(model):
     assert torch.equal(greedy.finish(greedy.start(PROMPTS, keys(4)))[0], top1.finish(top1.start(PROMPTS, keys(4)))[0])
 
 
+def janus_pro_tokenizer() -> PreTrainedTokenizerFast:
+    """Janus-Pro's special tokens and conventions (BOS added by the tokenizer) over a few words."""
+    specials = ["<｜▁pad▁｜>", "<｜begin▁of▁sentence｜>", "<unk>", "<begin_of_image>", "<|User|>", "<|Assistant|>"]
+    words = [":", "a", "photo", "of", "two", "red", "circles"]
+    core = Tokenizer(models.WordLevel({t: i for i, t in enumerate(specials + words)}, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    core.post_processor = processors.TemplateProcessing(single="<｜begin▁of▁sentence｜> $A", special_tokens=[("<｜begin▁of▁sentence｜>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, bos_token="<｜begin▁of▁sentence｜>", pad_token="<｜▁pad▁｜>", unk_token="<unk>",
+        additional_special_tokens=specials[3:],
+    )  # fmt: skip
+
+
 def test_janus_pro_layout_at_24x24_tokens():
     # Janus-Pro: 576 image tokens on a 24×24 grid, 16 px per token at 384 px; 16384 codes.
     model = tiny_janus(grid=24, patch_pixels=16, codebook=16384, vq_channels=(1, 1, 1, 1, 2), hidden_size=32, layers=1, heads=2)
     assert model.config.vision_config.num_image_tokens == 576
     assert model.config.vq_config.num_patches == 24
+    tokenizer = janus_pro_tokenizer()
+    ids = generation_prompt_ids(tokenizer, "a photo of two red circles")
+    text = tokenizer.convert_ids_to_tokens(ids)
+    assert text == ["<｜begin▁of▁sentence｜>", "<|User|>", ":", "a", "photo", "of", "two", "red", "circles", "<|Assistant|>", ":", "<begin_of_image>"]  # fmt: skip
+    configure_generation(model, tokenizer_specials(tokenizer))
     engine = StepwiseGenerator(model, Sampling(steps=6))
-    state = engine.start([PROMPTS[0]], keys(1))
+    state = engine.start([ids], keys(1))
     engine.step(state)
     assert engine.rows_done(state) == 4
     assert np.asarray(engine.preview(state)[0]).shape == (384, 384, 3)

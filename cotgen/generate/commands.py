@@ -12,14 +12,14 @@ from cotgen.evaluate.summary import Summary
 from cotgen.generate.engine import PathKey, Sampling, StepwiseGenerator
 from cotgen.generate.pipeline import generate_images
 from cotgen.layout import write_prompt_folder
-from cotgen.models.janus import load_generator
+from cotgen.models.janus import generation_prompt_ids, load_generator
 from cotgen.prompts import Record
 from cotgen.report.strips import step_strip
 
 
 def prompt_ids(tokenizer, prompt: str) -> list[int]:
     """Token ids of a prompt; words the model's vocabulary lacks are an error, not <unk>."""
-    ids = tokenizer(prompt).input_ids
+    ids = generation_prompt_ids(tokenizer, prompt)
     if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
         unknown = [w for w in prompt.split() if tokenizer.unk_token_id in tokenizer(w, add_special_tokens=False).input_ids]
         raise InputError(f"prompt {prompt!r}: not in the model's vocabulary: {', '.join(unknown)}")

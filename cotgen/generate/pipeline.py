@@ -12,6 +12,7 @@ from transformers import PreTrainedTokenizerFast
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.evaluate.summary import Summary, summarize
 from cotgen.generate.engine import PathKey, StepwiseGenerator
+from cotgen.models.janus import generation_prompt_ids
 from cotgen.prompts import Record
 
 
@@ -32,7 +33,7 @@ def generate_images(
     bar = tqdm(total=len(paths), desc="generating", unit="img", disable=None if progress else True)
     for start in range(0, len(paths), batch_size):
         chunk = paths[start : start + batch_size]
-        ids = [tokenizer(records[i].prompt).input_ids for i, _ in chunk]
+        ids = [generation_prompt_ids(tokenizer, records[i].prompt) for i, _ in chunk]
         keys = [PathKey(seed, str(i), j) for i, j in chunk]
         _, images = engine.finish(engine.start(ids, keys))
         for (i, j), image in zip(chunk, images):

@@ -52,6 +52,21 @@ def tokenizer_specials(tokenizer: PreTrainedTokenizerBase) -> SpecialTokens:
     return SpecialTokens(bos=tokenizer.bos_token_id, pad=tokenizer.pad_token_id, boi=boi)
 
 
+JANUS_PRO_FORMAT = "<|User|>: {prompt}\n\n<|Assistant|>:"
+"""Janus-Pro's text-to-image conversation (its "deepseek" SFT format, empty system prompt)."""
+
+
+def generation_prompt_ids(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
+    """Prompt ids ending with <begin_of_image>. The embedded world tokenizer appends that token itself;
+    any other Janus tokenizer gets Janus-Pro's conversation format with the token after it, as in
+    deepseek-ai/Janus `generation_inference.py` (the tokenizer adds BOS)."""
+    boi = tokenizer_specials(tokenizer).boi
+    ids = tokenizer(prompt).input_ids
+    if ids and ids[-1] == boi:
+        return ids
+    return [*tokenizer(JANUS_PRO_FORMAT.format(prompt=prompt)).input_ids, boi]
+
+
 def load_generator(name_or_path: str | Path = "embedded") -> tuple[JanusForConditionalGeneration, PreTrainedTokenizerBase]:
     """A Janus checkpoint folder (or "embedded") as an eval-mode model and its tokenizer, with the
     generation config's special tokens set (transformers does not keep `generation_kwargs` on load)."""
