@@ -1,8 +1,5 @@
 """Tiny random Qwen2-VL, Qwen2.5-VL and LLaVA-OneVision judges built here (no downloads), shared by tests."""
 
-import json
-
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import (
     LlavaOnevisionConfig,
     LlavaOnevisionForConditionalGeneration,
@@ -11,7 +8,6 @@ from transformers import (
     Qwen2_5_VLConfig,
     Qwen2_5_VLForConditionalGeneration,
     Qwen2_5_VLProcessor,
-    Qwen2Tokenizer,
     Qwen2VLConfig,
     Qwen2VLForConditionalGeneration,
     Qwen2VLImageProcessorPil,
@@ -19,28 +15,13 @@ from transformers import (
 )  # fmt: skip
 
 from cotgen.judge import VLMJudge, image_processor_only
+from cotgen.judge.embedded import LLAVA_TEMPLATE, QWEN_TEMPLATE, SPECIALS, byte_level_tokenizer  # noqa: F401 (shared by tests)
 
-SPECIALS = ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>", "<image>", "<video>"]  # fmt: skip
 CORPUS = [
     "system You are a helpful assistant. user assistant",
     "Does this image accurately represent the prompt? Please answer yes or no without explanation.",
     "yes no Yes No YES NO. The image shows two red circles left of a blue square, not a green triangle.",
 ]
-# Shortened forms of the checkpoints' own templates: the image goes where the user turn says.
-QWEN_TEMPLATE = (
-    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-LLAVA_TEMPLATE = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + ' ' }}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>' }}{% endfor %}"
-    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ '\n' + content['text'] }}"
-    "{% endfor %}{{ '<|im_end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 QWEN_PROMPT = (  # one chat as it must read before the image placeholder is expanded
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
     "<|vision_start|><|image_pad|><|vision_end|>{q}<|im_end|>\n<|im_start|>assistant\n"
@@ -50,18 +31,6 @@ EXPECTED_PROMPT = {
     "qwen2_5_vl": QWEN_PROMPT,
     "llava_onevision": "<|im_start|>user <image>\n{q}<|im_end|><|im_start|>assistant\n",
 }
-
-
-def byte_level_tokenizer(corpus: list[str], vocab_size: int) -> Qwen2Tokenizer:
-    """A Qwen2 tokenizer whose byte-level BPE is trained on `corpus` (no download)."""
-    core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    core.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=alphabet, show_progress=False))  # fmt: skip
-    bpe = json.loads(core.to_str())["model"]
-    return Qwen2Tokenizer(
-        vocab=bpe["vocab"], merges=[tuple(m) for m in bpe["merges"]], additional_special_tokens=SPECIALS
-    )
 
 
 def text_config(tokenizer, **extra) -> dict:

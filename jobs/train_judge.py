@@ -1,0 +1,343 @@
+"""Train the embedded judge: a tiny Qwen2-VL that answers the ORM question about shapes-world images.
+
+    python jobs/train_judge.py --config jobs/configs/judge.yaml [key=value ...]
+
+1. Data (`cotgen.judge.data`, cached under <out>/data so a rerun reuses it): rendered training scenes,
+   half broken; the embedded generator's images of training records; and, as the test set, its
+   images of the held-out records. Every label is the exact evaluator's verdict on the image.
+2. Model (`cotgen.judge.embedded.build_judge`): a random Qwen2-VL with a tokenizer trained on the
+   judge's questions; or `init_from` a judge folder to continue training.
+3. Vision stage: the vision tower alone learns, from rendered scenes whose objects are known, the
+   colour and shape of the object in each of its merged visual tokens (a linear head, dropped after).
+   Trained end to end from the yes/no answer alone, a model this small hardly starts to look at
+   the image within a CPU budget.
+4. ORM stage: AdamW on the cross-entropy of the answer token ("yes" or "no") at the assistant's
+   answer position, the chats built by `VLMJudge.encode` exactly as at inference; batches balanced
+   between "yes" and "no" within each data source; a wall-clock budget.
+5. Held-out ORM balanced accuracy (P(yes) ≥ 0.5 from `VLMJudge.p_yes`) every `eval_every` steps and at
+   the end; the judge is saved to <out>/judge with a model card (README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import transformers
+
+from cotgen.config import load_config, save_config
+from cotgen.errors import InputError
+from cotgen.judge import VLMJudge, load_judge, save_judge
+from cotgen.judge.data import (
+    CELL_COLORS,
+    CELL_SHAPES,
+    BalancedSampler,
+    ExampleSet,
+    JudgeData,
+    balanced_accuracy,
+    build_dataset,
+    cell_batch,
+)  # fmt: skip
+from cotgen.judge.embedded import JudgeModel, build_judge, count_parameters
+from cotgen.judge.prompts import JudgePrompts
+from cotgen.prompts import TAGS
+from cotgen.report.machine import describe_machine
+
+
+@dataclass
+class VisionStage:
+    minutes: float = 4.0
+    """Wall-clock budget of the vision stage (0 skips it)."""
+    batch_size: int = 32
+    lr: float = 1e-3
+    random_scene_rate: float = 0.3
+    """Share of prompt-free random scenes among the rendered training scenes."""
+    degrade_rate: float = 0.3
+    """Share of rendered scenes passed through a random degradation."""
+
+
+@dataclass
+class TrainJudgeConfig:
+    out: str = "runs/judge"
+    """Output folder: data/ (cached examples), judge/ (the model and its card), config.yaml, log.jsonl."""
+    seed: int = 0
+    threads: int = 2
+    """torch CPU threads (on a busy machine, 1 can be several times faster than 2)."""
+    device: str = "cpu"
+    """Where the judge trains: cpu or cuda (the data, generator images included, are made on the CPU)."""
+    model: JudgeModel = field(default_factory=JudgeModel)
+    data: JudgeData = field(default_factory=JudgeData)
+    vision: VisionStage = field(default_factory=VisionStage)
+    prompts: JudgePrompts = field(default_factory=JudgePrompts)
+    """The questions the judge is trained (and will be asked) with."""
+    init_from: str | None = None
+    """Continue training this judge folder instead of building a fresh model."""
+    batch_size: int = 32
+    """ORM stage batch size."""
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    minutes: float = 30.0
+    """Wall-clock budget of the ORM stage (the learning rate decays to 10 % over it); data and the
+    vision stage are extra."""
+    log_every: int = 25
+    """Steps between progress lines."""
+    eval_every: int = 500
+    """Steps between held-out evaluations (and checkpoints)."""
+    eval_batch: int = 64
+
+    def __post_init__(self) -> None:
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise InputError(f"device: expected cpu or cuda[:N], got {self.device!r}")
+        for name in ("threads", "batch_size", "warmup_steps", "log_every", "eval_every", "eval_batch"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.minutes <= 0 or self.lr <= 0:
+            raise InputError("minutes and lr: must be positive")
+
+
+def log(out: Path, **record) -> None:
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()), flush=True)
+    with open(out / "log.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def answer_id(judge: VLMJudge, word: str) -> int:
+    ids = judge.processor.tokenizer.encode(word, add_special_tokens=False)
+    if len(ids) != 1:
+        raise InputError(f"the judge's tokenizer writes {word!r} as {len(ids)} tokens, expected one")
+    return ids[0]
+
+
+def answer_logits(judge: VLMJudge, batch: list) -> torch.Tensor:
+    """Next-token logits after the assistant's generation prompt, one row per (set, example)."""
+    images = [s.image(e.image) for s, e in batch]
+    inputs = judge.encode(images, [e.question for _, e in batch], [e.history for _, e in batch])
+    return judge.model(**inputs, logits_to_keep=1).logits[:, -1]
+
+
+def evaluate(judge: VLMJudge, heldout: ExampleSet, batch: int) -> dict:
+    """Held-out balanced accuracy overall and per tag (P(yes) ≥ 0.5)."""
+    judge.model.eval()
+    p_yes = []
+    for start in range(0, len(heldout), batch):
+        chunk = heldout.examples[start : start + batch]
+        p_yes += judge.p_yes([heldout.image(e.image) for e in chunk], [e.question for e in chunk], [e.history for e in chunk]).tolist()
+    answers = [e.answer for e in heldout.examples]
+    result = {"overall": balanced_accuracy(p_yes, answers)}
+    by_tag = defaultdict(list)
+    for p, e in zip(p_yes, heldout.examples):
+        by_tag[e.tag].append((p, e.answer))
+    for tag in TAGS:
+        if by_tag[tag]:
+            result[tag] = balanced_accuracy(*zip(*by_tag[tag]))
+    result["tag_mean"] = tag_mean(result)
+    return result
+
+
+def tag_mean(result: dict) -> float | None:
+    """Mean balanced accuracy of the tags that have both answers. Unlike the pooled figure it gains
+    nothing from knowing which tags the generator usually gets right (the prompt's text alone)."""
+    rates = [result[t]["balanced"] for t in TAGS if t in result and result[t]["tpr"] is not None and result[t]["tnr"] is not None]
+    return float(np.mean(rates)) if rates else None
+
+
+def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, out: Path) -> dict:
+    """The vision tower and a throwaway linear head learn each merged visual token's object colour
+    and shape (cross-entropy on both) from freshly rendered training scenes."""
+    s = cfg.vision
+    visual = judge.model.model.visual
+    cells = cfg.model.image_size // (cfg.model.patch_size * cfg.model.merge_size)
+    head = torch.nn.Linear(judge.model.config.text_config.hidden_size, len(CELL_COLORS) + len(CELL_SHAPES)).to(judge.model.device)
+    params = [*visual.parameters(), *head.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng([cfg.seed, 11])
+    step, start, hits = 0, time.time(), []
+    visual.train()
+    while time.time() - start < s.minutes * 60:
+        images, colors, shapes = cell_batch(s.batch_size, cells, rng, s.random_scene_rate, s.degrade_rate)
+        pixels = judge.processor.image_processor(images, return_tensors="pt").to(judge.model.device)
+        colors, shapes = colors.to(judge.model.device), shapes.to(judge.model.device)
+        logits = head(visual(pixels["pixel_values"].to(judge.model.dtype), grid_thw=pixels["image_grid_thw"]).pooler_output)
+        color_logits, shape_logits = logits[:, : len(CELL_COLORS)], logits[:, len(CELL_COLORS) :]
+        loss = F.cross_entropy(color_logits.float(), colors) + F.cross_entropy(shape_logits.float(), shapes)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        step += 1
+        occupied = colors > 0
+        hits.append(((color_logits.argmax(-1) == colors) & (shape_logits.argmax(-1) == shapes))[occupied].float().mean().item())
+        if step % cfg.log_every == 0:
+            log(out, stage="vision", step=step, seconds=round(time.time() - start), loss=loss.item(), cell_acc=float(np.mean(hits)))
+            hits = []
+    judge.model.eval()
+    return {"steps": step, "minutes": round((time.time() - start) / 60, 1), "samples_seen": step * s.batch_size}
+
+
+def train(cfg: TrainJudgeConfig, judge: VLMJudge, train_sets: list[ExampleSet], heldout: ExampleSet, out: Path) -> dict:
+    rng = np.random.default_rng([cfg.seed, 7])
+    renders, generated = train_sets
+    sampler = BalancedSampler([(renders, 1 - cfg.data.generated_share), (generated, cfg.data.generated_share)], rng)
+    targets = {a: answer_id(judge, a) for a in ("yes", "no")}
+    model = judge.model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, start, best = 0, time.time(), None
+    losses, hits = [], []
+    while (elapsed := time.time() - start) < cfg.minutes * 60:
+        progress = elapsed / (cfg.minutes * 60)
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
+        batch = sampler.draw(cfg.batch_size)
+        target = torch.tensor([targets[e.answer] for _, e in batch], device=model.device)
+        model.train()
+        logits = answer_logits(judge, batch)
+        loss = F.cross_entropy(logits.float(), target)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        losses.append(loss.item())
+        hits.append((logits[:, targets["yes"]] >= logits[:, targets["no"]]).eq(target == targets["yes"]).float().mean().item())
+        if step % cfg.log_every == 0:
+            log(out, stage="orm", step=step, seconds=round(time.time() - start), loss=float(np.mean(losses)), train_acc=float(np.mean(hits)), lr=optimizer.param_groups[0]["lr"])
+            losses, hits = [], []
+        if step % cfg.eval_every == 0:
+            result = evaluate(judge, heldout, cfg.eval_batch)
+            log(out, stage="orm", step=step, seconds=round(time.time() - start), heldout_balanced=result["overall"]["balanced"], tag_mean=result["tag_mean"], **{t: result[t]["balanced"] for t in TAGS if t in result})
+            save_judge(judge, out / "judge")  # a checkpoint to look at or continue from
+            best = max(best or 0.0, result["overall"]["balanced"] or 0.0)
+    model.eval()
+    return {"steps": step, "minutes": round((time.time() - start) / 60, 1), "samples_seen": step * cfg.batch_size, "best_periodic": best}
+
+
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def accuracy_table(result: dict) -> str:
+    lines = ["| tag | images | evaluator says correct | TPR (yes→yes) | TNR (no→no) | balanced accuracy |", "|---|---|---|---|---|---|"]
+    for tag in [t for t in TAGS if t in result] + ["overall"]:
+        r = result[tag]
+        name = f"**{tag}**" if tag == "overall" else tag
+        lines.append(f"| {name} | {r['n']} | {r['positives']} | {_rate(r['tpr'])} | {_rate(r['tnr'])} | {_rate(r['balanced'])} |")
+    lines.append(f"| mean over tags with both answers | | | | | {_rate(result['tag_mean'])} |")
+    return "\n".join(lines)
+
+
+def data_table(sets: dict[str, ExampleSet]) -> str:
+    lines = ["| set | source | yes | no |", "|---|---|---|---|"]
+    for name, s in sets.items():
+        for source, counts in sorted(s.counts().items()):
+            lines.append(f"| {name} | {source} | {counts['yes']} | {counts['no']} |")
+    return "\n".join(lines)
+
+
+def write_card(folder: Path, cfg: TrainJudgeConfig, judge: VLMJudge, stage: dict, sets: dict[str, ExampleSet], result: dict, data_minutes: float) -> None:
+    m = cfg.model
+    heldout = sets["heldout"]
+    base = result["overall"]["positives"] / max(1, result["overall"]["n"])
+    grid = m.image_size // m.patch_size
+    text = f"""# cotgen embedded judge
+
+A tiny Qwen2-VL (`Qwen2VLForConditionalGeneration`) trained from scratch on the shapes world by
+`jobs/train_judge.py`. Load it with `cotgen.judge.load_judge(path)` (or as any Qwen2-VL folder).
+Task trained so far: **ORM**, the outcome question of `JudgePrompts.orm` ("Does this image accurately
+represent the prompt?"), answered by P(yes) from the "yes"/"no" logits. PRM, PARM clarity and
+potential, and reflections are not trained yet.
+
+- Vision: patch {m.patch_size} px, {grid}×{grid} patches of a {m.image_size}×{m.image_size} image merged {m.merge_size}×{m.merge_size} into {(grid // m.merge_size) ** 2} tokens; ViT width {m.vision_dim}, depth {m.vision_depth}, {m.vision_heads} heads.
+- Language model: Qwen2, hidden {m.hidden_size}, {m.layers} layers, {m.heads} heads ({m.kv_heads} key/value), MLP {m.intermediate_size}.
+- Tokenizer: byte-level BPE, {len(judge.processor.tokenizer)} tokens, trained on every judge question for every world prompt, the answers and the evaluator's reasons.
+- Parameters: {count_parameters(judge):,}.
+- Trained on: {describe_machine()}.
+
+## Training
+{f"Continued from `{cfg.init_from}`." if cfg.init_from else f"Initial weights random (std {m.init_std})."} Data: {data_minutes:.1f} minutes to build or load.
+
+| stage | steps | samples | minutes | what |
+|---|---|---|---|---|
+| vision | {stage['vision']['steps']} | {stage['vision']['samples_seen']} | {stage['vision']['minutes']} | vision tower + linear head: colour and shape of the object in each merged visual token, on rendered scenes (head dropped) |
+| orm | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: cross-entropy of the answer token; batches balanced between "yes" and "no" within each tag and source ({cfg.data.generated_share:.0%} from generated images); AdamW lr {cfg.lr} |
+
+Examples (every label is the exact evaluator's verdict on the image; "/swap": the image asked about
+another training-split record):
+
+{data_table(sets)}
+
+## Held-out ORM accuracy
+The generator's images of the {len({e.prompt + e.tag for e in heldout.examples})} distinct held-out prompts
+({len(heldout)} images: {cfg.data.heldout_samples} per record of the evaluation set, seed {cfg.seed}), each asked the ORM
+question with its own prompt; the judge says "yes" when P(yes) ≥ 0.5. Base rate (share of these
+images the evaluator calls correct): **{base:.3f}**. Balanced accuracy is the mean of the two
+rates; a tag without correct images has no TPR. The pooled (overall) figure rewards knowing which
+tags the generator usually gets right, which the prompt's text alone tells; the mean over tags does
+not, so read it as the measure of whether the judge looks at the image.
+
+{accuracy_table(result)}
+
+## Config
+```yaml
+{json.dumps(asdict(cfg), indent=2)}
+```
+"""
+    (folder / "README.md").write_text(text)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML config (defaults apply where it is silent)")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. minutes=5 data.generated_images=500")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(TrainJudgeConfig, args.config, args.overrides)
+    except InputError as err:
+        print(f"train_judge: error: {err}", file=sys.stderr)
+        return 2
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    transformers.utils.logging.disable_progress_bar()  # the checkpoints' "Writing model shards" bars
+
+    start = time.time()
+    log(out, stage="data", status="building or loading", folder=str(out / "data"))
+    dataset = build_dataset(out / "data", cfg.data, cfg.seed, cfg.prompts, progress=True)
+    renders, generated = dataset.train
+    heldout = dataset.heldout
+    data_minutes = (time.time() - start) / 60
+    sets = {"renders": renders, "generated": generated, "heldout": heldout}
+    log(out, stage="data", minutes=round(data_minutes, 1), **{f"{n}_{a}": sum(c[a] for c in s.counts().values()) for n, s in sets.items() for a in ("yes", "no")})
+    base = sum(e.answer == "yes" for e in heldout.examples) / max(1, len(heldout))
+    print(f"held-out base rate: the evaluator calls {base:.3f} of {len(heldout)} generated held-out images correct", flush=True)
+
+    judge = load_judge(cfg.init_from) if cfg.init_from else build_judge(cfg.model, cfg.prompts, cfg.seed)
+    judge.model.to(cfg.device)
+    log(out, stage="model", parameters=count_parameters(judge), vocab=len(judge.processor.tokenizer))
+    vision = pretrain_vision(cfg, judge, out) if cfg.vision.minutes > 0 else {"steps": 0, "minutes": 0.0, "samples_seen": 0}
+    stage = train(cfg, judge, [renders, generated], heldout, out)
+    stage["vision"] = vision
+    result = evaluate(judge, heldout, cfg.eval_batch)
+    log(out, stage="final", **stage, heldout_balanced=result["overall"]["balanced"], tag_mean=result["tag_mean"], tpr=result["overall"]["tpr"], tnr=result["overall"]["tnr"])
+    folder = out / "judge"
+    judge.model.to("cpu")
+    save_judge(judge, folder)
+    (folder / "stage.json").write_text(json.dumps({**stage, "heldout": result}))
+    write_card(folder, cfg, judge, stage, sets, result, data_minutes)
+    print(accuracy_table(result))
+    print(f"held-out base rate {base:.3f}; judge and card in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,172 @@
+"""The embedded judge's builder, its labelled data and its training job (run end to end, tiny)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cotgen.evaluate.exact import evaluate_image
+from cotgen.judge import JudgePrompts, answer_tokens, load_judge
+from cotgen.judge.data import (
+    CELL_COLORS,
+    CELL_SHAPES,
+    BalancedSampler,
+    Example,
+    ExampleSet,
+    JudgeData,
+    balanced_accuracy,
+    build_generated,
+    build_renders,
+    cached,
+    cell_targets,
+    training_records,
+)  # fmt: skip
+from cotgen.judge.embedded import JudgeModel, build_judge, byte_level_tokenizer, judge_corpus, world_prompts
+from cotgen.prompts import TAGS
+from cotgen.world.records import all_records
+from cotgen.world.render import render
+from cotgen.world.sampler import sample_scene
+from cotgen.world.scene import Box, Scene, ShapeObject
+
+REPO = Path(__file__).resolve().parents[1]
+RECORDS = {r.prompt: r for tag in TAGS for r in all_records(tag)}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return byte_level_tokenizer(judge_corpus(), JudgeModel().vocab_size)
+
+
+def test_tokenizer_reads_every_judge_question_word_by_word(tokenizer):
+    prompts = JudgePrompts()
+    vocab = tokenizer.get_vocab()
+    for prompt in world_prompts():
+        for template in (prompts.orm, prompts.clarity, prompts.reflection):
+            question = template.format(prompt=prompt)
+            ids = tokenizer.encode(question, add_special_tokens=False)
+            assert tokenizer.unk_token_id is None or tokenizer.unk_token_id not in ids
+            assert tokenizer.decode(ids) == question
+        for word in prompt.split():  # every world word is one token, after a space as in the questions
+            assert "Ġ" + word in vocab, word
+    answers = answer_tokens(tokenizer)
+    for word in ("yes", "no"):  # the assistant's answer opens its turn: no leading space
+        (token,) = tokenizer.encode(word, add_special_tokens=False)
+        assert token in getattr(answers, word)
+
+
+def test_embedded_judge_sees_a_world_image_as_16_tokens_and_stays_small():
+    judge = build_judge()
+    image = render(sample_scene(RECORDS["a photo of a red square"], 0))
+    inputs = judge.encode([image], [JudgePrompts().orm.format(prompt="a photo of a red square")])
+    assert inputs["image_grid_thw"].tolist() == [[1, 8, 8]]  # 64×64 kept, 8 px patches
+    assert (inputs["input_ids"] == judge.model.config.image_token_id).sum() == 16  # merged 2×2
+    assert judge.model.config.vision_config.patch_size == judge.processor.image_processor.patch_size
+    assert sum(p.numel() for p in judge.model.parameters()) * 4 <= 25e6  # safetensors in float32
+    assert 0.0 <= judge.p_yes([image], ["yes"]).item() <= 1.0
+
+
+def check_labels(examples: ExampleSet) -> None:
+    train_prompts = {r.prompt for r in training_records()}
+    for example in examples.examples:
+        assert example.prompt in train_prompts  # no held-out combination reaches a training question
+        assert example.question == JudgePrompts().orm.format(prompt=example.prompt)
+        with Image.open(examples.folder / example.image) as image:
+            verdict = evaluate_image(image.convert("RGB"), RECORDS[example.prompt])
+        assert example.answer == ("yes" if verdict.correct else "no"), example
+        assert example.reasons == verdict.reasons
+    assert {e.answer for e in examples.examples} == {"yes", "no"}
+
+
+def test_render_examples_are_labelled_by_the_evaluator_and_cached(tmp_path):
+    prompts = JudgePrompts()
+    examples = cached(tmp_path / "renders", {"n": 24}, lambda f: build_renders(f, 24, 0, 0.5, 2, prompts))
+    assert len(examples) == 24 * 3
+    assert {e.source for e in examples.examples} >= {"render", "broken", "render/swap", "broken/swap"}
+    check_labels(examples)
+    again = cached(tmp_path / "renders", {"n": 24}, lambda f: pytest.fail("rebuilt a complete folder"))
+    assert again.examples == examples.examples
+    same_seed = cached(tmp_path / "renders-again", {"n": 24}, lambda f: build_renders(f, 24, 0, 0.5, 2, prompts))
+    assert [e.answer for e in same_seed.examples] == [e.answer for e in examples.examples]
+
+
+def test_generated_examples_are_labelled_by_the_evaluator(tmp_path):
+    prompts = JudgePrompts()
+    examples = cached(tmp_path, {}, lambda f: build_generated(f, 8, 0, 2, "embedded", 8, prompts, False))
+    assert sum(e.source == "generated" for e in examples.examples) == 8
+    check_labels(examples)
+
+
+def test_sampler_balances_answers_within_each_tag():
+    skewed = [Example("x.png", "q", "no", "position", "p")] * 95 + [Example("x.png", "q", "yes", "position", "p")] * 5
+    skewed += [Example("x.png", "q", "yes", "single_object", "p")] * 60 + [Example("x.png", "q", "no", "single_object", "p")] * 40
+    draws = BalancedSampler([(ExampleSet(Path("."), skewed), 1.0)], np.random.default_rng(0)).draw(4000)
+    for tag in ("position", "single_object"):
+        answers = [e.answer for _, e in draws if e.tag == tag]
+        assert abs(len(answers) / len(draws) - 0.5) < 0.05
+        assert abs(answers.count("yes") / len(answers) - 0.5) < 0.05
+
+
+def test_cell_targets_name_the_object_in_each_visual_token():
+    scene = Scene(64, (ShapeObject("circle", "red", Box(2, 2, 22, 22)), ShapeObject("cross", "blue", Box(40, 36, 62, 58))))
+    colors, shapes = cell_targets(scene, cells=4)  # 16-px cells, row-major
+    named = {(CELL_COLORS[c], CELL_SHAPES[k]) for c, k in zip(colors, shapes)}
+    assert named == {("none", "none"), ("red", "circle"), ("blue", "cross")}
+    assert (CELL_COLORS[colors[0]], CELL_SHAPES[shapes[0]]) == ("red", "circle")  # top left
+    assert (CELL_COLORS[colors[15]], CELL_SHAPES[shapes[15]]) == ("blue", "cross")  # bottom right
+    assert CELL_COLORS[colors[3]] == "none" and CELL_COLORS[colors[12]] == "none"
+    assert all((c == 0) == (k == 0) for c, k in zip(colors, shapes))
+
+
+def test_balanced_accuracy():
+    result = balanced_accuracy([0.9, 0.2, 0.6, 0.1], ["yes", "yes", "no", "no"])
+    assert result["tpr"] == 0.5 and result["tnr"] == 0.5 and result["balanced"] == 0.5 and result["positives"] == 2
+    assert balanced_accuracy([0.1], ["no"])["tpr"] is None
+
+
+def test_bad_data_settings_are_rejected():
+    with pytest.raises(ValueError, match="generated_share"):
+        JudgeData(generated_share=1.5)
+
+
+def run_job(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "jobs" / "train_judge.py"), *args],
+        capture_output=True, text=True, cwd=REPO, timeout=240, check=False,
+    )
+
+
+def test_train_judge_job_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    overrides = [
+        f"out={out}", "threads=1", "minutes=0.05", "vision.minutes=0.03", "batch_size=8", "eval_every=5", "log_every=5",
+        "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
+        "data.generator_batch=12",
+    ]  # fmt: skip
+    done = run_job("--config", str(REPO / "jobs" / "configs" / "judge.yaml"), *overrides)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert any(r.get("stage") == "vision" and "cell_acc" in r for r in log)
+    assert any(r.get("stage") == "orm" and "loss" in r for r in log) and any("heldout_balanced" in r for r in log)
+    assert log[-1]["stage"] == "final" and log[-1]["steps"] >= 1
+    card = (out / "judge" / "README.md").read_text()
+    assert "| **overall** | 12 |" in card and "balanced accuracy" in card and "Base rate" in card
+    assert "| mean over tags with both answers |" in card
+    for tag in TAGS:
+        assert f"| {tag} |" in card
+    assert (out / "config.yaml").is_file()
+    judge = load_judge(out / "judge")
+    image = render(sample_scene(RECORDS["a photo of two circles"], np.random.default_rng(1)))
+    question = JudgePrompts().orm.format(prompt="a photo of two circles")
+    assert judge.encode([image], [question])["image_grid_thw"].tolist() == [[1, 8, 8]]  # the processor came back
+    p = judge.p_yes([image], [question])
+    assert p.shape == (1,) and 0.0 <= p.item() <= 1.0
+
+
+def test_train_judge_job_rejects_an_unknown_field(tmp_path):
+    done = run_job(f"out={tmp_path}", "data.colour_rate=0.5")
+    assert done.returncode == 2
+    assert "data.colour_rate" in done.stderr and "unknown field" in done.stderr
