@@ -69,8 +69,8 @@ class TrainJudgeConfig:
     out: str = "runs/judge"
     """Output folder: data/ (cached examples), judge/ (the model and its card), config.yaml, log.jsonl."""
     seed: int = 0
-    threads: int = 2
-    """torch CPU threads (on a busy machine, 1 can be several times faster than 2)."""
+    threads: int = 1
+    """torch CPU threads (on a shared machine a second thread can make a step ten times slower)."""
     device: str = "cpu"
     """Where the judge trains: cpu or cuda (the data, generator images included, are made on the CPU)."""
     model: JudgeModel = field(default_factory=JudgeModel)

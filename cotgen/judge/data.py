@@ -21,6 +21,9 @@ judge to read the prompt rather than to tell clean renders from generated images
 
 Held-out combinations never reach a training question: every question names a training-split record.
 
+`cell_targets` and `cell_batch` serve the vision stage of the judge's training: for freshly rendered
+scenes, the colour and shape of the object in each cell of the grid of merged visual tokens.
+
 Adding a task (PRM, PARM clarity and potential from prefix rollouts; reflections) means a builder
 that yields `Example`s with its own `task`, `question` (and `history` for follow-up turns, as
 potential follows clarity) into its own cached folder; `ExampleSet` and the trainer take them as
@@ -31,10 +34,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +55,6 @@ from cotgen.world.render import render, shape_mask
 from cotgen.world.sampler import sample_random_scene, sample_scene
 from cotgen.world.scene import Scene
 from cotgen.world.vocab import COLORS, SHAPES
-
-logger = logging.getLogger(__name__)
 
 ANSWERS = ("yes", "no")
 
@@ -157,15 +158,10 @@ def orm_example(
     )  # fmt: skip
 
 
-_TRAIN_RECORDS: tuple[Record, ...] = ()
-
-
+@lru_cache(maxsize=1)
 def training_records() -> tuple[Record, ...]:
     """Every distinct training-split record, tags in order."""
-    global _TRAIN_RECORDS
-    if not _TRAIN_RECORDS:
-        _TRAIN_RECORDS = tuple(r for tag in TAGS for r in split_records(tag, "train"))
-    return _TRAIN_RECORDS
+    return tuple(r for tag in TAGS for r in split_records(tag, "train"))
 
 
 def _overlap(a: str, b: str) -> int:
