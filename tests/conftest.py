@@ -22,3 +22,25 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cotgen", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
     )
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for every test that needs one (starting Ray costs seconds)."""
+    import ray
+
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def untrained_judge_dir(tmp_path_factory) -> Path:
+    """The embedded judge's architecture and tokenizer with random weights, saved as a model folder:
+    runs every strategy end to end, its answers arbitrary but deterministic."""
+    from cotgen.judge import save_judge
+    from cotgen.judge.embedded import build_judge
+
+    path = tmp_path_factory.mktemp("untrained_judge")
+    save_judge(build_judge(seed=0), path)
+    return path
