@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -81,6 +81,18 @@ class VerifyConfig:
             raise InputError(f"corrector: {self.corrector!r} is not one of {', '.join(CORRECTORS)}")
 
 
+def choose(traces: Sequence[PathTrace], paths: Iterable[int], finished: Container[int]) -> int:
+    """The path a best-of-N strategy returns among `paths` (trace indices, in order): the first with
+    the highest final score among the finished ones; if none has one (PARM with no survivor), the
+    lowest P(no), preferring a finished path to a replay on ties. Each path's record depends only on
+    its own key, so this also picks what a run over any subset of the paths would have picked."""
+    paths = list(paths)
+    scored = [t for t in paths if t in finished and traces[t].final_score is not None]
+    if scored:
+        return max(scored, key=lambda t: traces[t].final_score)
+    return min(paths, key=lambda t: (traces[t].p_no(), t not in finished))
+
+
 class Verifier:
     """Runs one strategy for one prompt at a time over a step-wise generator and a judge."""
 
@@ -125,7 +137,7 @@ class Verifier:
         start, costs = time.perf_counter(), Costs()
         image = self._finish(self.engine.start([self.tokenize(prompt)], [key]), costs)[0]
         costs.seconds = time.perf_counter() - start
-        return Round(prompt, [PathTrace(key, selected=True)], 0, image, costs)
+        return Round(prompt, [PathTrace(key, selected=True)], 0, image, costs, images={0: image})
 
     def _orm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
         start, costs = time.perf_counter(), Costs()
@@ -133,8 +145,8 @@ class Verifier:
         traces = [PathTrace(k) for k in keys]
         for trace, score in zip(traces, self._outcome(costs, prompt, images)):
             trace.final_score = score
-        chosen = max(range(len(traces)), key=lambda i: traces[i].final_score)
-        return self._chosen(generation_prompt, traces, chosen, images[chosen], costs, start)
+        chosen = choose(traces, range(len(traces)), range(len(traces)))
+        return self._chosen(generation_prompt, traces, chosen, dict(enumerate(images)), costs, start)
 
     def _prm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
         c = self.config
@@ -158,8 +170,8 @@ class Verifier:
         aggregate = AGGREGATES[c.prm_aggregate]
         for row in range(len(live)):
             traces[live[row]].final_score = aggregate(traces[live[row]].step_scores)
-        row = max(range(len(live)), key=lambda r: traces[live[r]].final_score)
-        return self._chosen(generation_prompt, traces, live[row], images[row], costs, start)
+        chosen = choose(traces, live, live)
+        return self._chosen(generation_prompt, traces, chosen, dict(zip(live, images)), costs, start)
 
     @staticmethod
     def _branch(traces: list[PathTrace], live: list[int], index: list[int], state: State) -> list[int]:
@@ -212,15 +224,10 @@ class Verifier:
         survivors = [t for t in finished if traces[t].clear_at is not None]
         for t, score in zip(survivors, self._outcome(costs, prompt, [finished[t] for t in survivors])):
             traces[t].final_score = score
-        if survivors:
-            chosen = max(survivors, key=lambda t: traces[t].final_score)
-            return self._chosen(generation_prompt, traces, chosen, finished[chosen], costs, start)
-        # Nothing survived: the lowest P(no), preferring a finished path to a replay on ties.
-        chosen = min(range(len(traces)), key=lambda t: (traces[t].p_no(), t not in finished))
-        image = finished.get(chosen)
-        if image is None:
-            image = self._finish(self.engine.start([ids], [traces[chosen].key]), costs)[0]
-        return self._chosen(generation_prompt, traces, chosen, image, costs, start)
+        chosen = choose(traces, range(len(traces)), finished)
+        if chosen not in finished:
+            finished[chosen] = self._finish(self.engine.start([ids], [traces[chosen].key]), costs)[0]
+        return self._chosen(generation_prompt, traces, chosen, finished, costs, start)
 
     def _reflect(self, prompt: str, prompt_id: str, seed: int) -> list[Round]:
         c, q = self.config, self.config.prompts
@@ -245,7 +252,7 @@ class Verifier:
         return rounds
 
     @staticmethod
-    def _chosen(generation_prompt: str, traces: list[PathTrace], chosen: int, image: Image.Image, costs: Costs, start: float) -> Round:
+    def _chosen(generation_prompt: str, traces: list[PathTrace], chosen: int, images: dict[int, Image.Image], costs: Costs, start: float) -> Round:
         traces[chosen].selected = True
         costs.seconds = time.perf_counter() - start
-        return Round(generation_prompt, traces, chosen, image, costs)
+        return Round(generation_prompt, traces, chosen, images[chosen], costs, images=images)

@@ -61,6 +61,8 @@ class Round:
     """PARM++: P(yes) that the chosen image matches the prompt, asked on reflection."""
     feedback: str | None = None
     """PARM++: the judge's explanation of what is wrong, when it said the image does not match."""
+    images: dict[int, Image.Image] = field(default_factory=dict)
+    """Every path decoded to the end, by trace index (the chosen one included, replayed or not)."""
 
 
 @dataclass

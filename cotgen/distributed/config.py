@@ -1,0 +1,109 @@
+"""The sweep's config: which prompts, which strategies at which N, on what cluster."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from cotgen.errors import InputError
+from cotgen.verify.names import STRATEGIES
+from cotgen.verify.strategies import VerifyConfig
+
+
+@dataclass
+class SamplingConfig:
+    guidance: float | None = None
+    """Classifier-free guidance scale (None: the checkpoint's own)."""
+    temperature: float = 1.0
+    """Softmax temperature; 0 decodes greedily."""
+    top_k: int = 0
+    """Sample from the k most likely tokens; 0 keeps the full distribution."""
+    steps: int = 4
+    """Checkpoint steps per image (groups of token rows at which the judge may look)."""
+
+
+@dataclass
+class ClusterConfig:
+    address: str | None = None
+    """Ray cluster to join; None joins RAY_ADDRESS when set (as under `ray job submit`), else starts Ray locally."""
+    generator_actors: int = 1
+    """Generator actors in the Ray Data actor pool."""
+    judge_actors: int = 1
+    """Judge actors, a separate pool that the generator actors call at checkpoint steps."""
+    gpus_per_generator: float = 0.0
+    """GPUs reserved per generator actor (0: CPU); the model goes to cuda when above 0."""
+    gpus_per_judge: float = 0.0
+    """GPUs reserved per judge actor (0: CPU)."""
+    cpus_per_generator: float = 1.0
+    """CPUs reserved per generator actor."""
+    cpus_per_judge: float = 1.0
+    """CPUs reserved per judge actor."""
+    threads: int = 1
+    """torch threads per actor (generator and judge take turns on a path, so one each suits small CPUs)."""
+
+
+@dataclass
+class FaultConfig:
+    generator_exit_at_unit: int = 0
+    """Testing: a generator actor kills its process when it starts its k-th unit, once per sweep folder (0: never)."""
+    judge_exit_at_call: int = 0
+    """Testing: a judge actor kills its process at its k-th call, once per sweep folder (0: never)."""
+
+
+@dataclass
+class SweepConfig:
+    out: str = "runs/sweep"
+    """Sweep folder: rows/ (Parquet), images/ (GenEval layout per strategy@N), strips/, report/, config.yaml."""
+    generator: str = "embedded"
+    """'embedded' or a Janus checkpoint folder."""
+    judge: str = "embedded"
+    """'embedded' or a judge model folder (Qwen2-VL, Qwen2.5-VL, LLaVA-OneVision)."""
+    records: str = "heldout"
+    """'heldout' (the shapes world's 553 evaluation records) or a GenEval metadata JSONL file."""
+    per_tag: int | None = None
+    """Only the first k records of each tag (None: all)."""
+    seed: int = 0
+    """Seeds every path: path i of prompt p has the key (seed, p, i) whatever the strategy or batch."""
+    strategies: list[str] = field(default_factory=lambda: list(STRATEGIES))
+    """Strategies to sweep: baseline | orm | prm | parm | parm++."""
+    ns: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    """N values of the curves. orm, parm and prm best-of-N run once at the largest and read the others off subsets."""
+    direct_ns: list[int] | None = None
+    """N values at which strategies that cannot reuse a pool (parm++, prm beam) run, once each (None: ns)."""
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    """Strategy settings (thresholds, prm_aggregate, beam, max_rounds, corrector, prompts); `strategy` and `n` are ignored."""
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    strip_prompts: int = 3
+    """Prompts whose paths are also saved step by step, for the report's strips (from the parm run, else the first pool run)."""
+    flush_units: int = 16
+    """Finished units buffered before they are written (a kill loses at most this much work, never a row twice)."""
+    bootstrap: int = 1000
+    """Bootstrap resamples (of prompts, within each tag) for the confidence intervals."""
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.strategies if s not in STRATEGIES]
+        if unknown or not self.strategies:
+            raise InputError(f"strategies: {unknown or 'empty'} (expected some of {', '.join(STRATEGIES)})")
+        for name in ("ns", "direct_ns"):
+            values = getattr(self, name)
+            if values is not None and (not values or min(values) < 1):
+                raise InputError(f"{name}: expected a non-empty list of positive integers, got {values}")
+        if self.per_tag is not None and self.per_tag < 1:
+            raise InputError(f"per_tag: must be at least 1, got {self.per_tag}")
+        c = self.cluster
+        for name in ("generator_actors", "judge_actors", "threads"):
+            if getattr(c, name) < 1:
+                raise InputError(f"cluster.{name}: must be at least 1, got {getattr(c, name)}")
+        for name in ("gpus_per_generator", "gpus_per_judge", "cpus_per_generator", "cpus_per_judge"):
+            if getattr(c, name) < 0:
+                raise InputError(f"cluster.{name}: must not be negative, got {getattr(c, name)}")
+        for name in ("strip_prompts", "bootstrap"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name}: must not be negative, got {getattr(self, name)}")
+        if self.flush_units < 1:
+            raise InputError(f"flush_units: must be at least 1, got {self.flush_units}")
+
+    def identity(self) -> dict:
+        """What the rows depend on: a sweep folder can be resumed (or extended) only with the same."""
+        return {k: v for k, v in asdict(self).items() if k in ("generator", "judge", "records", "per_tag", "seed", "sampling", "verify")}

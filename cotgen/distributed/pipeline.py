@@ -1,0 +1,100 @@
+"""The sweep on Ray Data: units → generator actor pool (calling the judge pool) → evaluator → store.
+
+    pending units ─► map_batches(GenerateUnits, ActorPoolStrategy)  one unit per block
+                  ─► map_batches(evaluate_batch)                    tasks
+                  ─► the driver: SweepStore.add / flush              Parquet parts + PNGs
+
+The driver is the only writer, so a unit is written once however often Ray retried it; a rerun of
+the same command reads the parts and submits only the units that are not in one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import ray
+
+from cotgen.distributed.actors import GenerateUnits, evaluate_batch, start_judges
+from cotgen.distributed.config import SweepConfig
+from cotgen.distributed.plan import Unit, plan_runs, plan_units, strip_run, sweep_records
+from cotgen.distributed.store import SweepStore
+
+
+def connect(cfg: SweepConfig) -> None:
+    """Join the configured cluster, the one `ray job submit` names in RAY_ADDRESS, or start one here."""
+    if ray.is_initialized():
+        return
+    c = cfg.cluster
+    if c.address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=c.address, log_to_driver=False)
+        return
+    # Logical CPUs for every actor plus the evaluator: the generator and judge take turns, so the
+    # actors may reserve more CPUs than the machine has.
+    needed = c.generator_actors * c.cpus_per_generator + c.judge_actors * c.cpus_per_judge + 1
+    ray.init(address="local", num_cpus=max(os.cpu_count() or 1, int(needed + 0.999)), include_dashboard=False, log_to_driver=False)
+
+
+def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> SweepStore:
+    """Run every unit of the sweep that is not in `cfg.out` yet; returns the store."""
+    cfg = replace(cfg, out=str(Path(cfg.out).resolve()))  # actors may run elsewhere than the driver's cwd
+    records = sweep_records(cfg)
+    store = SweepStore(cfg.out)
+    store.prepare(cfg, records)
+    runs = plan_runs(cfg)
+    units = plan_units(runs, len(records))
+    done = store.done()
+    pending = [u for u in units if u.id not in done]
+    log(f"sweep {cfg.out}: {len(records)} prompts, runs {', '.join(r.name + (' (pool)' if r.pool else '') for r in runs)}; "
+        f"{len(units)} units, {len(units) - len(pending)} already done")
+    if not pending:
+        return store
+    connect(cfg)
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the driver prints its own
+    judges = start_judges(cfg) if any(u.run.strategy != "baseline" for u in pending) else []
+    strips = strip_run(runs)
+    c = cfg.cluster
+    items = [_item(u, records) for u in pending]
+    dataset = (
+        ray.data.from_items(items, override_num_blocks=len(items))
+        .map_batches(
+            GenerateUnits,
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=c.generator_actors),
+            num_cpus=c.cpus_per_generator,
+            num_gpus=c.gpus_per_generator,
+            fn_constructor_kwargs={"cfg": cfg, "judges": judges, "strip_run": strips.name if strips else None},
+        )
+        .map_batches(evaluate_batch, batch_format="pyarrow", batch_size=None, num_cpus=0.25)
+    )
+    _drain(dataset, store, records, cfg.flush_units, len(pending), log)
+    for judge in judges:
+        ray.kill(judge)
+    return store
+
+
+def _item(unit: Unit, records) -> dict:
+    return {"strategy": unit.run.strategy, "n": unit.run.n, "pool": unit.run.pool, "index": unit.index, "record": records[unit.index].to_line()}
+
+
+def _drain(dataset, store: SweepStore, records, flush_units: int, total: int, log: Callable[[str], None]) -> None:
+    """Collect rows as units finish, write them in parts, and report progress."""
+    start, last, finished, by_run = time.time(), 0.0, 0, Counter()
+    for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+        rows = batch.to_pylist()
+        completed = store.add(rows)
+        finished += completed
+        by_run.update(r["run"] for r in rows if r["returned"])
+        if store.ready >= flush_units:
+            store.flush(records)
+        now = time.time()
+        if completed and (now - last > 5 or finished == total):
+            rate = finished / (now - start)
+            runs = ", ".join(f"{k} {v}" for k, v in sorted(by_run.items()))
+            log(f"  {finished}/{total} units, {rate:.2f}/s, about {(total - finished) / max(rate, 1e-9):.0f} s left ({runs})")
+            last = now
+    store.flush(records)

@@ -1,0 +1,114 @@
+"""A sweep's numbers: GenEval per strategy and N, where each came from, what it cost, and its 95 % CI.
+
+A point (strategy, N) comes either from its own run (every parm++ and prm-beam N, baseline, and the
+largest N of a pool) or from the first N paths of a pool run at a larger N (orm, prm best-of-N,
+parm): the path such a run returns and its costs are recorded per row (`chosen_at`). Seconds are
+measured per run only, so points read off a pool have none. Confidence intervals: bootstrap over
+prompts, resampled within each tag (GenEval's overall is the mean of its tag means).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cotgen.evaluate.summary import Summary, format_table, summarize
+from cotgen.verify.names import STRATEGIES
+
+
+@dataclass
+class Point:
+    strategy: str
+    n: int
+    source: str
+    """Which run the number comes from, e.g. "orm@8" or "first 2 paths of orm@8"."""
+    verdicts: pd.DataFrame
+    """One row per prompt: prompt_index, tag, correct, tokens, judge_calls, seconds (NaN off a pool)."""
+    ci: tuple[float, float]
+
+    @property
+    def name(self) -> str:
+        return f"{self.strategy}@{self.n}"
+
+    @property
+    def summary(self) -> Summary:
+        return summarize(zip(self.verdicts.tag, self.verdicts.correct))
+
+    def per_prompt(self, column: str) -> float:
+        return float(self.verdicts[column].mean())
+
+
+def bootstrap_ci(tags: np.ndarray, correct: np.ndarray, resamples: int, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of GenEval overall (mean of tag means), prompts resampled within each tag."""
+    if resamples == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = []
+    for tag in dict.fromkeys(tags):
+        values = correct[tags == tag].astype(float)
+        means.append(values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1))
+    overall = np.mean(means, axis=0)
+    return float(np.percentile(overall, 2.5)), float(np.percentile(overall, 97.5))
+
+
+def sweep_points(rows: pd.DataFrame, resamples: int = 1000) -> list[Point]:
+    """Every (strategy, N) the rows can answer; a point's own run wins over a pool's subset."""
+    found: dict[tuple[str, int], tuple[int, str, pd.DataFrame]] = {}
+    columns = ["prompt_index", "tag", "correct", "tokens", "judge_calls", "seconds"]
+    direct = rows[~rows["pool"] & rows["returned"]]
+    for run, group in direct.groupby("run"):
+        v = group.rename(columns={"run_image_tokens": "tokens", "run_judge_calls": "judge_calls", "run_seconds": "seconds"})
+        found[(group.strategy.iloc[0], int(group.n.iloc[0]))] = (1 << 30, run, v[columns])
+    picks = rows[rows["pool"]].explode(["chosen_at", "chosen_tokens", "chosen_judge_calls"]).dropna(subset=["chosen_at"])
+    for (run, n), group in picks.groupby(["run", "chosen_at"]):
+        pool_n, n = int(group.n.iloc[0]), int(n)
+        v = group.rename(columns={"chosen_tokens": "tokens", "chosen_judge_calls": "judge_calls"}).assign(
+            seconds=group.run_seconds.where(n == pool_n)
+        )
+        key = (group.strategy.iloc[0], n)
+        if found.get(key, (-1,))[0] < pool_n:  # the largest pool has the most prompts in common
+            found[key] = (pool_n, run if n == pool_n else f"first {n} paths of {run}", v[columns])
+    points = []
+    for (strategy, n), (_, source, v) in sorted(found.items(), key=lambda item: (STRATEGIES.index(item[0][0]), item[0][1])):
+        v = v.astype({"correct": bool, "tokens": float, "judge_calls": float, "seconds": float}).sort_values("prompt_index")
+        points.append(Point(strategy, n, source, v.reset_index(drop=True), bootstrap_ci(v.tag.to_numpy(), v.correct.to_numpy(), resamples)))
+    return points
+
+
+def oracle_curve(rows: pd.DataFrame) -> tuple[str, list[tuple[int, float]]] | None:
+    """GenEval if any of the first n paths counted (pass@n): the ceiling for every verifier. Needs an
+    orm pool, where every path is decoded and scored."""
+    pools = rows[(rows["strategy"] == "orm") & rows["pool"]]
+    if pools.empty:
+        return None
+    run = pools.loc[pools.n.idxmax(), "run"]
+    pool = pools[pools.run == run]
+    curve = []
+    for n in sorted({int(x) for xs in pool.chosen_at for x in xs}):
+        hit = pool[pool.path < n].groupby(["prompt_index", "tag"]).correct.any().reset_index()
+        curve.append((n, summarize(zip(hit.tag, hit.correct)).overall))
+    return run, curve
+
+
+def headline(points: list[Point]) -> list[Point]:
+    """Each strategy at its largest N."""
+    best: dict[str, Point] = {}
+    for p in points:
+        if p.strategy not in best or p.n > best[p.strategy].n:
+            best[p.strategy] = p
+    return list(best.values())
+
+
+def text_table(points: list[Point]) -> str:
+    """The strategy × tag table at each strategy's largest N, plus what each cost per prompt."""
+    lines = [format_table({p.name: p.summary for p in points}), ""]
+    lines.append(f"{'per prompt':<16}{'image tokens':>14}{'judge calls':>13}{'seconds':>10}  95% CI (overall)  source")
+    for p in points:
+        seconds = p.per_prompt("seconds")
+        lines.append(
+            f"{p.name:<16}{p.per_prompt('tokens'):>14.0f}{p.per_prompt('judge_calls'):>13.1f}"
+            f"{'–' if np.isnan(seconds) else f'{seconds:.2f}':>10}  [{p.ci[0]:.3f}, {p.ci[1]:.3f}]    {p.source}"
+        )
+    return "\n".join(lines)
