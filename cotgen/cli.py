@@ -132,6 +132,21 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"images and metadata in GenEval's layout: {args.out}/<source>/ (score any of them with `cotgen evaluate`)")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from cotgen.report.markdown import write_report
+
+    path, table = write_report(args.sweep, resamples=args.bootstrap)
+    print(table)
+    print(f"report: {path}")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from cotgen.distributed.serving import ServeSettings, run_local
+
+    strategy = args.strategy or ("baseline" if args.judge == "none" else "parm")
+    run_local(ServeSettings(generator=args.generator, judge=args.judge, default_strategy=strategy), args.host, args.port)
+
+
 def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="embedded", help="'embedded' or a Janus checkpoint folder")
     parser.add_argument("--guidance", type=float, help="CFG scale (default: the checkpoint's own)")
@@ -193,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     _sampling_arguments(demo)  # --model none: skip the generator column
     demo.set_defaults(run=_demo)
+
+    report = commands.add_parser("report", help="write a sweep's Markdown report: table, curves, Pareto plot, strips")
+    report.add_argument("sweep", help="a sweep folder written by jobs/sweep.py")
+    report.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the confidence intervals")
+    report.set_defaults(run=_report)
+
+    serve = commands.add_parser("serve", help="serve the verified generator over the OpenAI Images API (Ray Serve)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--generator", default="embedded", help="'embedded' or a Janus checkpoint folder")
+    serve.add_argument("--judge", default="embedded", help="'embedded', a judge folder, or 'none' (baseline only)")
+    serve.add_argument("--strategy", choices=STRATEGIES, help="for requests that name none (default: parm; baseline without a judge)")
+    serve.set_defaults(run=_serve)
     return parser
 
 
