@@ -56,20 +56,19 @@ def bootstrap_ci(tags: np.ndarray, correct: np.ndarray, resamples: int, seed: in
 def sweep_points(rows: pd.DataFrame, resamples: int = 1000) -> list[Point]:
     """Every (strategy, N) the rows can answer; a point's own run wins over a pool's subset."""
     found: dict[tuple[str, int], tuple[int, str, pd.DataFrame]] = {}
-    columns = ["prompt_index", "tag", "correct", "tokens", "judge_calls", "seconds"]
     direct = rows[~rows["pool"] & rows["returned"]]
     for run, group in direct.groupby("run"):
-        v = group.rename(columns={"run_image_tokens": "tokens", "run_judge_calls": "judge_calls", "run_seconds": "seconds"})
-        found[(group.strategy.iloc[0], int(group.n.iloc[0]))] = (1 << 30, run, v[columns])
+        v = pd.DataFrame({"prompt_index": group.prompt_index, "tag": group.tag, "correct": group.correct, "tokens": group.run_image_tokens,
+                          "judge_calls": group.run_judge_calls, "seconds": group.run_seconds})
+        found[(group.strategy.iloc[0], int(group.n.iloc[0]))] = (1 << 30, run, v)
     picks = rows[rows["pool"]].explode(["chosen_at", "chosen_tokens", "chosen_judge_calls"]).dropna(subset=["chosen_at"])
     for (run, n), group in picks.groupby(["run", "chosen_at"]):
         pool_n, n = int(group.n.iloc[0]), int(n)
-        v = group.rename(columns={"chosen_tokens": "tokens", "chosen_judge_calls": "judge_calls"}).assign(
-            seconds=group.run_seconds.where(n == pool_n)
-        )
+        v = pd.DataFrame({"prompt_index": group.prompt_index, "tag": group.tag, "correct": group.correct, "tokens": group.chosen_tokens,
+                          "judge_calls": group.chosen_judge_calls, "seconds": group.run_seconds if n == pool_n else float("nan")})
         key = (group.strategy.iloc[0], n)
         if found.get(key, (-1,))[0] < pool_n:  # the largest pool has the most prompts in common
-            found[key] = (pool_n, run if n == pool_n else f"first {n} paths of {run}", v[columns])
+            found[key] = (pool_n, run if n == pool_n else f"first {n} paths of {run}", v)
     points = []
     for (strategy, n), (_, source, v) in sorted(found.items(), key=lambda item: (STRATEGIES.index(item[0][0]), item[0][1])):
         v = v.astype({"correct": bool, "tokens": float, "judge_calls": float, "seconds": float}).sort_values("prompt_index")

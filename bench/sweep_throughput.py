@@ -1,0 +1,89 @@
+"""Throughput of the Ray Data sweep against a single-process loop doing the same work.
+
+    python bench/sweep_throughput.py [--judge embedded] [--per-tag 1] [--n 4] [--actors 1x1 2x1 2x2]
+
+The same units (orm and parm pools at N, and baseline, over the first `--per-tag` held-out records of
+each tag), the same models and torch threads: first a plain loop in this process (`run_unit`,
+`evaluate_rows`, the same store), then the Ray Data pipeline once per actor layout GxJ (G generator
+actors, J judge actors) on one local Ray instance. Wall time includes loading the models (the loop)
+and starting the actors (Ray; Ray itself is started before the clock). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+import torch
+
+from cotgen.distributed.config import ClusterConfig, SweepConfig
+from cotgen.distributed.pipeline import connect, run_sweep
+from cotgen.distributed.plan import plan_runs, plan_units, sweep_records, verify_config
+from cotgen.distributed.store import SweepStore
+from cotgen.distributed.work import evaluate_rows, run_unit
+from cotgen.report.machine import describe_machine
+
+
+def single_process(cfg: SweepConfig) -> float:
+    """The loop: every unit in turn, in this process, into the same kind of store."""
+    from cotgen.generate.commands import build_engine, prompt_ids
+    from cotgen.judge import load_judge
+
+    start = time.perf_counter()
+    torch.set_num_threads(cfg.cluster.threads)
+    s = cfg.sampling
+    engine, tokenizer = build_engine(cfg.generator, s.guidance, s.temperature, s.top_k, s.steps)
+    judge = load_judge(cfg.judge)
+    records = sweep_records(cfg)
+    store = SweepStore(cfg.out)
+    store.prepare(cfg, records)
+    for unit in plan_units(plan_runs(cfg), len(records)):
+        config = verify_config(cfg, unit.run.strategy, unit.run.n)
+        rows = run_unit(engine, judge, lambda t: prompt_ids(tokenizer, t), config, unit, records[unit.index], cfg.seed, cfg.ns)
+        store.add(evaluate_rows(rows))
+        if store.ready >= cfg.flush_units:
+            store.flush(records)
+    store.flush(records)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--judge", default="embedded", help="judge folder ('embedded' once shipped)")
+    parser.add_argument("--per-tag", type=int, default=1)
+    parser.add_argument("--n", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, per actor and for the loop")
+    parser.add_argument("--actors", nargs="+", default=["1x1", "2x1", "2x2"], help="GxJ: generator and judge actors")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="sweep_bench_"))
+    base = SweepConfig(judge=args.judge, per_tag=args.per_tag, strategies=["baseline", "orm", "parm"], ns=[args.n], strip_prompts=0, cluster=ClusterConfig(threads=args.threads))
+    units = len(plan_units(plan_runs(base), len(sweep_records(base))))
+    loop = single_process(SweepConfig(**{**base.__dict__, "out": str(root / "loop")}))
+    connect(SweepConfig(cluster=ClusterConfig(generator_actors=2, judge_actors=2)))  # room for the largest layout
+    lines = [
+        f"machine: {describe_machine()} (shared); {units} units (baseline, orm@{args.n} and parm@{args.n} pools, {units // 3} prompts), {args.threads} torch thread(s) per process",
+        "",
+        "| executor | wall s | units/s | ratio to the loop |",
+        "|---|---|---|---|",
+        f"| single-process loop | {loop:.1f} | {units / loop:.3f} | 1.00 |",
+    ]
+    print(lines[-1], flush=True)
+    for layout in args.actors:
+        g, j = (int(x) for x in layout.split("x"))
+        cfg = SweepConfig(**{**base.__dict__, "out": str(root / layout), "cluster": ClusterConfig(generator_actors=g, judge_actors=j, threads=args.threads)})
+        start = time.perf_counter()
+        run_sweep(cfg, log=lambda line: None)
+        wall = time.perf_counter() - start
+        lines.append(f"| Ray Data, {g} generator + {j} judge actors | {wall:.1f} | {units / wall:.3f} | {loop / wall:.2f} |")
+        print(lines[-1], flush=True)
+    ray.shutdown()
+    shutil.rmtree(root)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

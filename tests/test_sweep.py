@@ -1,0 +1,160 @@
+"""The sweep on real Ray: actor crashes, kill-and-rerun, `ray job submit` to a head started here, the report.
+
+Every sweep here uses two prompts (a GenEval metadata file written by the test), baseline, orm and
+parm at N ≤ 2, the embedded generator and an untrained judge of the embedded judge's architecture."""
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import REPO, run_cli
+from PIL import Image
+
+from cotgen.config import load_config
+from cotgen.distributed.config import SweepConfig
+from cotgen.distributed.store import load_rows
+from cotgen.errors import InputError
+from cotgen.prompts import write_records
+from cotgen.world.records import evaluation_records, first_per_tag
+
+pytestmark = pytest.mark.slow
+UNITS = {f"{run}/{i:05d}" for run in ("baseline@1", "orm@2", "parm@2") for i in range(2)}
+
+
+@pytest.fixture
+def sweep_config(tmp_path, untrained_judge_dir) -> Path:
+    records = tmp_path / "prompts.jsonl"
+    write_records(records, first_per_tag(evaluation_records(), 1)[1:3])
+    config = {
+        "out": str(tmp_path / "sweep"),
+        "judge": str(untrained_judge_dir),
+        "records": str(records),
+        "strategies": ["baseline", "orm", "parm"],
+        "ns": [1, 2],
+        "strip_prompts": 1,
+        "flush_units": 1,
+        "bootstrap": 50,
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def check_rows(out: Path) -> None:
+    """Every unit once, with all its rows; the same path key gives the same image in every run."""
+    rows = load_rows(out).to_pandas()
+    assert set(rows.unit) == UNITS
+    assert not rows.duplicated(["unit", "round", "path"]).any()
+    assert (rows.groupby("unit").size() == rows.groupby("unit").unit_rows.first()).all()
+    assert set(rows[rows.returned].unit) == UNITS  # one answer per unit
+    for i in range(2):  # baseline's one path is path 0 of the pools
+        baseline = Image.open(out / "images" / "baseline@1" / f"{i:05d}" / "samples" / "0000.png")
+        assert baseline.tobytes() == Image.open(out / "images" / "orm@1" / f"{i:05d}" / "samples" / "0000.png").tobytes()
+
+
+def test_sweep_survives_a_generator_and_a_judge_crash_and_reports(sweep_config, ray_session):
+    from cotgen.distributed.pipeline import run_sweep
+
+    cfg = load_config(SweepConfig, sweep_config, ["faults.generator_exit_at_unit=2", "faults.judge_exit_at_call=3"])
+    out = Path(cfg.out)
+    run_sweep(cfg, log=lambda line: None)
+    assert {p.name for p in (out / ".faults").iterdir()} == {"generator", "judge"}  # both processes died
+    check_rows(out)
+    assert run_sweep(cfg, log=lambda line: None).done() == UNITS  # nothing left to do
+
+    result = run_cli("report", out, "--bootstrap", "50")
+    assert result.returncode == 0, result.stderr
+    assert "orm@2" in result.stdout and "overall" in result.stdout
+    report = (out / "report" / "report.md").read_text()
+    assert "first 1 paths of orm@2" in report and "| parm@2 |" in report
+    for name in ("curves.png", "pareto.png", "strips_parm_2_00000.png"):
+        assert Image.open(out / "report" / name).size[0] > 300
+
+
+def test_killed_sweep_resumes_without_redoing_or_duplicating(sweep_config):
+    command = [sys.executable, "jobs/sweep.py", "--config", str(sweep_config)]
+    out = Path(yaml.safe_load(sweep_config.read_text())["out"])
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while not list((out / "rows").glob("part-*.parquet")) and time.time() < deadline and first.poll() is None:
+            time.sleep(0.5)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+        first.wait()
+    before = {p.name: pq.read_table(p).column("unit").to_pylist() for p in (out / "rows").glob("part-*.parquet")}
+    done_before = {u for units in before.values() for u in units}
+    assert done_before and done_before < UNITS, "the sweep was to be killed midway"
+
+    second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=400)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"{len(done_before)} already done" in second.stdout
+    after = {p.name: pq.read_table(p).column("unit").to_pylist() for p in (out / "rows").glob("part-*.parquet")}
+    assert {k: after[k] for k in before} == before  # the first run's parts are untouched
+    redone = {u for k, units in after.items() if k not in before for u in units}
+    assert redone == UNITS - done_before
+    check_rows(out)
+    assert "report:" in second.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_job_submit_to_a_head_started_here(sweep_config, tmp_path):
+    # A cluster of our own: its own temp dir (so no other ray.init() finds it), ports and token.
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `python` in the job is this one
+    ray = str(Path(sys.executable).parent / "ray")
+    dashboard = _free_port()
+    temp = Path(f"/tmp/cotgen-{secrets.token_hex(4)}")
+    head = subprocess.Popen(
+        [ray, "start", "--head", "--block", f"--port={_free_port()}", f"--dashboard-port={dashboard}", "--num-cpus=3",
+         f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}", f"--temp-dir={temp}",
+         "--disable-usage-stats"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        deadline = time.time() + 120
+        while subprocess.run([ray, "job", "list", "--address", address], env=env, capture_output=True).returncode:
+            assert time.time() < deadline and head.poll() is None, "the head did not come up"
+            time.sleep(2)
+        job = subprocess.run(
+            [ray, "job", "submit", "--address", address, "--working-dir", ".", "--", "python", "jobs/sweep.py", "--config", str(sweep_config)],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
+        )  # fmt: skip
+        assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+        assert "report:" in job.stdout and "parm@2" in job.stdout
+        check_rows(Path(yaml.safe_load(sweep_config.read_text())["out"]))
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops the cluster it started
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+
+
+def test_bad_config_and_records_are_clear_errors(sweep_config, tmp_path):
+    with pytest.raises(InputError, match=r"sweep.yaml: .*cluster.judge_actors: must be at least 1"):
+        load_config(SweepConfig, sweep_config, ["cluster.judge_actors=0"])
+    with pytest.raises(InputError, match=r"sweep.yaml: .*strategies: \[.best.\]"):
+        load_config(SweepConfig, sweep_config, ["strategies=[best]"])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"tag": "counting", "include": [{"class": "circle", "count": "two"}], "prompt": "x"}) + "\n")
+    result = subprocess.run(
+        [sys.executable, "jobs/sweep.py", "--config", str(sweep_config), f"records={bad}"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "bad.jsonl:1: include[0].count" in result.stderr
+    assert not (tmp_path / "sweep").exists()  # nothing written before the input was checked
