@@ -6,6 +6,7 @@ parm at N ≤ 2, the embedded generator and an untrained judge of the embedded j
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -144,6 +145,7 @@ def test_ray_job_submit_to_a_head_started_here(sweep_config, tmp_path):
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_bad_config_and_records_are_clear_errors(sweep_config, tmp_path):

@@ -1,34 +1,12 @@
 """Best-of-n read off a pool equals a run at n: same path returned, same cost (tiny random models, no Ray)."""
 
 import pytest
-import torch
-from tiny_judges import CORPUS, byte_level_tokenizer, tiny_qwen2_vl
-from transformers import JanusForConditionalGeneration
+from test_verify import engine, judge, tokenize  # noqa: F401 (the same tiny models and prompt tokens)
 
-from cotgen.generate import Sampling, StepwiseGenerator
-from cotgen.models.janus import SpecialTokens, configure_generation, tiny_janus_config
 from cotgen.verify.pool import subset_picks
 from cotgen.verify.strategies import Verifier, VerifyConfig
 
 POOL = 4
-
-
-def tokenize(text: str) -> list[int]:
-    return [1, *(10 + ord(ch) % 50 for ch in text[:12]), 3]
-
-
-@pytest.fixture(scope="module")
-def engine():
-    torch.manual_seed(0)
-    model = JanusForConditionalGeneration(tiny_janus_config(grid=8, patch_pixels=4)).eval()
-    configure_generation(model, SpecialTokens(bos=1, pad=0, boi=3))
-    return StepwiseGenerator(model, Sampling(guidance_scale=2.0, steps=4))
-
-
-@pytest.fixture(scope="module")
-def judge():
-    torch.manual_seed(1)
-    return tiny_qwen2_vl(byte_level_tokenizer(CORPUS, vocab_size=400))
 
 
 @pytest.mark.parametrize(

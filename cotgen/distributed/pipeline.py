@@ -84,17 +84,19 @@ def _item(unit: Unit, records) -> dict:
 def _drain(dataset, store: SweepStore, records, flush_units: int, total: int, log: Callable[[str], None]) -> None:
     """Collect rows as units finish, write them in parts, and report progress."""
     start, last, finished, by_run = time.time(), 0.0, 0, Counter()
-    for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-        rows = batch.to_pylist()
-        completed = store.add(rows)
-        finished += completed
-        by_run.update(r["run"] for r in rows if r["returned"])
-        if store.ready >= flush_units:
-            store.flush(records)
-        now = time.time()
-        if completed and (now - last > 5 or finished == total):
-            rate = finished / (now - start)
-            runs = ", ".join(f"{k} {v}" for k, v in sorted(by_run.items()))
-            log(f"  {finished}/{total} units, {rate:.2f}/s, about {(total - finished) / max(rate, 1e-9):.0f} s left ({runs})")
-            last = now
-    store.flush(records)
+    try:
+        for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+            rows = batch.to_pylist()
+            completed = store.add(rows)
+            finished += completed
+            by_run.update(r["run"] for r in rows if r["returned"])
+            if store.ready >= flush_units:
+                store.flush(records)
+            now = time.time()
+            if completed and (now - last > 5 or finished == total):
+                rate = finished / (now - start)
+                runs = ", ".join(f"{k} {v}" for k, v in sorted(by_run.items()))
+                log(f"  {finished}/{total} units, {rate:.2f}/s, about {(total - finished) / max(rate, 1e-9):.0f} s left ({runs})")
+                last = now
+    finally:  # an interrupted or failed sweep keeps every unit that finished
+        store.flush(records)

@@ -65,7 +65,8 @@ def plot(series: list[Series], title: str, xlabel: str, ylabel: str, size: tuple
         draw.line([left, py, width - right, py], fill="#e6e6e6")
         draw.text((left - 6, py), f"{y:.2f}", fill="black", font=small, anchor="rm")
         y += step
-    for x in sorted(set(xs)) if len(set(xs)) <= 12 else [2**k for k in range(math.ceil(x0), math.floor(x1) + 1)]:
+    powers = [2**k for k in range(math.ceil(x0), math.floor(x1) + 1)]
+    for x in powers if len(powers) >= 2 else sorted({round(x) for x in xs}):
         qx, _ = px(x, y0)
         draw.line([qx, height - bottom, qx, height - bottom + 4], fill="black")
         draw.text((qx, height - bottom + 6), f"{x:g}", fill="black", font=small, anchor="mt")
@@ -79,8 +80,9 @@ def plot(series: list[Series], title: str, xlabel: str, ylabel: str, size: tuple
         if s.line and len(points) > 1:
             if s.dashed:
                 for a, b in zip(points, points[1:]):
-                    for t in range(0, 20, 2):
-                        p, q = t / 20, (t + 1) / 20
+                    dashes = max(1, int(math.dist(a, b) / 12))  # 6 px on, 6 px off
+                    for t in range(dashes):
+                        p, q = t / dashes, (t + 0.5) / dashes
                         draw.line([a[0] + (b[0] - a[0]) * p, a[1] + (b[1] - a[1]) * p, a[0] + (b[0] - a[0]) * q, a[1] + (b[1] - a[1]) * q], fill=s.color, width=2)
             else:
                 draw.line(points, fill=s.color, width=2)
