@@ -44,7 +44,7 @@ def server(ray_session, untrained_judge_dir):
     one_replica = {"min_replicas": 1, "max_replicas": 1}
     options = {
         # the key reaches the ingress through its environment, as it would on a node
-        "ImagesAPI": {"ray_actor_options": {"num_cpus": 0.25, "runtime_env": {"env_vars": {"COTGEN_API_KEY": API_KEY}}}},
+        "ImagesAPI": {"ray_actor_options": {"num_cpus": 0, "runtime_env": {"env_vars": {"COTGEN_API_KEY": API_KEY}}}},
         "Generator": {"max_queued_requests": GENERATOR_QUEUE, "autoscaling_config": one_replica, "health_check_period_s": 1},
         "Judge": {"autoscaling_config": one_replica},
     }
@@ -114,7 +114,7 @@ def test_openai_client(server):
     import openai
 
     client = openai.OpenAI(base_url=f"{server}/v1", api_key=API_KEY, max_retries=0)
-    assert [m.id for m in client.models.list()] == ["cotgen"]
+    assert [m.id for m in client.models.list()] == ["cotgen"] and client.models.retrieve("cotgen").id == "cotgen"
     result = client.images.generate(
         model="cotgen", prompt="a photo of a blue square", n=1, size="64x64", response_format="b64_json",
         extra_body={"strategy": "orm", "candidates": 2, "seed": 3, "return_trace": True},
@@ -132,6 +132,7 @@ def test_openai_client(server):
 BAD_REQUESTS = [
     (b"{not json", 400, None, "invalid_json"),
     (b"[1, 2]", 400, None, "invalid_json"),
+    (b"[" * 50_000, 400, None, "invalid_json"),  # nested deeper than the parser recurses
     ({"n": 1}, 400, "prompt", "missing_required_parameter"),
     ({"prompt": "   "}, 400, "prompt", "invalid_value"),
     ({"prompt": "red " * 300}, 400, "prompt", "string_above_max_length"),
@@ -140,6 +141,7 @@ BAD_REQUESTS = [
     ({"prompt": 42}, 400, "prompt", "invalid_type"),
     ({"prompt": PROMPT, "n": 0}, 400, "n", "integer_below_min_value"),
     ({"prompt": PROMPT, "n": 5}, 400, "n", "integer_above_max_value"),
+    ({"prompt": PROMPT, "n": 10**30}, 400, "n", "integer_above_max_value"),
     ({"prompt": PROMPT, "n": "2"}, 400, "n", "invalid_type"),
     ({"prompt": PROMPT, "n": True}, 400, "n", "invalid_type"),
     ({"prompt": PROMPT, "n": 1.5}, 400, "n", "invalid_type"),

@@ -40,6 +40,7 @@ from transformers import AutoConfig, AutoTokenizer
 from cotgen.config import _build
 from cotgen.distributed.config import SamplingConfig
 from cotgen.errors import InputError
+from cotgen.generate.commands import build_engine, prompt_ids
 from cotgen.generate.engine import PathKey, Sampling, StepwiseGenerator
 from cotgen.judge.vlm import EMBEDDED_JUDGE
 from cotgen.models.janus import EMBEDDED_GENERATOR
@@ -47,10 +48,9 @@ from cotgen.verify.names import STRATEGIES
 from cotgen.verify.strategies import Verifier, VerifyConfig
 from cotgen.verify.trace import Costs, PathTrace, Round, Selection
 
-logger = logging.getLogger(__name__)
-
 APP_NAME = "cotgen"
 MAX_SEED = 2**63 - 1
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -152,8 +152,13 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
+def _bad(param: str | None, message: str, code: str = "invalid_value", status: int = 400) -> ApiError:
+    """A client error whose message starts with the field it is about."""
+    return ApiError(status, f"{param}: {message}" if param else message, param, code)
+
+
 def _error_type(status: int) -> str:
-    return {401: "authentication_error", 404: "invalid_request_error", 429: "rate_limit_error"}.get(
+    return {401: "authentication_error", 429: "rate_limit_error"}.get(
         status, "server_error" if status >= 500 else "invalid_request_error"
     )
 
@@ -183,55 +188,54 @@ def _typed(body: dict, name: str, kind: type, default: Any) -> Any:
     # bool is an int in Python but not in JSON: `"n": true` is a type error
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         expected = {str: "a string", int: "an integer", bool: "a boolean"}[kind]
-        raise ApiError(400, f"{name}: expected {expected}, got {json.dumps(value)}", name, "invalid_type")
+        raise _bad(name, f"expected {expected}, got {json.dumps(value)}", "invalid_type")
     return value
 
 
 def _bounded(name: str, value: int, low: int, high: int) -> int:
     if value < low:
-        raise ApiError(400, f"{name}: must be at least {low}, got {value}", name, "integer_below_min_value")
+        raise _bad(name, f"must be at least {low}, got {value}", "integer_below_min_value")
     if value > high:
-        raise ApiError(400, f"{name}: must be at most {high}, got {value}", name, "integer_above_max_value")
+        raise _bad(name, f"must be at most {high}, got {value}", "integer_above_max_value")
     return value
 
 
 def parse_request(body: Any, settings: ServeSettings, size: str) -> ImageRequest:
     """Check every field of the body against the OpenAI Images API and cotgen's extensions."""
     if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object", None, "invalid_json")
+        raise _bad(None, "the body must be a JSON object", "invalid_json")
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
-        raise ApiError(400, f"{unknown[0]}: unknown parameter (known: {', '.join(sorted(_FIELDS))})", unknown[0], "unknown_parameter")  # fmt: skip
+        raise _bad(unknown[0], f"unknown parameter (known: {', '.join(sorted(_FIELDS))})", "unknown_parameter")
     if body.get("prompt") is None:
-        raise ApiError(400, "prompt: missing required parameter", "prompt", "missing_required_parameter")
+        raise _bad("prompt", "missing required parameter", "missing_required_parameter")
     prompt = _typed(body, "prompt", str, None).strip()
     if not prompt:
-        raise ApiError(400, "prompt: must not be empty", "prompt", "invalid_value")
+        raise _bad("prompt", "must not be empty")
     if len(prompt) > settings.max_prompt_chars:
-        raise ApiError(400, f"prompt: {len(prompt)} characters, at most {settings.max_prompt_chars} are accepted", "prompt", "string_above_max_length")  # fmt: skip
+        message = f"{len(prompt)} characters, at most {settings.max_prompt_chars} are accepted"
+        raise _bad("prompt", message, "string_above_max_length")
     model = _typed(body, "model", str, settings.model_id)
     if model != settings.model_id:
-        raise ApiError(404, f"model: {model!r} is not served here; this server serves {settings.model_id!r}", "model", "model_not_found")  # fmt: skip
+        raise _bad("model", f"{model!r} is not served here, {settings.model_id!r} is", "model_not_found", 404)
     _typed(body, "user", str, None)  # accepted for compatibility, not used
-    requested_size = _typed(body, "size", str, "auto")
-    if requested_size not in ("auto", size):
-        raise ApiError(400, f"size: {requested_size!r} is not supported; {settings.model_id!r} makes {size} images ('auto' or {size!r})", "size", "invalid_value")  # fmt: skip
-    response_format = _typed(body, "response_format", str, "b64_json")
-    if response_format != "b64_json":
-        raise ApiError(400, f"response_format: {response_format!r} is not supported; only 'b64_json' (this server stores no images, so it has no URLs to give)", "response_format", "invalid_value")  # fmt: skip
+    if _typed(body, "size", str, "auto") not in ("auto", size):
+        raise _bad("size", f"{body['size']!r} is not supported: {settings.model_id!r} makes {size} images ('auto' or {size!r})")  # fmt: skip
+    if _typed(body, "response_format", str, "b64_json") != "b64_json":
+        raise _bad("response_format", f"{body['response_format']!r} is not supported, only 'b64_json': this server stores no images, so it has no URLs to give")  # fmt: skip
     strategy = _typed(body, "strategy", str, settings.default_strategy)
     if strategy not in STRATEGIES:
-        raise ApiError(400, f"strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}", "strategy", "invalid_value")
+        raise _bad("strategy", f"{strategy!r} is not one of {', '.join(STRATEGIES)}")
     if strategy != "baseline" and settings.judge == "none":
-        raise ApiError(400, f"strategy: {strategy!r} needs a judge and this server has none; use 'baseline'", "strategy", "invalid_value")  # fmt: skip
+        raise _bad("strategy", f"{strategy!r} needs a judge and this server has none; use 'baseline'")
     default_candidates = 1 if strategy == "baseline" else settings.default_candidates
     candidates = _bounded("candidates", _typed(body, "candidates", int, default_candidates), 1, settings.max_candidates)
     if strategy == "baseline" and candidates != 1:
-        raise ApiError(400, "candidates: the baseline strategy draws one sample per image; omit candidates or choose a verifying strategy", "candidates", "invalid_value")  # fmt: skip
+        raise _bad("candidates", "baseline draws one sample per image; omit candidates or choose a verifying strategy")
     try:  # the server's verify settings may constrain candidates (prm's beam must divide them)
         replace(settings.verify, strategy=strategy, n=candidates)
     except InputError as err:
-        raise ApiError(400, f"candidates: {err}", "candidates", "invalid_value") from None
+        raise _bad("candidates", str(err)) from None
     return ImageRequest(
         prompt=prompt,
         n=_bounded("n", _typed(body, "n", int, 1), 1, settings.max_images),
@@ -246,16 +250,18 @@ async def read_json(request: Request, limit: int) -> Any:
     """The body parsed as JSON, read no further than `limit` bytes."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"the request body is {declared} bytes; at most {limit} are accepted", None, "request_too_large")  # fmt: skip
+        raise _bad(None, f"the request body is {declared} bytes, at most {limit} are accepted", "request_too_large", 413)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise ApiError(413, f"the request body exceeds {limit} bytes", None, "request_too_large")
+            raise _bad(None, f"the request body exceeds {limit} bytes", "request_too_large", 413)
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ApiError(400, f"the body is not valid JSON ({err})", None, "invalid_json") from None
+        raise _bad(None, f"the body is not valid JSON ({err})", "invalid_json") from None
+    except RecursionError:  # `[[[[…` nested deeper than the parser goes
+        raise _bad(None, "the body is not valid JSON (nested too deeply)", "invalid_json") from None
 
 
 # -- deployments ----------------------------------------------------------------------------------------
@@ -333,8 +339,6 @@ class Generator:
     """The step-wise engine and the verification strategies, one image per call."""
 
     def __init__(self, judge: DeploymentHandle | None, settings: ServeSettings):
-        from cotgen.generate.commands import build_engine, prompt_ids
-
         s = settings.sampling
         engine, self.tokenizer = build_engine(settings.generator, s.guidance, s.temperature, s.top_k, s.steps)
         self.engine = StepwiseGenerator(engine.model.to(_device()), engine.sampling)
@@ -364,7 +368,7 @@ class Generator:
         start = time.perf_counter()
         image = await self._decode((self.tokenize(prompt), key))
         costs = Costs(image_tokens=self.engine.grid**2, seconds=time.perf_counter() - start)
-        return Selection("baseline", [Round(prompt, [PathTrace(key, selected=True)], 0, image, costs)])
+        return Selection("baseline", [Round(prompt, [PathTrace(key, selected=True)], 0, image, costs, images={0: image})])
 
     @serve.batch(max_batch_size=8)
     async def _decode(self, paths: list[tuple[list[int], PathKey]]) -> list:
@@ -387,7 +391,7 @@ async def _http_error(request: Request, err: HTTPException) -> JSONResponse:
 
 @serve.deployment(
     autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 32},
-    ray_actor_options={"num_cpus": 0.25, "num_gpus": 0},
+    ray_actor_options={"num_cpus": 0, "num_gpus": 0},  # I/O and validation only: fits beside the models on 2 cores
     max_ongoing_requests=64,
     max_queued_requests=128,
 )
@@ -396,13 +400,10 @@ class ImagesAPI:
     """`POST /v1/images/generations`, `GET /v1/models`, `GET /healthz`."""
 
     def __init__(self, generator: DeploymentHandle, settings: ServeSettings):
-        from cotgen.generate.commands import prompt_ids
-
         self.generator, self.settings = generator, settings
         # The tokenizer and the model's shape, not its weights: prompts are checked here, before they queue.
         path = EMBEDDED_GENERATOR if settings.generator == "embedded" else Path(settings.generator)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.prompt_ids = prompt_ids
         config = AutoConfig.from_pretrained(path)
         side = config.vision_config.image_size
         self.size = f"{side}x{side}"
@@ -419,11 +420,11 @@ class ImagesAPI:
 
     def _check_prompt(self, prompt: str) -> None:
         try:
-            ids = self.prompt_ids(self.tokenizer, prompt)
+            ids = prompt_ids(self.tokenizer, prompt)
         except InputError as err:
-            raise ApiError(400, str(err), "prompt", "invalid_value") from None
+            raise ApiError(400, str(err), "prompt", "invalid_value") from None  # the message names the prompt
         if len(ids) > self.max_prompt_tokens:
-            raise ApiError(400, f"prompt: {len(ids)} tokens, the model takes at most {self.max_prompt_tokens}", "prompt", "string_above_max_length")  # fmt: skip
+            raise _bad("prompt", f"{len(ids)} tokens, the model takes at most {self.max_prompt_tokens}", "string_above_max_length")  # fmt: skip
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
@@ -438,7 +439,7 @@ class ImagesAPI:
     async def model(self, model: str, request: Request) -> dict:
         self._authorize(request)
         if model != self.settings.model_id:
-            raise ApiError(404, f"model: {model!r} is not served here", "model", "model_not_found")
+            raise _bad("model", f"{model!r} is not served here, {self.settings.model_id!r} is", "model_not_found", 404)
         return self._model()
 
     def _model(self) -> dict:
@@ -450,19 +451,22 @@ class ImagesAPI:
         req = parse_request(await read_json(request, self.settings.max_body_bytes), self.settings, self.size)
         self._check_prompt(req.prompt)
         # Image i is verified on its own with seed + i, so a request's images spread over replicas.
+        # When one call fails its siblings are left to finish (at most max_images - 1):
+        # DeploymentResponse.cancel() may block the event loop until a call is assigned.
         calls = []
         try:  # a full queue may refuse a call as it is made, or when it is awaited
             for i in range(req.n):
                 calls.append(self.generator.generate.remote(req.prompt, req.strategy, req.candidates, req.seed + i))
             images = await asyncio.gather(*calls)
-        # Sibling calls of a refused or failed one are left to finish (at most max_images - 1):
-        # DeploymentResponse.cancel() may block the event loop until the call is assigned.
-        except BackPressureError as err:
+        except BackPressureError as err:  # also when the Judge's queue refused the Generator
             headers = {"Retry-After": str(int(err.retry_after_s or 1))}
             raise ApiError(err.status_code, f"the server is overloaded ({err.message}); retry later", None, "server_overloaded", _error_type(err.status_code), headers) from None  # fmt: skip
         except ray.exceptions.RayActorError:
             # A replica died mid-request; Serve replaces it, so a retry can succeed.
             raise ApiError(503, "a generator replica failed during the request; retry", None, "replica_failed", "server_error", {"Retry-After": "1"}) from None  # fmt: skip
+        except ray.exceptions.RayTaskError:  # the input was checked here, so this is the server's fault
+            logger.exception("generation failed")
+            raise ApiError(500, "the generator failed on this request", None, None, "server_error") from None
         data = []
         for image in images:
             item = {"b64_json": base64.b64encode(image.png).decode("ascii"), "revised_prompt": None}
@@ -490,7 +494,6 @@ def build_app(args: dict[str, Any]):
     return application(settings_from_args(args))
 
 
-
 def run_local(settings: ServeSettings, host: str, port: int) -> None:
     """Start Ray on this machine, serve the application at http://host:port until Ctrl-C."""
     settings.check_models()  # before Ray starts: a wrong path is one line, not a failed deployment
@@ -499,7 +502,7 @@ def run_local(settings: ServeSettings, host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as err:
             raise InputError(f"--host {host} --port {port}: cannot listen there ({err.strerror})") from None
-    ray.init(logging_level=logging.WARNING)
+    ray.init(address="local", logging_level=logging.WARNING)  # a Ray of its own, never a shared cluster
     try:
         serve.start(http_options={"host": host, "port": port})
         serve.run(application(settings), name=APP_NAME, route_prefix="/")
