@@ -1,21 +1,25 @@
-"""Train the embedded judge: a tiny Qwen2-VL that answers the ORM question about shapes-world images.
+"""Train the embedded judge: a tiny Qwen2-VL that answers the ORM, PRM and PARM questions about
+shapes-world images.
 
     python jobs/train_judge.py --config jobs/configs/judge.yaml [key=value ...]
 
-1. Data (`cotgen.judge.data`, cached under <out>/data so a rerun reuses it): rendered training scenes,
-   half broken; the embedded generator's images of training records; and, as the test set, its
-   images of the held-out records. Every label is the exact evaluator's verdict on the image.
+1. Data (`cotgen.judge.data`, `cotgen.judge.rollouts`; cached under <out>/data so a rerun reuses it):
+   rendered training scenes, half broken; the embedded generator's images of training records; the
+   previews of its path prefixes at every checkpoint step, labelled from rollouts (PRM, clarity,
+   potential); and, as test sets, the same for held-out records. Every label is the exact
+   evaluator's verdict on an image.
 2. Model (`cotgen.judge.embedded.build_judge`): a random Qwen2-VL with a tokenizer trained on the
    judge's questions; or `init_from` a judge folder to continue training.
 3. Vision stage: the vision tower alone learns, from rendered scenes whose objects are known, the
    colour and shape of the object in each of its merged visual tokens (a linear head, dropped after).
    Trained end to end from the yes/no answer alone, a model this small hardly starts to look at
    the image within a CPU budget.
-4. ORM stage: AdamW on the cross-entropy of the answer token ("yes" or "no") at the assistant's
-   answer position, the chats built by `VLMJudge.encode` exactly as at inference; batches balanced
-   between "yes" and "no" within each data source; a wall-clock budget.
-5. Held-out ORM balanced accuracy (P(yes) ≥ 0.5 from `VLMJudge.p_yes`) every `eval_every` steps and at
-   the end; the judge is saved to <out>/judge with a model card (README.md).
+4. Answer stage: AdamW on the cross-entropy of the answer token ("yes" or "no") at the assistant's
+   answer position, the chats built by `VLMJudge.encode` exactly as at inference (potential as the
+   follow-up turn after clarity); batches balanced between "yes" and "no" within each task, tag and
+   data source; a wall-clock budget.
+5. Held-out balanced accuracy per task (P(yes) ≥ 0.5 from `VLMJudge.p_yes`) every `eval_every` steps
+   and at the end; the judge is saved to <out>/judge with a model card (README.md).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from cotgen.judge.data import (
     CELL_COLORS,
     CELL_SHAPES,
     BalancedSampler,
+    Example,
     ExampleSet,
     JudgeData,
     balanced_accuracy,
@@ -48,6 +53,7 @@ from cotgen.judge.data import (
 )  # fmt: skip
 from cotgen.judge.embedded import JudgeModel, build_judge, count_parameters
 from cotgen.judge.prompts import JudgePrompts
+from cotgen.judge.rollouts import PREFIX_TASKS, first_clear_step
 from cotgen.prompts import TAGS
 from cotgen.report.machine import describe_machine
 
@@ -81,12 +87,12 @@ class TrainJudgeConfig:
     init_from: str | None = None
     """Continue training this judge folder instead of building a fresh model."""
     batch_size: int = 32
-    """ORM stage batch size."""
+    """Answer-stage batch size."""
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_steps: int = 100
     minutes: float = 30.0
-    """Wall-clock budget of the ORM stage (the learning rate decays to 10 % over it); data and the
+    """Wall-clock budget of the answer stage (the learning rate decays to 10 % over it); data and the
     vision stage are extra."""
     log_every: int = 25
     """Steps between progress lines."""
@@ -124,22 +130,37 @@ def answer_logits(judge: VLMJudge, batch: list) -> torch.Tensor:
     return judge.model(**inputs, logits_to_keep=1).logits[:, -1]
 
 
-def evaluate(judge: VLMJudge, heldout: ExampleSet, batch: int) -> dict:
-    """Held-out balanced accuracy overall and per tag (P(yes) ≥ 0.5)."""
+def judge_p_yes(judge: VLMJudge, examples: ExampleSet, batch: int) -> list[float]:
     judge.model.eval()
     p_yes = []
-    for start in range(0, len(heldout), batch):
-        chunk = heldout.examples[start : start + batch]
-        p_yes += judge.p_yes([heldout.image(e.image) for e in chunk], [e.question for e in chunk], [e.history for e in chunk]).tolist()
-    answers = [e.answer for e in heldout.examples]
-    result = {"overall": balanced_accuracy(p_yes, answers)}
+    for start in range(0, len(examples), batch):
+        chunk = examples.examples[start : start + batch]
+        p_yes += judge.p_yes([examples.image(e.image) for e in chunk], [e.question for e in chunk], [e.history for e in chunk]).tolist()
+    return p_yes
+
+
+def rates(pairs: list[tuple[float, Example]]) -> dict:
+    """Balanced accuracy (P(yes) ≥ 0.5) overall, per tag and averaged over tags."""
+    result = {"overall": balanced_accuracy([p for p, _ in pairs], [e.answer for _, e in pairs])}
     by_tag = defaultdict(list)
-    for p, e in zip(p_yes, heldout.examples):
+    for p, e in pairs:
         by_tag[e.tag].append((p, e.answer))
     for tag in TAGS:
         if by_tag[tag]:
             result[tag] = balanced_accuracy(*zip(*by_tag[tag]))
     result["tag_mean"] = tag_mean(result)
+    return result
+
+
+def evaluate(judge: VLMJudge, heldout: ExampleSet, heldout_prefixes: ExampleSet, batch: int) -> dict:
+    """Held-out accuracy per task: ORM on final images; PRM, clarity and potential on prefixes, and
+    potential at each path's first clear step (where PARM asks it)."""
+    result = {"orm": rates(list(zip(judge_p_yes(judge, heldout, batch), heldout.examples)))}
+    pairs = list(zip(judge_p_yes(judge, heldout_prefixes, batch), heldout_prefixes.examples))
+    for task in PREFIX_TASKS:
+        result[task] = rates([(p, e) for p, e in pairs if e.task == task])
+    first = first_clear_step(heldout_prefixes.examples)
+    result["potential_first_clear"] = rates([pairs[i] for i in sorted(first)])
     return result
 
 
@@ -183,10 +204,11 @@ def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, out: Path) -> dict:
     return {"steps": step, "minutes": round((time.time() - start) / 60, 1), "samples_seen": step * s.batch_size}
 
 
-def train(cfg: TrainJudgeConfig, judge: VLMJudge, train_sets: list[ExampleSet], heldout: ExampleSet, out: Path) -> dict:
+def train(cfg: TrainJudgeConfig, judge: VLMJudge, train_sets: list[ExampleSet], heldout: list[ExampleSet], out: Path) -> dict:
     rng = np.random.default_rng([cfg.seed, 7])
-    renders, generated = train_sets
-    sampler = BalancedSampler([(renders, 1 - cfg.data.generated_share), (generated, cfg.data.generated_share)], rng)
+    d = cfg.data
+    renders, generated, prefixes = train_sets
+    sampler = BalancedSampler([(renders, 1 - d.generated_share - d.prefix_share), (generated, d.generated_share), (prefixes, d.prefix_share)], rng)
     targets = {a: answer_id(judge, a) for a in ("yes", "no")}
     model = judge.model
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -209,15 +231,20 @@ def train(cfg: TrainJudgeConfig, judge: VLMJudge, train_sets: list[ExampleSet], 
         losses.append(loss.item())
         hits.append((logits[:, targets["yes"]] >= logits[:, targets["no"]]).eq(target == targets["yes"]).float().mean().item())
         if step % cfg.log_every == 0:
-            log(out, stage="orm", step=step, seconds=round(time.time() - start), loss=float(np.mean(losses)), train_acc=float(np.mean(hits)), lr=optimizer.param_groups[0]["lr"])
+            log(out, stage="answers", step=step, seconds=round(time.time() - start), loss=float(np.mean(losses)), train_acc=float(np.mean(hits)), lr=optimizer.param_groups[0]["lr"])
             losses, hits = [], []
         if step % cfg.eval_every == 0:
-            result = evaluate(judge, heldout, cfg.eval_batch)
-            log(out, stage="orm", step=step, seconds=round(time.time() - start), heldout_balanced=result["overall"]["balanced"], tag_mean=result["tag_mean"], **{t: result[t]["balanced"] for t in TAGS if t in result})
+            result = evaluate(judge, *heldout, cfg.eval_batch)
+            log(out, stage="answers", step=step, seconds=round(time.time() - start), **headline(result))
             save_judge(judge, out / "judge")  # a checkpoint to look at or continue from
-            best = max(best or 0.0, result["overall"]["balanced"] or 0.0)
+            best = max(best or 0.0, result["orm"]["overall"]["balanced"] or 0.0)
     model.eval()
     return {"steps": step, "minutes": round((time.time() - start) / 60, 1), "samples_seen": step * cfg.batch_size, "best_periodic": best}
+
+
+def headline(result: dict) -> dict:
+    """Each task's pooled and tag-mean balanced accuracy, for the log."""
+    return {f"{task}{suffix}": r["overall"]["balanced"] if suffix == "" else r["tag_mean"] for task, r in result.items() for suffix in ("", "_tag_mean")}
 
 
 def _rate(value: float | None) -> str:
@@ -234,6 +261,17 @@ def accuracy_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+TARGETS = {"orm": 0.90, "potential_first_clear": 0.80}
+
+
+def summary_table(result: dict) -> str:
+    lines = ["| task | examples | yes | balanced accuracy | mean over tags | target |", "|---|---|---|---|---|---|"]
+    for task, r in result.items():
+        target = f"≥ {TARGETS[task]:.2f}" if task in TARGETS else ""
+        lines.append(f"| {task} | {r['overall']['n']} | {r['overall']['positives']} | {_rate(r['overall']['balanced'])} | {_rate(r['tag_mean'])} | {target} |")
+    return "\n".join(lines)
+
+
 def data_table(sets: dict[str, ExampleSet]) -> str:
     lines = ["| set | source | yes | no |", "|---|---|---|---|"]
     for name, s in sets.items():
@@ -245,15 +283,17 @@ def data_table(sets: dict[str, ExampleSet]) -> str:
 def write_card(folder: Path, cfg: TrainJudgeConfig, judge: VLMJudge, stage: dict, sets: dict[str, ExampleSet], result: dict, data_minutes: float) -> None:
     m = cfg.model
     heldout = sets["heldout"]
-    base = result["overall"]["positives"] / max(1, result["overall"]["n"])
+    base = result["orm"]["overall"]["positives"] / max(1, result["orm"]["overall"]["n"])
     grid = m.image_size // m.patch_size
     text = f"""# cotgen embedded judge
 
 A tiny Qwen2-VL (`Qwen2VLForConditionalGeneration`) trained from scratch on the shapes world by
 `jobs/train_judge.py`. Load it with `cotgen.judge.load_judge(path)` (or as any Qwen2-VL folder).
-Task trained so far: **ORM**, the outcome question of `JudgePrompts.orm` ("Does this image accurately
-represent the prompt?"), answered by P(yes) from the "yes"/"no" logits. PRM, PARM clarity and
-potential, and reflections are not trained yet.
+Tasks, each a yes/no question answered by P(yes) from the "yes"/"no" logits, in the wording of
+`JudgePrompts`: **ORM** (the outcome question on final images), **PRM** (the outcome question on a
+partial image: can this prefix still succeed?), PARM's **clarity** and **potential** (the latter as
+the follow-up turn after clarity was answered "yes"). Reflections (`explain`) are not trained: the
+judge's free text is not meaningful yet.
 
 - Vision: patch {m.patch_size} px, {grid}×{grid} patches of a {m.image_size}×{m.image_size} image merged {m.merge_size}×{m.merge_size} into {(grid // m.merge_size) ** 2} tokens; ViT width {m.vision_dim}, depth {m.vision_depth}, {m.vision_heads} heads.
 - Language model: Qwen2, hidden {m.hidden_size}, {m.layers} layers, {m.heads} heads ({m.kv_heads} key/value), MLP {m.intermediate_size}.
@@ -267,23 +307,33 @@ potential, and reflections are not trained yet.
 | stage | steps | samples | minutes | what |
 |---|---|---|---|---|
 | vision | {stage['vision']['steps']} | {stage['vision']['samples_seen']} | {stage['vision']['minutes']} | vision tower + linear head: colour and shape of the object in each merged visual token, on rendered scenes (head dropped) |
-| orm | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: cross-entropy of the answer token; batches balanced between "yes" and "no" within each tag and source ({cfg.data.generated_share:.0%} from generated images); AdamW lr {cfg.lr} |
+| answers | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: cross-entropy of the answer token; batches balanced between "yes" and "no" within each task, tag and source ({cfg.data.generated_share:.0%} ORM on generated images, {cfg.data.prefix_share:.0%} prefix tasks, the rest ORM on renders); AdamW lr {cfg.lr} |
 
-Examples (every label is the exact evaluator's verdict on the image; "/swap": the image asked about
-another training-split record):
+Examples (every label is the exact evaluator's verdict on an image; "/swap": the image asked about
+another training-split record; "/stepK": a prefix after checkpoint step K, labelled from
+{cfg.data.prefix_rollouts} rollouts — PRM "yes" if any passes, clarity "yes" if all agree, potential
+(clear prefixes only) "yes" if they pass):
 
 {data_table(sets)}
 
-## Held-out ORM accuracy
-The generator's images of the {len({e.prompt + e.tag for e in heldout.examples})} distinct held-out prompts
-({len(heldout)} images: {cfg.data.heldout_samples} per record of the evaluation set, seed {cfg.seed}), each asked the ORM
-question with its own prompt; the judge says "yes" when P(yes) ≥ 0.5. Base rate (share of these
-images the evaluator calls correct): **{base:.3f}**. Balanced accuracy is the mean of the two
-rates; a tag without correct images has no TPR. The pooled (overall) figure rewards knowing which
-tags the generator usually gets right, which the prompt's text alone tells; the mean over tags does
-not, so read it as the measure of whether the judge looks at the image.
+## Held-out accuracy
+Balanced accuracy (the mean of the true-positive and true-negative rates; the judge says "yes" when
+P(yes) ≥ 0.5) on the generator's images of held-out records. The pooled figure rewards knowing
+which tags the generator usually gets right, which the prompt's text alone tells; the mean over
+tags with both answers does not, so read it as the measure of whether the judge looks at the image.
 
-{accuracy_table(result)}
+{summary_table(result)}
+
+### ORM per tag
+The {len(heldout)} images: {cfg.data.heldout_samples} per record of the evaluation set (553 records), seed {cfg.seed}, each asked
+the ORM question with its own prompt. Base rate (share the evaluator calls correct): **{base:.3f}**.
+
+{accuracy_table(result["orm"])}
+
+### Potential at the first clear step, per tag
+Prefixes of {cfg.data.heldout_prefix_records} held-out records, at the first checkpoint step whose rollouts agree.
+
+{accuracy_table(result["potential_first_clear"])}
 
 ## Config
 ```yaml
@@ -313,28 +363,28 @@ def main(argv: list[str]) -> int:
     start = time.time()
     log(out, stage="data", status="building or loading", folder=str(out / "data"))
     dataset = build_dataset(out / "data", cfg.data, cfg.seed, cfg.prompts, progress=True)
-    renders, generated = dataset.train
-    heldout = dataset.heldout
+    train_sets = [dataset.renders, dataset.generated, dataset.prefixes]
+    heldout = [dataset.heldout, dataset.heldout_prefixes]
     data_minutes = (time.time() - start) / 60
-    sets = {"renders": renders, "generated": generated, "heldout": heldout}
+    sets = {"renders": dataset.renders, "generated": dataset.generated, "prefixes": dataset.prefixes, "heldout": dataset.heldout, "heldout_prefixes": dataset.heldout_prefixes}
     log(out, stage="data", minutes=round(data_minutes, 1), **{f"{n}_{a}": sum(c[a] for c in s.counts().values()) for n, s in sets.items() for a in ("yes", "no")})
-    base = sum(e.answer == "yes" for e in heldout.examples) / max(1, len(heldout))
-    print(f"held-out base rate: the evaluator calls {base:.3f} of {len(heldout)} generated held-out images correct", flush=True)
+    base = sum(e.answer == "yes" for e in dataset.heldout.examples) / max(1, len(dataset.heldout))
+    print(f"held-out base rate: the evaluator calls {base:.3f} of {len(dataset.heldout)} generated held-out images correct", flush=True)
 
     judge = load_judge(cfg.init_from) if cfg.init_from else build_judge(cfg.model, cfg.prompts, cfg.seed)
     judge.model.to(cfg.device)
     log(out, stage="model", parameters=count_parameters(judge), vocab=len(judge.processor.tokenizer))
     vision = pretrain_vision(cfg, judge, out) if cfg.vision.minutes > 0 else {"steps": 0, "minutes": 0.0, "samples_seen": 0}
-    stage = train(cfg, judge, [renders, generated], heldout, out)
+    stage = train(cfg, judge, train_sets, heldout, out)
     stage["vision"] = vision
-    result = evaluate(judge, heldout, cfg.eval_batch)
-    log(out, stage="final", **stage, heldout_balanced=result["overall"]["balanced"], tag_mean=result["tag_mean"], tpr=result["overall"]["tpr"], tnr=result["overall"]["tnr"])
+    result = evaluate(judge, *heldout, cfg.eval_batch)
+    log(out, stage="final", **stage, **headline(result))
     folder = out / "judge"
     judge.model.to("cpu")
     save_judge(judge, folder)
     (folder / "stage.json").write_text(json.dumps({**stage, "heldout": result}))
     write_card(folder, cfg, judge, stage, sets, result, data_minutes)
-    print(accuracy_table(result))
+    print(summary_table(result))
     print(f"held-out base rate {base:.3f}; judge and card in {folder}")
     return 0
 

@@ -100,6 +100,51 @@ def test_generated_examples_are_labelled_by_the_evaluator(tmp_path):
     check_labels(examples)
 
 
+def test_prefixes_are_labelled_from_real_rollouts(tmp_path):
+    """The first rollout of a prefix is the path's own continuation, so it must equal the path
+    generated alone; every label must follow from the rollouts' verdicts."""
+    from cotgen.generate.engine import PathKey
+    from cotgen.judge.data import load_generator_engine
+    from cotgen.judge.rollouts import first_clear_step, prefix_examples, prefix_rollouts
+    from cotgen.models.janus import generation_prompt_ids
+
+    records = [RECORDS["a photo of a red circle"], RECORDS["a photo of two circles"], RECORDS["a photo of a square"]]
+    prefixes = list(prefix_rollouts(records, rollouts=3, seed=5, generator="embedded", batch=6))
+    engine, tokenizer = load_generator_engine("embedded")
+    steps = len(engine.step_rows()) - 1
+    assert sorted((p.record, p.step) for p in prefixes) == [(i, s) for i in range(3) for s in range(1, steps + 1)]
+    for i, record in enumerate(records):
+        state = engine.start([generation_prompt_ids(tokenizer, record.prompt)], [PathKey(5, f"prefix/{i}", 0)])
+        previews = []
+        for _ in range(steps):
+            engine.step(state)
+            previews.append(engine.preview(state)[0])
+        alone = evaluate_image(engine.finish(state)[1][0], record).correct
+        for p in (p for p in prefixes if p.record == i):
+            # same tokens; the VQ decoder's float rounding may differ by a level between batch sizes
+            assert np.abs(np.asarray(p.preview, dtype=int) - np.asarray(previews[p.step - 1], dtype=int)).max() <= 2
+            assert len(p.passes) == 3 and p.passes[0] == alone
+    prompts = JudgePrompts()
+    examples = []
+    for p in prefixes:
+        made = {e.task: e for e in prefix_examples(p, records[p.record], f"images/{p.record:05d}_s{p.step}.png", "prefix", prompts)}
+        assert made["prm"].answer == ("yes" if any(p.passes) else "no")
+        assert made["prm"].question == prompts.orm.format(prompt=records[p.record].prompt)
+        assert made["clarity"].answer == ("yes" if len(set(p.passes)) == 1 else "no")
+        if len(set(p.passes)) == 1:
+            assert made["potential"].answer == ("yes" if p.passes[0] else "no")
+            assert made["potential"].history == ((made["clarity"].question, "yes"),)
+        else:
+            assert "potential" not in made
+        examples += made.values()
+    first = first_clear_step(examples)
+    clear_paths = {p.record for p in prefixes if len(set(p.passes)) == 1}
+    assert len(first) == len(clear_paths)
+    for index in first:
+        record = int(examples[index].image[7:12])
+        assert examples[index].source == f"prefix/step{min(p.step for p in prefixes if p.record == record and len(set(p.passes)) == 1)}"
+
+
 def test_sampler_balances_answers_within_each_tag():
     skewed = [Example("x.png", "q", "no", "position", "p")] * 95 + [Example("x.png", "q", "yes", "position", "p")] * 5
     skewed += [Example("x.png", "q", "yes", "single_object", "p")] * 60 + [Example("x.png", "q", "no", "single_object", "p")] * 40
@@ -130,6 +175,10 @@ def test_balanced_accuracy():
 def test_bad_data_settings_are_rejected():
     with pytest.raises(ValueError, match="generated_share"):
         JudgeData(generated_share=1.5)
+    with pytest.raises(ValueError, match="generated_share \\+ prefix_share"):
+        JudgeData(generated_share=0.8, prefix_share=0.3)
+    with pytest.raises(ValueError, match="prefix_rollouts"):
+        JudgeData(prefix_rollouts=1)
 
 
 def run_job(*args: str) -> subprocess.CompletedProcess:
@@ -144,16 +193,19 @@ def test_train_judge_job_end_to_end(tmp_path):
     overrides = [
         f"out={out}", "threads=1", "minutes=0.05", "vision.minutes=0.03", "batch_size=8", "eval_every=5", "log_every=5",
         "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
-        "data.generator_batch=12",
+        "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
     ]  # fmt: skip
     done = run_job("--config", str(REPO / "jobs" / "configs" / "judge.yaml"), *overrides)
     assert done.returncode == 0, done.stderr[-3000:]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any(r.get("stage") == "vision" and "cell_acc" in r for r in log)
-    assert any(r.get("stage") == "orm" and "loss" in r for r in log) and any("heldout_balanced" in r for r in log)
+    assert any(r.get("stage") == "answers" and "loss" in r for r in log)
     assert log[-1]["stage"] == "final" and log[-1]["steps"] >= 1
+    assert {"orm", "prm", "clarity", "potential", "potential_first_clear_tag_mean"} <= set(log[-1])
     card = (out / "judge" / "README.md").read_text()
     assert "| **overall** | 12 |" in card and "balanced accuracy" in card and "Base rate" in card
+    for task in ("orm", "prm", "clarity", "potential", "potential_first_clear"):
+        assert f"| {task} | " in card
     assert "| mean over tags with both answers |" in card
     for tag in TAGS:
         assert f"| {tag} |" in card

@@ -36,7 +36,7 @@ import hashlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -112,15 +112,29 @@ class JudgeData:
     generator_batch: int = 64
     """Paths decoded together by the generator."""
     generated_share: float = 0.5
-    """Share of each training batch drawn from generated-image examples (the rest from renders)."""
+    """Share of each training batch drawn from generated-image examples."""
+    prefix_records: int = 300
+    """Training-split records whose path prefixes (one path, every checkpoint step) get PRM,
+    clarity and potential labels from rollouts (`cotgen.judge.rollouts`)."""
+    prefix_rollouts: int = 4
+    """Rollouts decoded from each prefix to label it."""
+    prefix_share: float = 0.3
+    """Share of each training batch drawn from prefix examples (the rest of the batch, after the
+    generated share, from renders)."""
+    heldout_prefix_records: int = 120
+    """Held-out records (spread over the tags) whose prefixes test PRM, clarity and potential."""
 
     def __post_init__(self) -> None:
         from cotgen.errors import InputError
 
-        for name in ("degrade_rate", "generated_share"):
+        for name in ("degrade_rate", "generated_share", "prefix_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"{name}: must be within [0, 1], got {getattr(self, name)}")
-        for name in ("render_images", "generated_images", "swaps", "heldout_records"):
+        if self.generated_share + self.prefix_share > 1.0:
+            raise InputError(f"generated_share + prefix_share: must be at most 1, got {self.generated_share + self.prefix_share}")
+        if self.prefix_rollouts < 2:
+            raise InputError(f"prefix_rollouts: must be at least 2 (clarity is whether rollouts agree), got {self.prefix_rollouts}")
+        for name in ("render_images", "generated_images", "swaps", "heldout_records", "prefix_records", "heldout_prefix_records"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name}: must be at least 0, got {getattr(self, name)}")
         if self.heldout_samples < 1 or self.generator_batch < 1:
@@ -388,14 +402,21 @@ def build_heldout(
 
 @dataclass
 class JudgeDataset:
-    train: list[ExampleSet] = field(default_factory=list)
-    heldout: ExampleSet | None = None
+    renders: ExampleSet
+    generated: ExampleSet
+    prefixes: ExampleSet
+    heldout: ExampleSet
+    """ORM on the generator's images of held-out records: the judge's main test set."""
+    heldout_prefixes: ExampleSet
+    """PRM, clarity and potential on prefixes of held-out records."""
 
 
 def build_dataset(
     root: Path, data: JudgeData, seed: int, prompts: JudgePrompts | None = None, progress: bool = False
 ) -> JudgeDataset:
-    """The training sets (renders, generated) and the held-out set under `root`, each cached."""
+    """The training sets (renders, generated, prefixes) and the held-out sets under `root`, each cached."""
+    from cotgen.judge.rollouts import build_prefixes, training_prefix_records
+
     prompts = prompts or JudgePrompts()
     common = {"seed": seed, "prompts": asdict(prompts)}
     renders = cached(
@@ -415,7 +436,20 @@ def build_dataset(
         {**common, **gen, "records": len(records), "samples": data.heldout_samples},
         lambda folder: build_heldout(folder, records, data.heldout_samples, seed, data.generator, data.generator_batch, prompts, progress),
     )  # fmt: skip
-    return JudgeDataset(train=[renders, train_generated], heldout=heldout)
+    rollouts = {**common, **gen, "rollouts": data.prefix_rollouts}
+    prefix_records = training_prefix_records(data.prefix_records, seed)
+    prefixes = cached(
+        root / "prefixes",
+        {**rollouts, "records": data.prefix_records},
+        lambda folder: build_prefixes(folder, prefix_records, data.prefix_rollouts, seed, data.generator, data.generator_batch, "prefix", prompts, progress),
+    )  # fmt: skip
+    heldout_prefix_records = heldout_records(data.heldout_prefix_records)
+    heldout_prefixes = cached(
+        root / "heldout_prefixes",
+        {**rollouts, "records": len(heldout_prefix_records)},
+        lambda folder: build_prefixes(folder, heldout_prefix_records, data.prefix_rollouts, seed, data.generator, data.generator_batch, "heldout", prompts, progress),
+    )  # fmt: skip
+    return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes)
 
 
 def _generator_stamp(name: str) -> str:

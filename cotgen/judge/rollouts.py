@@ -1,0 +1,123 @@
+"""Step-level labels from the generator's own rollouts: the data of PRM and PARM's clarity and potential.
+
+A *prefix* is a path stopped at a checkpoint step before the last. From each prefix, `rollouts`
+continuations are decoded to the end (the path's own continuation first, then branches with fresh
+randomness) and the exact evaluator judges each final image. The prefix's preview is then labelled:
+- `prm` (Math-Shepherd's hard estimate): "yes" if any rollout satisfies the prompt. Asked with the
+  outcome question, as the PRM strategy asks it of previews.
+- `clarity`: "yes" if the rollouts agree (all pass or all fail): the outcome is already decided.
+- `potential`, only where clarity is "yes" and as its follow-up turn (as PARM asks it): "yes" if
+  the rollouts pass.
+With a handful of rollouts these are estimates; the card says how many were used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cotgen.evaluate.exact import evaluate_image
+from cotgen.generate.engine import PathKey
+from cotgen.judge.data import Example, load_generator_engine
+from cotgen.judge.prompts import JudgePrompts
+from cotgen.models.janus import generation_prompt_ids
+from cotgen.prompts import Record
+
+PREFIX_TASKS = ("prm", "clarity", "potential")
+
+
+@dataclass(frozen=True)
+class Prefix:
+    record: int
+    """Index of the record in the list given."""
+    step: int
+    """Checkpoint step (1-based) after which the path was stopped."""
+    preview: Image.Image
+    passes: tuple[bool, ...]
+    """The evaluator's verdict on each rollout's final image."""
+
+    @property
+    def clear(self) -> bool:
+        return len(set(self.passes)) == 1
+
+
+@torch.no_grad()
+def prefix_rollouts(
+    records: Sequence[Record], rollouts: int, seed: int, generator: str, batch: int, progress: bool = False
+) -> Iterator[Prefix]:
+    """Every checkpoint-step prefix of one path per record, with its rollouts' verdicts. The prefix is
+    decoded afresh for each step (a few rows) rather than copied, as the engine keeps no snapshots."""
+    from tqdm import tqdm
+
+    engine, tokenizer = load_generator_engine(generator)
+    steps = len(engine.step_rows()) - 1
+    per_batch = max(1, batch // rollouts)
+    bar = tqdm(total=len(records) * steps, desc="prefix rollouts", unit="prefix", disable=None if progress else True)
+    for first in range(0, len(records), per_batch):
+        chunk = range(first, min(first + per_batch, len(records)))
+        ids = [generation_prompt_ids(tokenizer, records[i].prompt) for i in chunk]
+        keys = [PathKey(seed, f"prefix/{i}", 0) for i in chunk]
+        for step in range(1, steps + 1):
+            state = engine.start(ids, keys)
+            for _ in range(step):
+                engine.step(state)
+            previews = engine.preview(state)
+            engine.select(state, [row for row in range(len(chunk)) for _ in range(rollouts)])
+            _, images = engine.finish(state)
+            for row, i in enumerate(chunk):
+                finals = images[row * rollouts : (row + 1) * rollouts]
+                yield Prefix(i, step, previews[row], tuple(evaluate_image(im, records[i]).correct for im in finals))
+            bar.update(len(chunk))
+    bar.close()
+
+
+def prefix_examples(prefix: Prefix, record: Record, image_path: str, source: str, prompts: JudgePrompts) -> list[Example]:
+    def example(task: str, question: str, yes: bool, history=()) -> Example:
+        return Example(
+            image=image_path, question=question, answer="yes" if yes else "no", tag=record.tag,
+            prompt=record.prompt, task=task, source=f"{source}/step{prefix.step}", history=history,
+        )  # fmt: skip
+
+    clarity = prompts.clarity.format(prompt=record.prompt)
+    examples = [
+        example("prm", prompts.orm.format(prompt=record.prompt), any(prefix.passes)),
+        example("clarity", clarity, prefix.clear),
+    ]
+    if prefix.clear:
+        examples.append(example("potential", prompts.potential, prefix.passes[0], history=((clarity, "yes"),)))
+    return examples
+
+
+def build_prefixes(
+    folder: Path, records: Sequence[Record], rollouts: int, seed: int, generator: str, batch: int, source: str,
+    prompts: JudgePrompts, progress: bool,
+) -> Iterator[Example]:  # fmt: skip
+    """PRM, clarity and potential examples on the previews of `records`' prefixes."""
+    for prefix in prefix_rollouts(records, rollouts, seed, generator, batch, progress):
+        path = f"images/{prefix.record:05d}_s{prefix.step}.png"
+        prefix.preview.save(folder / path)
+        yield from prefix_examples(prefix, records[prefix.record], path, source, prompts)
+
+
+def first_clear_step(examples: Sequence[Example]) -> set[int]:
+    """Indices of the potential examples asked at their path's first clear step (the one PARM asks).
+    A path's prefixes are built in step order, so its first potential example is that one."""
+    seen, first = set(), set()
+    for index, e in enumerate(examples):
+        path = e.image.rsplit("_s", 1)[0]
+        if e.task == "potential" and path not in seen:
+            seen.add(path)
+            first.add(index)
+    return first
+
+
+def training_prefix_records(n: int, seed: int) -> list[Record]:
+    from cotgen.world.records import sample_training_record
+
+    rng = np.random.default_rng([seed, 5])
+    return [sample_training_record(rng) for _ in range(n)]
