@@ -1,6 +1,6 @@
 """The paper's Table 1 in miniature: baseline, ORM, PRM, PARM and PARM++ on the held-out split.
 
-    python bench/verification_table.py --judge PATH [--model embedded] [--n 20] [--per-tag 16]
+    python bench/verification_table.py [--judge embedded] [--model embedded] [--n 20] [--per-tag 16]
         [--strategies baseline orm prm parm parm++] [--seed 0]
 
 Each strategy picks one image per held-out record from N candidate paths (same seeds for every
@@ -29,7 +29,7 @@ from cotgen.world.records import evaluation_records, first_per_tag
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--judge", required=True, help="the judge's model folder")
+    parser.add_argument("--judge", default="embedded", help="'embedded' or a judge model folder")
     parser.add_argument("--model", default="embedded", help="generator")
     parser.add_argument("--n", type=int, default=20, help="candidate paths per prompt")
     parser.add_argument("--per-tag", type=int, default=16, help="held-out records per tag")

@@ -76,10 +76,8 @@ def _generate_verified(args: argparse.Namespace) -> None:
     from cotgen.verify.trace import describe
 
     config = VerifyConfig(strategy=args.strategy, n=args.n, max_rounds=args.rounds)
-    if args.strategy != "baseline" and not args.judge:
-        raise InputError(f"--strategy {args.strategy} needs --judge PATH (a Qwen2-VL, Qwen2.5-VL or LLaVA-OneVision folder)")
+    judge = None if args.strategy == "baseline" else load_judge(args.judge or "embedded")
     engine, tokenizer = _engine(args)
-    judge = load_judge(args.judge) if args.judge else None
     selection = Verifier(engine, judge, lambda text: prompt_ids(tokenizer, text), config).run(args.prompt, args.prompt, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -184,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", required=True, help="output folder")
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--strategy", choices=STRATEGIES, help="verify N candidates and keep one (N = --n)")
-    generate.add_argument("--judge", help="with --strategy: the judge's model folder")
+    generate.add_argument("--judge", help="with --strategy: 'embedded' (the default) or a Qwen2-VL, Qwen2.5-VL or LLaVA-OneVision folder")
     generate.add_argument("--rounds", type=_positive, default=3, help="with --strategy parm++: reflection rounds at most")
     _sampling_arguments(generate)
     generate.set_defaults(run=_generate)

@@ -182,5 +182,5 @@ def test_cli_runs_a_strategy_and_writes_the_trace(judge, tmp_path):
     trace = json.loads((out / "trace.json").read_text())
     assert trace["strategy"] == "parm++" and 1 <= len(trace["rounds"]) <= 2
     assert len(trace["rounds"][0]["paths"]) == 3 and Image.open(out / "selected.png").size == (64, 64)
-    missing = run_cli("generate", "a photo of a red circle", "--strategy", "orm", "--out", out)
-    assert missing.returncode == 2 and "needs --judge" in missing.stderr
+    missing = run_cli("generate", "a photo of a red circle", "--strategy", "orm", "--judge", tmp_path / "nowhere", "--out", out)
+    assert missing.returncode == 2 and "nowhere: not a model folder" in missing.stderr
