@@ -506,7 +506,8 @@ def run_local(settings: ServeSettings, host: str, port: int) -> None:
     try:
         serve.start(http_options={"host": host, "port": port})
         serve.run(application(settings), name=APP_NAME, route_prefix="/")
-        print(f"serving {settings.model_id!r} at http://{host}:{port}/v1/images/generations (Ctrl-C stops)", flush=True)
+        auth = "a key from " + settings.api_key_env if os.environ.get(settings.api_key_env) else f"none (set {settings.api_key_env} to require a key)"  # fmt: skip
+        print(f"serving {settings.model_id!r} at http://{host}:{port}/v1/images/generations; auth: {auth}; Ctrl-C stops", flush=True)  # fmt: skip
         while True:
             time.sleep(3600)
     finally:
