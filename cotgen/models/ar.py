@@ -81,8 +81,8 @@ def drop_prompts(ids: torch.Tensor, special: SpecialTokens, rate: float, rng: np
     return ids.masked_fill(drop & words, special.pad)
 
 
-def image_token_loss(model: JanusForConditionalGeneration, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, image_tokens: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the generation head on every image token, teacher-forced."""
+def image_token_logits(model: JanusForConditionalGeneration, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, image_tokens: torch.Tensor) -> torch.Tensor:
+    """Generation-head logits for every image token, teacher-forced: (batch, tokens, codebook)."""
     text = model.get_input_embeddings()(prompt_ids)
     images = model.prepare_embeddings_for_image_generation(image_tokens[:, :-1])
     mask = torch.cat([prompt_mask, torch.ones_like(image_tokens[:, :-1])], dim=1)
@@ -90,5 +90,10 @@ def image_token_loss(model: JanusForConditionalGeneration, prompt_ids: torch.Ten
     hidden = model.model.language_model(
         inputs_embeds=torch.cat([text, images], dim=1), attention_mask=mask, position_ids=positions
     ).last_hidden_state
-    logits = model.model.generation_head(hidden[:, prompt_ids.shape[1] - 1 :])
+    return model.model.generation_head(hidden[:, prompt_ids.shape[1] - 1 :])
+
+
+def image_token_loss(model: JanusForConditionalGeneration, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, image_tokens: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the generation head on every image token, teacher-forced."""
+    logits = image_token_logits(model, prompt_ids, prompt_mask, image_tokens)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), image_tokens.reshape(-1))

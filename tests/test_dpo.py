@@ -1,0 +1,135 @@
+"""cotgen.dpo without Ray: the loss against a hand computation, pairs, log-probs, and DPO steps on a
+tiny random Janus that move its preference the right way."""
+
+import math
+
+import pytest
+import torch
+from transformers import JanusForConditionalGeneration
+
+from cotgen.dpo.config import TrainConfig
+from cotgen.dpo.loss import collate, dpo_loss, dpo_step, reference_logps, sequence_logps
+from cotgen.dpo.pairs import Pair, Sample, build_pairs, label_rows, regenerate
+from cotgen.errors import InputError
+from cotgen.evaluate.exact import evaluate_image
+from cotgen.generate.engine import PathKey, Sampling, StepwiseGenerator
+from cotgen.models.ar import image_token_loss, pad_prompts
+from cotgen.models.janus import (
+    SpecialTokens,
+    configure_generation,
+    generation_prompt_ids,
+    load_generator,
+    tiny_janus_config,
+)
+from cotgen.world.records import split_records
+
+SPECIAL = SpecialTokens(bos=1, pad=0, boi=3)
+
+
+def tiny_janus() -> JanusForConditionalGeneration:
+    torch.manual_seed(0)
+    model = JanusForConditionalGeneration(tiny_janus_config(grid=4, layers=1))
+    configure_generation(model, SPECIAL)
+    return model
+
+
+def test_loss_and_metrics_equal_a_hand_computation():
+    chosen, rejected = torch.tensor([-10.0, -20.0]), torch.tensor([-12.0, -15.0])
+    ref_chosen, ref_rejected = torch.tensor([-11.0, -18.0]), torch.tensor([-11.0, -16.0])
+    loss, m = dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=0.1)
+    # pair 0: (−10+11) − (−12+11) = 2; pair 1: (−20+18) − (−15+16) = −3
+    expected = (math.log(1 + math.exp(-0.2)) + math.log(1 + math.exp(0.3))) / 2
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert m["rewards/chosen"].tolist() == pytest.approx([0.1, -0.2])
+    assert m["rewards/rejected"].tolist() == pytest.approx([-0.1, 0.1])
+    assert m["rewards/margins"].tolist() == pytest.approx([0.2, -0.3])
+    assert m["rewards/accuracies"].tolist() == [1.0, 0.0]
+    higher_beta, _ = dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=1.0)
+    assert higher_beta.item() == pytest.approx((math.log(1 + math.exp(-2)) + math.log(1 + math.exp(3))) / 2, rel=1e-6)
+
+
+def row(prompt, sample, score, correct, seed=3):
+    return {"prompt_index": prompt, "seed": seed, "key": str(prompt), "sample": sample, "final_score": score, "correct": correct}
+
+
+def test_pairs_join_one_yes_with_one_no_and_drop_unanimous_prompts():
+    rows = [
+        row(0, 0, 0.2, False), row(0, 1, 0.9, True), row(0, 2, 0.7, True), row(0, 3, 0.1, False),
+        row(1, 0, 0.9, True), row(1, 1, 0.8, True),  # unanimous "yes"
+        row(2, 0, 0.1, False), row(2, 1, 0.3, False),  # unanimous "no"
+        row(3, 1, 0.6, False), row(3, 0, 0.4, True),  # the judge and the evaluator disagree
+    ]  # fmt: skip
+    pairs = build_pairs(label_rows(rows, "exact"))
+    assert [(p.prompt_index, p.chosen.key.sample, p.rejected.key.sample) for p in pairs] == [(0, 1, 0), (3, 0, 1)]
+    assert pairs[0].chosen.key == PathKey(3, "0", 1) and pairs[0].chosen.label and not pairs[0].rejected.label
+    by_judge = build_pairs(label_rows(rows, "judge", threshold=0.5))
+    assert [(p.prompt_index, p.chosen.key.sample, p.rejected.key.sample) for p in by_judge] == [(0, 1, 0), (3, 1, 0)]
+    assert build_pairs(label_rows(rows, "judge", threshold=0.95)) == []  # every label "no": nothing to prefer
+    with pytest.raises(ValueError, match="labeller"):
+        label_rows(rows, "human")
+
+
+def test_sequence_logps_are_the_teacher_forced_likelihood_whatever_the_padding():
+    model = tiny_janus().eval()
+    prompts = [[1, 10, 11, 12, 3], [1, 20, 3]]
+    tokens = torch.randint(0, 128, (2, 16), generator=torch.Generator().manual_seed(0))
+    ids, mask = pad_prompts(prompts, SPECIAL.pad)
+    with torch.no_grad():
+        both = sequence_logps(model, ids, mask, tokens)
+        for i, prompt in enumerate(prompts):
+            alone_ids, alone_mask = pad_prompts([prompt], SPECIAL.pad)
+            alone = sequence_logps(model, alone_ids, alone_mask, tokens[i : i + 1])
+            assert both[i].item() == pytest.approx(alone.item(), abs=1e-4)  # left-padding changes nothing
+            ce = image_token_loss(model, alone_ids, alone_mask, tokens[i : i + 1])
+            assert alone.item() == pytest.approx(-16 * ce.item(), rel=1e-5)  # the sum of the training loss
+
+
+def test_dpo_steps_raise_the_margin_of_chosen_over_rejected():
+    model = tiny_janus()
+    g = torch.Generator().manual_seed(1)
+    rows = [
+        {"prompt_ids": p, "chosen_tokens": torch.randint(0, 128, (16,), generator=g).tolist(),
+         "rejected_tokens": torch.randint(0, 128, (16,), generator=g).tolist()}
+        for p in ([1, 10, 11, 3], [1, 20, 3], [1, 30, 31, 32, 3], [1, 40, 41, 3])
+    ]  # fmt: skip
+    for r, (c, rej) in zip(rows, reference_logps(model.eval(), rows, SPECIAL.pad)):
+        r["ref_chosen"], r["ref_rejected"] = c, rej
+    batch = collate(rows, SPECIAL.pad)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    margins, losses = [], []
+    for _ in range(8):
+        loss, m = dpo_step(model, batch, beta=0.1)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        margins.append(m["rewards/margins"].mean().item())
+        losses.append(loss.item())
+    assert margins[0] == pytest.approx(0.0, abs=1e-4) and losses[0] == pytest.approx(math.log(2), abs=1e-4)  # policy = reference
+    assert all(b > a for a, b in zip(margins, margins[1:])) and margins[-1] > 0.1 and losses[-1] < losses[0]
+    assert m["rewards/accuracies"].mean().item() == 1.0
+    assert (m["rewards/chosen"] > 0).all() and (m["rewards/rejected"] < 0).all()
+
+
+def test_pair_tokens_replay_from_path_keys():
+    model, tokenizer = load_generator("embedded")
+    engine = StepwiseGenerator(model, Sampling(guidance_scale=5.0, temperature=1.0))
+    record = split_records("colors", "train")[0]
+    ids = generation_prompt_ids(tokenizer, record.prompt)
+    keys = [PathKey(5, "0", i) for i in range(4)]
+    tokens, images = engine.finish(engine.start([ids] * 4, keys))
+    verdicts = [evaluate_image(im, record).correct for im in images]
+    pair = Pair(0, Sample(0, keys[3], True, verdicts[3]), Sample(0, keys[1], False, verdicts[1]))
+    chosen, rejected = regenerate(engine, ids, record, pair)
+    assert torch.equal(chosen, tokens[3]) and torch.equal(rejected, tokens[1])
+    flipped = Pair(0, Sample(0, keys[3], True, not verdicts[3]), pair.rejected)
+    with pytest.raises(ValueError, match="did not replay"):
+        regenerate(engine, ids, record, flipped)
+
+
+def test_train_config_checks_batch_shapes():
+    assert TrainConfig(batch_size=8, micro_batch=2).accumulation(workers=2) == 2
+    with pytest.raises(InputError, match="batch_size"):
+        TrainConfig(batch_size=6, micro_batch=4)
+    with pytest.raises(InputError, match="batch_size"):
+        TrainConfig(batch_size=4, micro_batch=4).accumulation(workers=3)
