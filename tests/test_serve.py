@@ -54,10 +54,10 @@ def server(ray_session, untrained_judge_dir):
     serve.shutdown()
 
 
-def post(url: str, body, key: str | None = API_KEY, **kwargs) -> requests.Response:
+def post(url: str, body, key: str | None = API_KEY) -> requests.Response:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     payload = {"json": body} if isinstance(body, dict) else {"data": body}  # data: raw bytes or a stream
-    return requests.post(f"{url}/v1/images/generations", headers=headers, timeout=120, **payload, **kwargs)
+    return requests.post(f"{url}/v1/images/generations", headers=headers, timeout=120, **payload)
 
 
 def decode(item: dict) -> Image.Image:
@@ -274,10 +274,12 @@ def test_settings_name_the_bad_field():
 
 
 def test_cotgen_serve_fails_fast_on_bad_input(tmp_path: Path):
+    from cotgen.distributed.serving import ServeSettings, run_local
+
     result = run_cli("serve", "--judge", str(tmp_path))
     assert result.returncode == 2 and f"judge: {tmp_path} is not a model folder" in result.stderr
-    with socket.socket() as busy:
+    with socket.socket() as busy:  # checked before Ray starts, so in-process is safe
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        result = run_cli("serve", "--judge", "none", "--port", str(busy.getsockname()[1]))
-    assert result.returncode == 2 and "cannot listen there" in result.stderr
+        with pytest.raises(InputError, match="cannot listen there"):
+            run_local(ServeSettings(judge="none", default_strategy="baseline"), "127.0.0.1", busy.getsockname()[1])
