@@ -225,22 +225,24 @@ def _replicas(deployment: str) -> set[str]:
     }  # fmt: skip
 
 
-def test_dead_generator_replica_is_replaced(server):
+def test_dead_replicas_are_replaced(server):
     import ray
 
-    (old,) = _replicas("Generator")
-    ray.kill(ray.get_actor(old, namespace="serve"), no_restart=True)
+    old = {name: _replicas(name) for name in ("Generator", "Judge")}
+    for replicas in old.values():
+        ray.kill(ray.get_actor(next(iter(replicas)), namespace="serve"), no_restart=True)
     deadline, statuses = time.monotonic() + 120, []
     while time.monotonic() < deadline:
-        response = post(server, {"prompt": PROMPT, "strategy": "baseline", "seed": 1})
+        response = post(server, {"prompt": PROMPT, "strategy": "parm", "candidates": 2, "seed": 1})
         statuses.append(response.status_code)
         if response.status_code == 200:
             break
         time.sleep(1)
     assert statuses[-1] == 200, statuses
-    assert set(statuses) <= {200, 503}, statuses  # while it is replaced: "retry", never a 500
-    new = _replicas("Generator")
-    assert len(new) == 1 and old not in new
+    assert set(statuses) <= {200, 503}, statuses  # while they are replaced: "retry", never a 500
+    for name, replicas in old.items():
+        new = _replicas(name)
+        assert len(new) == 1 and not new & replicas, (name, new, replicas)
 
 
 # -- configuration, without a server -------------------------------------------------------------------

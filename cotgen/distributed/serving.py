@@ -316,10 +316,18 @@ class RemoteJudge:
         self.handle = handle
 
     def p_yes(self, images, questions, history=None) -> torch.Tensor:
-        return torch.tensor(self.handle.p_yes.remote(list(images), list(questions), history).result())
+        return torch.tensor(self._call("p_yes", list(images), list(questions), history))
 
     def explain(self, images, questions, history=None) -> list[str]:
-        return self.handle.explain.remote(list(images), list(questions), history).result()
+        return self._call("explain", list(images), list(questions), history)
+
+    def _call(self, method: str, *args):
+        # An answer depends on its arguments only, so a call that met a dying replica is sent again:
+        # Serve routes it to the replacement, and the request in flight survives.
+        try:
+            return getattr(self.handle, method).remote(*args).result()
+        except ray.exceptions.RayActorError:
+            return getattr(self.handle, method).remote(*args).result()
 
 
 @dataclass(frozen=True)
