@@ -30,6 +30,7 @@ from transformers import (
 
 from cotgen.errors import InputError
 from cotgen.judge.processing import load_processor, save_processor
+from cotgen.models.presets import resolve
 
 SUPPORTED: dict[str, type[ProcessorMixin]] = {
     "qwen2_vl": Qwen2VLProcessor,
@@ -151,13 +152,13 @@ EMBEDDED_JUDGE = Path(__file__).resolve().parents[1] / "assets" / "judge"
 
 
 def load_judge(path: str | Path = "embedded", dtype: str | torch.dtype = "auto", device: str | torch.device = "cpu") -> VLMJudge:
-    """A judge from a local `save_pretrained` folder (model and processor), or "embedded" for the one
-    cotgen ships; never runs remote code."""
+    """A judge from a local `save_pretrained` folder (model and processor), a preset name
+    (`cotgen.models.presets`), a hub id, or "embedded" for the one cotgen ships; never runs remote code."""
     if str(path) == "embedded":
         if not (EMBEDDED_JUDGE / "config.json").is_file():
             raise InputError(f"the embedded judge is missing from this install ({EMBEDDED_JUDGE}); pass a judge folder instead")
         path = EMBEDDED_JUDGE
-    path = Path(path)
+    path = resolve(path, "judge")
     if not (path / "config.json").is_file():
         raise InputError(f"{path}: not a model folder (no config.json)")
     # read the type before loading so an unsupported folder fails fast, whatever its model_type
