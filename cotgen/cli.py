@@ -94,6 +94,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.generate:
         from cotgen.generate.commands import generate_and_evaluate
 
+        if args.detector:
+            raise InputError("--generate scores the shapes world exactly; --detector is for folders of real images")
+
         if args.folder is None:
             raise InputError("evaluate --generate MODEL needs a FOLDER to write the generated images to")
         out = Path(args.folder)
@@ -109,13 +112,21 @@ def _evaluate(args: argparse.Namespace) -> None:
         return
     if args.folder is None:
         raise InputError("evaluate needs a FOLDER to score")
-    rows, summary = evaluate_folder(args.folder, progress=not args.json)
+    if args.detector:
+        from cotgen.evaluate.detector import load_detector
+        from cotgen.evaluate.detector_folder import detect_folder
+
+        scorer = "detector"
+        rows, summary = detect_folder(args.folder, load_detector(args.detector), progress=not args.json)
+    else:
+        scorer = "exact"
+        rows, summary = evaluate_folder(args.folder, progress=not args.json)
     if args.results:
         write_text_atomic(args.results, rows_to_jsonl(rows))
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
     else:
-        print(format_table({"exact": summary}))
+        print(format_table({scorer: summary}))
         if args.results:
             print(f"per-image results: {args.results}")
 
@@ -146,7 +157,10 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="embedded", help="'embedded' or a Janus checkpoint folder")
+    parser.add_argument(
+        "--model", "--generator", dest="model", default="embedded",
+        help="'embedded', a preset (janus-pro-1b, janus-pro-7b), a Janus checkpoint folder or a hub id",
+    )  # fmt: skip
     parser.add_argument("--guidance", type=float, help="CFG scale (default: the checkpoint's own)")
     parser.add_argument("--temperature", type=float, default=1.0, help="0 decodes greedily")
     parser.add_argument("--top-k", type=int, default=0, help="0 samples the full distribution")
@@ -182,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", required=True, help="output folder")
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--strategy", choices=STRATEGIES, help="verify N candidates and keep one (N = --n)")
-    generate.add_argument("--judge", help="with --strategy: 'embedded' (the default) or a Qwen2-VL, Qwen2.5-VL or LLaVA-OneVision folder")
+    generate.add_argument("--judge", help="with --strategy: 'embedded' (the default), a preset (parm, qwen2.5-vl-7b), or a Qwen2-VL, Qwen2.5-VL or LLaVA-OneVision folder")
     generate.add_argument("--rounds", type=_positive, default=3, help="with --strategy parm++: reflection rounds at most")
     _sampling_arguments(generate)
     generate.set_defaults(run=_generate)
@@ -191,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("folder", nargs="?", help="folder to score (with --generate: where the images go)")
     evaluate.add_argument("--json", action="store_true", help="print the summary as JSON")
     evaluate.add_argument("--results", help="also write one JSON line per image to this file")
+    evaluate.add_argument(
+        "--detector", metavar="PATH",
+        help="score real images with GenEval's detector (Mask2Former + CLIP): a folder holding mask2former/ and clip/, "
+        "or 'geneval' for $COTGEN_MODELS/geneval",
+    )  # fmt: skip
     evaluate.add_argument("--generate", metavar="MODEL", help="first generate the split with MODEL into FOLDER")
     evaluate.add_argument("--split", choices=SPLITS, default="eval", help="with --generate: which records")
     evaluate.add_argument("--samples", type=_positive, default=1, help="with --generate: images per record")

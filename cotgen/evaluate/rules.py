@@ -60,10 +60,13 @@ def _position_reason(obj: ShapeObject, target: ShapeObject, relation: str) -> st
     return f"the {obj.cls} is not {relation} the {target.cls} ({where})"
 
 
-def check(objects: Iterable[ShapeObject], record: Record, blobs: tuple[Box, ...] = ()) -> Verdict:
-    """Judge objects against a record; `blobs` (unrecognised shapes) only add to the reasons."""
+def check(
+    objects: Iterable[ShapeObject], record: Record, blobs: tuple[Box, ...] = (), ordered: bool = False
+) -> Verdict:
+    """Judge objects against a record; `blobs` (unrecognised shapes) only add to the reasons.
+    `ordered`: the objects already come in confidence order (a detector's scores), so keep it."""
     by_class: dict[str, list[ShapeObject]] = defaultdict(list)
-    for obj in confidence_order(objects):
+    for obj in objects if ordered else confidence_order(objects):
         by_class[obj.cls].append(obj)
     reasons: list[str] = []
     matched: list[list[ShapeObject] | None] = []
