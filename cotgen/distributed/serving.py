@@ -453,6 +453,13 @@ class ImagesAPI:
     def _model(self) -> dict:
         return {"id": self.settings.model_id, "object": "model", "created": self.created, "owned_by": "cotgen"}
 
+    async def _image(self, req: ImageRequest, seed: int) -> GeneratedImage:
+        args = (req.prompt, req.strategy, req.candidates, seed)
+        try:
+            return await self.generator.generate.remote(*args)
+        except ray.exceptions.RayActorError:  # the replica died; the image depends on the arguments only
+            return await self.generator.generate.remote(*args)
+
     @api.post("/v1/images/generations")
     async def generations(self, request: Request) -> dict:
         self._authorize(request)
@@ -461,16 +468,13 @@ class ImagesAPI:
         # Image i is verified on its own with seed + i, so a request's images spread over replicas.
         # When one call fails its siblings are left to finish (at most max_images - 1):
         # DeploymentResponse.cancel() may block the event loop until a call is assigned.
-        calls = []
-        try:  # a full queue may refuse a call as it is made, or when it is awaited
-            for i in range(req.n):
-                calls.append(self.generator.generate.remote(req.prompt, req.strategy, req.candidates, req.seed + i))
-            images = await asyncio.gather(*calls)
+        try:
+            images = await asyncio.gather(*(self._image(req, req.seed + i) for i in range(req.n)))
         except BackPressureError as err:  # also when the Judge's queue refused the Generator
             headers = {"Retry-After": str(int(err.retry_after_s or 1))}
             raise ApiError(err.status_code, f"the server is overloaded ({err.message}); retry later", None, "server_overloaded", _error_type(err.status_code), headers) from None  # fmt: skip
         except ray.exceptions.RayActorError:
-            # A replica died mid-request; Serve replaces it, so a retry can succeed.
+            # Two replicas died under this request; Serve replaces them, so a retry can succeed.
             raise ApiError(503, "a generator replica failed during the request; retry", None, "replica_failed", "server_error", {"Retry-After": "1"}) from None  # fmt: skip
         except ray.exceptions.RayTaskError:  # the input was checked here, so this is the server's fault
             logger.exception("generation failed")
