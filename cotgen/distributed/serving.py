@@ -332,6 +332,8 @@ class RemoteJudge:
 
 @dataclass(frozen=True)
 class GeneratedImage:
+    """What a Generator call returns to the ingress: the chosen image, encoded, and its trace."""
+
     png: bytes
     trace: dict
 
