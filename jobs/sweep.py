@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_config(SweepConfig, args.config, args.overrides)
-        from cotgen.distributed.pipeline import run_sweep
+        from cotgen.distributed.pipeline import run_sweep  # after the config is checked: Ray takes seconds to import
         from cotgen.report.markdown import write_report
 
         start = time.time()

@@ -79,7 +79,7 @@ class SweepConfig:
     flush_units: int = 16
     """Finished units buffered before they are written (a kill loses at most this much work, never a row twice)."""
     bootstrap: int = 1000
-    """Bootstrap resamples (of prompts, within each tag) for the confidence intervals."""
+    """Bootstrap resamples (of prompts) for the confidence intervals."""
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.strategies if s not in STRATEGIES]

@@ -22,15 +22,17 @@ COLORS = dict(zip(STRATEGIES, PALETTE))
 def curves_plot(points: list[Point], oracle) -> Image.Image:
     """GenEval against N per strategy (the paper's Figure 3), 95 % intervals as bars."""
     ns = sorted({p.n for p in points})
+    strategies = list(dict.fromkeys(p.strategy for p in points))
     series = []
-    for strategy in dict.fromkeys(p.strategy for p in points):
+    for k, strategy in enumerate(strategies):
         mine = [p for p in points if p.strategy == strategy]
+        dodge = 2 ** (0.04 * (k - (len(strategies) - 1) / 2))  # side by side, so equal scores stay visible
         if strategy == "baseline":  # one sample, whatever N: a flat reference
             overall = mine[0].summary.overall
             series.append(Series("baseline", [ns[0], ns[-1]], [overall, overall], COLORS[strategy], dashed=True, marker=False))
             continue
         series.append(
-            Series(strategy, [p.n for p in mine], [p.summary.overall for p in mine], COLORS[strategy], lo=[p.ci[0] for p in mine], hi=[p.ci[1] for p in mine])
+            Series(strategy, [p.n * dodge for p in mine], [p.summary.overall for p in mine], COLORS[strategy], lo=[p.ci[0] for p in mine], hi=[p.ci[1] for p in mine])
         )
     if oracle:
         run, curve = oracle
@@ -151,8 +153,8 @@ prompt has the key (seed, prompt, i) whatever the batch, and under orm, prm best
 path's record depends on nothing but its key, so a run at n would have decoded, asked and returned
 exactly what the first n paths of the larger run did (the image tokens and judge calls shown are
 those of the first n paths; seconds are only measured for whole runs). parm++ and prm beam search
-cannot be read off a pool and are run at each N. Intervals: 95 % bootstrap over prompts, resampled
-within each tag ({resamples} resamples).
+cannot be read off a pool and are run at each N. Intervals: 95 % bootstrap over prompts
+({resamples} resamples; overall recomputed as the mean of the tag means on each).
 
 ## GenEval against N
 

@@ -4,7 +4,7 @@ A point (strategy, N) comes either from its own run (every parm++ and prm-beam N
 largest N of a pool) or from the first N paths of a pool run at a larger N (orm, prm best-of-N,
 parm): the path such a run returns and its costs are recorded per row (`chosen_at`). Seconds are
 measured per run only, so points read off a pool have none. Confidence intervals: bootstrap over
-prompts, resampled within each tag (GenEval's overall is the mean of its tag means).
+prompts (GenEval's overall, the mean of the tag means, recomputed on each resample).
 """
 
 from __future__ import annotations
@@ -41,15 +41,17 @@ class Point:
 
 
 def bootstrap_ci(tags: np.ndarray, correct: np.ndarray, resamples: int, seed: int = 0) -> tuple[float, float]:
-    """95 % interval of GenEval overall (mean of tag means), prompts resampled within each tag."""
+    """95 % interval of GenEval overall (the mean of the tag means) over prompts resampled with
+    replacement; a tag that a resample misses is left out of its mean."""
     if resamples == 0:
         return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
+    picks = np.random.default_rng(seed).integers(0, len(tags), (resamples, len(tags)))
     means = []
     for tag in dict.fromkeys(tags):
-        values = correct[tags == tag].astype(float)
-        means.append(values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1))
-    overall = np.mean(means, axis=0)
+        hit = tags[picks] == tag
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means.append((correct[picks] & hit).sum(axis=1) / hit.sum(axis=1))
+    overall = np.nanmean(np.stack(means), axis=0)
     return float(np.percentile(overall, 2.5)), float(np.percentile(overall, 97.5))
 
 
