@@ -23,13 +23,13 @@ def curves_plot(points: list[Point], oracle) -> Image.Image:
     """GenEval against N per strategy (the paper's Figure 3), 95 % intervals as bars."""
     ns = sorted({p.n for p in points})
     strategies = list(dict.fromkeys(p.strategy for p in points))
-    series = []
+    series, reference = [], None
     for k, strategy in enumerate(strategies):
         mine = [p for p in points if p.strategy == strategy]
         dodge = 2 ** (0.04 * (k - (len(strategies) - 1) / 2))  # side by side, so equal scores stay visible
-        if strategy == "baseline":  # one sample, whatever N: a flat reference
+        if strategy == "baseline":  # one sample, whatever N: a flat reference, drawn over the others
             overall = mine[0].summary.overall
-            series.append(Series("baseline", [ns[0], ns[-1]], [overall, overall], COLORS[strategy], dashed=True, marker=False))
+            reference = Series("baseline", [ns[0], ns[-1]], [overall, overall], COLORS[strategy], dashed=True, marker=False)
             continue
         series.append(
             Series(strategy, [p.n * dodge for p in mine], [p.summary.overall for p in mine], COLORS[strategy], lo=[p.ci[0] for p in mine], hi=[p.ci[1] for p in mine])
@@ -37,6 +37,8 @@ def curves_plot(points: list[Point], oracle) -> Image.Image:
     if oracle:
         run, curve = oracle
         series.append(Series(f"any of N ({run})", [n for n, _ in curve], [v for _, v in curve], "#999999", dashed=True, marker=False))
+    if reference:
+        series.append(reference)
     return plot(series, "GenEval overall against N (bars: 95% bootstrap CI)", "N (candidate paths per prompt)", "GenEval overall")
 
 
@@ -44,9 +46,13 @@ def pareto_plot(points: list[Point]) -> Image.Image:
     """GenEval against image tokens decoded per prompt; the dashed line joins the points no other
     point beats on both."""
     series = []
-    for strategy in dict.fromkeys(p.strategy for p in points):
+    strategies = list(dict.fromkeys(p.strategy for p in points))
+    for k, strategy in enumerate(strategies):
         mine = [p for p in points if p.strategy == strategy]
-        series.append(Series(strategy, [p.per_prompt("tokens") for p in mine], [p.summary.overall for p in mine], COLORS[strategy], line=False, names=[str(p.n) for p in mine]))
+        series.append(
+            Series(strategy, [p.per_prompt("tokens") for p in mine], [p.summary.overall for p in mine], COLORS[strategy], line=False,
+                   names=[str(p.n) for p in mine], radius=3 + 2 * (len(strategies) - 1 - k))
+        )  # fmt: skip
     frontier, best = [], -1.0
     for p in sorted(points, key=lambda p: (p.per_prompt("tokens"), -p.summary.overall)):
         if p.summary.overall > best:

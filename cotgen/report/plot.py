@@ -22,6 +22,8 @@ class Series:
     line: bool = True
     dashed: bool = False
     marker: bool = True
+    radius: float = 4
+    """Marker radius: give series drawn first larger markers, so points they share stay visible as rings."""
     names: list[str] = field(default_factory=list)
     """Text beside each point."""
 
@@ -94,7 +96,7 @@ def plot(series: list[Series], title: str, xlabel: str, ylabel: str, size: tuple
                 draw.line([qx - 4, a, qx + 4, a], fill=s.color)
                 draw.line([qx - 4, b, qx + 4, b], fill=s.color)
             if s.marker:
-                draw.ellipse([qx - 4, qy - 4, qx + 4, qy + 4], fill=s.color)
+                draw.ellipse([qx - s.radius, qy - s.radius, qx + s.radius, qy + s.radius], fill=s.color)
             if i < len(s.names):
                 draw.text((qx + 6, qy - 6), s.names[i], fill=s.color, font=small, anchor="lb")
     for i, s in enumerate(series):
