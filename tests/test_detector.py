@@ -29,12 +29,12 @@ from cotgen.evaluate.detector import (
     TEMPLATES,
     UNJUDGED,
     Detection,
-    judge,
     keep,
     load_detector,
     mask_box,
     masked_crop,
     threshold_for,
+    verdict_on,
 )
 from cotgen.layout import write_prompt_folder
 from cotgen.prompts import Clause, Record
@@ -121,6 +121,9 @@ def test_an_image_through_the_detector_yields_objects_the_rules_judge(detector_d
     assert [o.box for o in result.objects] == [d.box for d in sorted(found, key=lambda d: -d.score)]
     assert result.objects[0].color in COLORS and {o.color for o in result.objects[1:]} <= {UNJUDGED}
     assert result.correct == (result.objects[0].color == "red")
+    too_many = detector.evaluate(image, record("colors", Clause("dog", len(found) + 1, color="red")))
+    assert {o.color for o in too_many.objects} == {UNJUDGED}  # too few dogs: no colour is asked for
+    assert too_many.reasons == (f"expected {len(found) + 1} dogs, found {len(found)}",)
     assert detector.evaluate(image, record("single_object", Clause("dog", 1))).correct
     assert not detector.evaluate(image, record("single_object", Clause("cat", 1))).correct
 
@@ -133,8 +136,8 @@ def test_selection_keeps_genevals_thresholds_order_and_cap():
     assert [d.score for d in keep(found, 0.9)["dog"]] == [0.95, 0.91]
     many = [detection("cat", 0.5 + i / 100, (i, 0, i + 5, 5)) for i in range(20)]
     assert len(keep(many, 0.3)["cat"]) == MAX_OBJECTS
-    assert judge(keep(found, 0.9), {}, counting).correct
-    three = judge(keep([*found, detection("dog", 0.99, (40, 40, 60, 60))], 0.9), {}, counting)
+    assert verdict_on(keep(found, 0.9), {}, counting).correct
+    three = verdict_on(keep([*found, detection("dog", 0.99, (40, 40, 60, 60))], 0.9), {}, counting)
     assert not three.correct and three.reasons == ("expected 2 dogs, found 3",)
 
 
@@ -143,14 +146,14 @@ def test_colour_and_position_are_judged_on_the_most_confident_objects():
     large_unsure = detection("dog", 0.4, (30, 30, 90, 79))
     kept = keep([large_unsure, small_sure], 0.3)
     white = record("colors", Clause("dog", 1, color="white"))
-    verdict = judge(kept, {"dog": ["black"]}, white)
+    verdict = verdict_on(kept, {"dog": ["black"]}, white)
     assert not verdict.correct and verdict.reasons == ("the dog is black, expected white",)
     assert [o.color for o in verdict.objects] == ["black", UNJUDGED]
     cat = detection("cat", 0.8, (50, 0, 70, 20))
     left = record("position", Clause("cat", 1), Clause("dog", 1, position=("left of", 0)))
-    assert judge(keep([small_sure, large_unsure, cat], 0.3), {}, left).correct
+    assert verdict_on(keep([small_sure, large_unsure, cat], 0.3), {}, left).correct
     right = record("position", Clause("cat", 1), Clause("dog", 1, position=("right of", 0)))
-    assert not judge(keep([small_sure, large_unsure, cat], 0.3), {}, right).correct
+    assert not verdict_on(keep([small_sure, large_unsure, cat], 0.3), {}, right).correct
 
 
 def test_colour_is_read_from_the_object_masked_over_grey():

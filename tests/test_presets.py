@@ -1,6 +1,9 @@
 """Presets for real checkpoints: tiny random models saved in the real layout under $COTGEN_MODELS."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -63,6 +66,17 @@ def test_missing_weights_say_what_to_download_and_where(tmp_path, monkeypatch):
         load_judge("parm")
     with pytest.raises(InputError, match=r"janus-pro-1b is a generator preset, not a judge \(the judge presets: qwen2.5-vl-7b, parm\)"):
         load_judge("janus-pro-1b")
+
+
+def test_an_unreachable_hub_id_is_one_line(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "cotgen", "generate", PROMPT, "--generator", "nobody/no-such-model", "--out", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("cotgen: error: nobody/no-such-model: could not download from the Hugging Face Hub")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_deepseek_original_format_is_refused_with_the_converted_repo(tmp_path, monkeypatch):

@@ -106,7 +106,7 @@ def masked_crop(image: Image.Image, detection: Detection) -> Image.Image:
     return alone.crop(detection.box.as_list())
 
 
-def judge(kept: dict[str, list[Detection]], colours: dict[str, list[str]], record: Record) -> Evaluation:
+def verdict_on(kept: dict[str, list[Detection]], colours: dict[str, list[str]], record: Record) -> Evaluation:
     """The verdict on kept detections, `colours[cls]` naming the colours of that class's first objects."""
     objects = []
     for cls, found in kept.items():
@@ -174,10 +174,12 @@ class GenEvalDetector:
 
     def evaluate(self, image: Image.Image, record: Record) -> Evaluation:
         kept = keep(self.detect(image, threshold_for(record)), threshold_for(record))
-        colours = {
-            cls: self.colours(image, kept[cls][:count], cls) for cls, count in colour_needs(record).items() if cls in kept
+        colours = {  # as GenEval: only where enough objects were found for the colour to matter
+            cls: self.colours(image, kept[cls][:count], cls)
+            for cls, count in colour_needs(record).items()
+            if len(kept.get(cls, [])) >= count
         }
-        return judge(kept, colours, record)
+        return verdict_on(kept, colours, record)
 
 
 def load_detector(path: str | Path = "geneval", device: str | torch.device | None = None) -> GenEvalDetector:
