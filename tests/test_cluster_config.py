@@ -65,3 +65,16 @@ def test_worker_types_hold_what_the_sweep_dpo_and_serve_ask_for(cluster):
         options = deployment["ray_actor_options"]
         # the comments' GPU setting: Generator and Judge replicas take 1 GPU on a GPU node
         assert any(fits(n, options["num_cpus"], 1) for n in gpu_nodes.values()), deployment["name"]
+
+
+def test_the_readmes_cluster_commands_load_with_the_jobs_own_configs():
+    from cotgen.distributed.dpo_config import DPOJobConfig
+
+    section = (REPO / "README.md").read_text().split("## Running on a cluster")[1].split("\n## ")[0]
+    lines = section.replace("\\\n", " ").splitlines()  # shell continuations joined
+    jobs = [line.split("-- python ", 1)[1].split() for line in lines if line.startswith("ray job submit")]
+    classes = {"jobs/sweep.py": SweepConfig, "jobs/train_dpo.py": DPOJobConfig}
+    assert sorted(job[0] for job in jobs) == sorted(classes)
+    for script, flag, path, *overrides in jobs:
+        assert flag == "--config"
+        load_config(classes[script], REPO / path, overrides)  # an unknown key or a bad value raises
