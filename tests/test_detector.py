@@ -36,8 +36,9 @@ from cotgen.evaluate.detector import (
     threshold_for,
     verdict_on,
 )
+from cotgen.evaluate.detector_folder import detect_folder
 from cotgen.layout import write_prompt_folder
-from cotgen.prompts import Clause, Record
+from cotgen.prompts import Clause, Record, load_records
 from cotgen.world.scene import ShapeObject
 
 DOG = OBJECT_NAMES.index("dog")
@@ -178,6 +179,16 @@ def test_cli_scores_a_folder_with_the_detector(detector_dir, tmp_path, capsys):
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert [row["correct"] for row in rows] == [True, True, False]
     assert rows[0]["objects"][0]["class"] == "dog" and rows[2]["reasons"] == ["expected a zebra, found none"]
+
+
+def test_genevals_own_records_are_scored(detector_dir, geneval_metadata, tmp_path):
+    records = load_records(geneval_metadata)
+    first = [next(r for r in records if r.tag == tag) for tag in dict.fromkeys(r.tag for r in records)]
+    for i, r in enumerate(first):
+        write_prompt_folder(tmp_path, i, r, [scene()])
+    rows, summary = detect_folder(tmp_path, load_detector(detector_dir, device="cpu"))
+    assert [row["tag"] for row in rows] == [r.tag for r in first] and len(rows) == 6
+    assert summary.to_json()["images"] == 6
 
 
 def test_missing_detector_says_what_to_download(tmp_path, capsys):

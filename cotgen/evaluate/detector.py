@@ -134,13 +134,14 @@ class GenEvalDetector:
     def detect(self, image: Image.Image, threshold: float) -> list[Detection]:
         inputs = self.segmenter_processor(images=[image.convert("RGB")], return_tensors="pt").to(self.device)
         outputs = self.segmenter(**inputs)
-        # Drop the mask logits over the processor's padding, so that the rescale to the image is exact.
-        height, width = inputs["pixel_values"].shape[-2:]
-        rows, cols = inputs["pixel_mask"][0].any(1).sum().item(), inputs["pixel_mask"][0].any(0).sum().item()
-        mask_h, mask_w = outputs.masks_queries_logits.shape[-2:]
-        outputs.masks_queries_logits = outputs.masks_queries_logits[
-            ..., : -(-rows * mask_h // height), : -(-cols * mask_w // width)
-        ]
+        if "pixel_mask" in inputs:
+            # Drop the mask logits over the processor's padding, so that the rescale to the image is exact.
+            height, width = inputs["pixel_values"].shape[-2:]
+            rows, cols = inputs["pixel_mask"][0].any(1).sum().item(), inputs["pixel_mask"][0].any(0).sum().item()
+            mask_h, mask_w = outputs.masks_queries_logits.shape[-2:]
+            outputs.masks_queries_logits = outputs.masks_queries_logits[
+                ..., : -(-rows * mask_h // height), : -(-cols * mask_w // width)
+            ]
         (result,) = self.segmenter_processor.post_process_instance_segmentation(
             outputs, threshold=threshold, target_sizes=[image.size[::-1]], return_binary_maps=True
         )
