@@ -5,10 +5,7 @@ parm at N ≤ 2, the embedded generator and an untrained judge of the embedded j
 
 import json
 import os
-import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -107,45 +104,11 @@ def test_killed_sweep_resumes_without_redoing_or_duplicating(sweep_config):
     assert "report:" in second.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_ray_job_submit_to_a_head_started_here(sweep_config, tmp_path):
-    # A cluster of our own: its own temp dir (so no other ray.init() finds it), ports and token.
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `python` in the job is this one
-    ray = str(Path(sys.executable).parent / "ray")
-    dashboard = _free_port()
-    temp = Path(f"/tmp/cotgen-{secrets.token_hex(4)}")
-    head = subprocess.Popen(
-        [ray, "start", "--head", "--block", f"--port={_free_port()}", f"--dashboard-port={dashboard}", "--num-cpus=3",
-         f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}", f"--temp-dir={temp}",
-         "--disable-usage-stats"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    address = f"http://127.0.0.1:{dashboard}"
-    try:
-        deadline = time.time() + 120
-        while subprocess.run([ray, "job", "list", "--address", address], env=env, capture_output=True).returncode:
-            assert time.time() < deadline and head.poll() is None, "the head did not come up"
-            time.sleep(2)
-        job = subprocess.run(
-            [ray, "job", "submit", "--address", address, "--working-dir", ".", "--", "python", "jobs/sweep.py", "--config", str(sweep_config)],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
-        )  # fmt: skip
-        assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
-        assert "report:" in job.stdout and "parm@2" in job.stdout
-        check_rows(Path(yaml.safe_load(sweep_config.read_text())["out"]))
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops the cluster it started
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-        shutil.rmtree(temp, ignore_errors=True)
+def test_ray_job_submit_to_a_head_started_here(sweep_config, ray_head):
+    job = ray_head.job("submit", "--working-dir", ".", "--", "python", "jobs/sweep.py", "--config", str(sweep_config))
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    assert "report:" in job.stdout and "parm@2" in job.stdout
+    check_rows(Path(yaml.safe_load(sweep_config.read_text())["out"]))
 
 
 def test_bad_config_and_records_are_clear_errors(sweep_config, tmp_path):
