@@ -100,3 +100,17 @@ def test_bad_dpo_configs_name_the_field(dpo_config):
         load_config(DPOJobConfig, dpo_config, ["trainer.zero_stage=1"])
     with pytest.raises(InputError, match=r"dpo.yaml: .*samples"):
         load_config(DPOJobConfig, dpo_config, ["samples=1"])
+
+
+def test_each_step_splits_its_pairs_between_the_workers():
+    from cotgen.distributed.dpo_worker import step_batches
+    from cotgen.dpo.config import TrainConfig
+
+    train = TrainConfig(batch_size=4, micro_batch=1, epochs=2)
+    ranks = [step_batches(10, train, workers=2, rank=rank, seed=1) for rank in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 4  # 2 whole steps of 4 pairs per epoch; 2 pairs left out each epoch
+    for epoch in (0, 1):
+        seen = [i for step in range(2 * epoch, 2 * epoch + 2) for rank in ranks for micro in rank[step] for i in micro]
+        assert len(seen) == len(set(seen)) == 8 and all(len(m) == 1 for r in ranks for m in r[2 * epoch])
+    assert ranks[0][:2] != ranks[0][2:]  # each epoch its own shuffle
+    assert step_batches(10, train, 2, 0, seed=1) == ranks[0] and step_batches(10, train, 2, 0, seed=2) != ranks[0]
