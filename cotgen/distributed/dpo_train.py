@@ -64,15 +64,28 @@ def sweep_config(cfg: DPOJobConfig, r: int) -> SweepConfig:
     )  # fmt: skip
 
 
+def _engine(cfg: DPOJobConfig, r: int):
+    """Round r's policy with the sampling settings of the sweep, on the task's GPU when it has one."""
+    import torch
+
+    from cotgen.generate.commands import build_engine
+
+    s = cfg.sampling
+    engine, tokenizer = build_engine(policy(cfg, r), s.guidance, s.temperature, s.top_k, s.steps)
+    if cfg.trainer.use_gpu:
+        engine.model.to("cuda")
+        engine.device = torch.device("cuda")
+    return engine, tokenizer
+
+
 def make_pairs(cfg: DPOJobConfig, r: int, rows: list[dict]) -> list[dict]:
     """Pair rows of round r (a Ray task: it loads the policy that sampled them)."""
     from cotgen.dpo.loss import reference_logps
     from cotgen.dpo.pairs import build_pairs, label_rows, regenerate
-    from cotgen.generate.commands import build_engine, prompt_ids
+    from cotgen.generate.commands import prompt_ids
     from cotgen.models.janus import special_tokens
 
-    s = cfg.sampling
-    engine, tokenizer = build_engine(policy(cfg, r - 1), s.guidance, s.temperature, s.top_k, s.steps)
+    engine, tokenizer = _engine(cfg, r - 1)
     records = round_records(cfg, r)
     out = []
     for pair in build_pairs(label_rows(rows, cfg.labeller, cfg.label_threshold)):
@@ -91,11 +104,9 @@ def make_pairs(cfg: DPOJobConfig, r: int, rows: list[dict]) -> list[dict]:
 
 def evaluate_policy(cfg: DPOJobConfig, r: int) -> dict:
     """Held-out GenEval scores of round r's policy by the exact evaluator (a Ray task)."""
-    from cotgen.generate.commands import build_engine
     from cotgen.generate.pipeline import generate_and_score
 
-    s = cfg.sampling
-    engine, tokenizer = build_engine(policy(cfg, r), s.guidance, s.temperature, s.top_k, s.steps)
+    engine, tokenizer = _engine(cfg, r)
     records = evaluation_records()
     records = first_per_tag(records, cfg.eval.per_tag) if cfg.eval.per_tag else records
     return generate_and_score(engine, tokenizer, records, cfg.eval.samples, cfg.eval.seed).to_json()

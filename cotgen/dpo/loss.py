@@ -70,10 +70,10 @@ def dpo_step(model: JanusForConditionalGeneration, batch: dict[str, torch.Tensor
 @torch.no_grad()
 def reference_logps(model: JanusForConditionalGeneration, rows: list[dict], pad: int, batch_size: int = 16) -> list[tuple[float, float]]:
     """(chosen, rejected) log-probs of each pair row under `model`: the frozen reference, precomputed."""
-    out = []
+    out, device = [], next(model.parameters()).device
     for start in range(0, len(rows), batch_size):
         chunk = [{**r, "ref_chosen": 0.0, "ref_rejected": 0.0} for r in rows[start : start + batch_size]]
-        batch = collate(chunk, pad)
+        batch = {k: v.to(device) for k, v in collate(chunk, pad).items()}
         chosen, rejected = sequence_logps(model, batch["prompt_ids"], batch["prompt_mask"], batch["tokens"]).chunk(2)
         out += list(zip(chosen.tolist(), rejected.tolist()))
     return out
