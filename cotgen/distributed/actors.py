@@ -21,6 +21,7 @@ from cotgen.distributed.config import SweepConfig
 from cotgen.distributed.plan import Run, Unit, verify_config
 from cotgen.distributed.store import to_table
 from cotgen.distributed.work import evaluate_rows, run_unit
+from cotgen.generate.engine import StepwiseGenerator
 from cotgen.prompts import parse_line
 
 
@@ -96,10 +97,8 @@ class GenerateUnits:
         torch.set_num_threads(cfg.cluster.threads)
         hf_logging.disable_progress_bar()
         s = cfg.sampling
-        self.engine, tokenizer = build_engine(cfg.generator, s.guidance, s.temperature, s.top_k, s.steps)
-        if cfg.cluster.gpus_per_generator > 0:
-            self.engine.model.to("cuda")
-            self.engine.device = torch.device("cuda")
+        engine, tokenizer = build_engine(cfg.generator, s.guidance, s.temperature, s.top_k, s.steps)
+        self.engine = StepwiseGenerator(engine.model.to(_device(cfg.cluster.gpus_per_generator)), engine.sampling)
         self.tokenize = lambda text: prompt_ids(tokenizer, text)
         self.judge = PoolJudge(judges, offset=os.getpid()) if judges else None
         self.cfg, self.strip_run, self.units = cfg, strip_run, 0
