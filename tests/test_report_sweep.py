@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+from conftest import run_cli
 
 from cotgen.distributed.store import ROW_SCHEMA, to_table
 from cotgen.report.sweep import bootstrap_ci, headline, oracle_curve, sweep_points
@@ -60,3 +61,8 @@ def test_bootstrap_interval_covers_the_estimate_and_narrows_with_prompts():
     assert lo <= estimate <= hi and hi - lo > 0
     lo4, hi4 = bootstrap_ci(np.tile(tags, 4), np.tile(correct, 4), 500)
     assert hi4 - lo4 < hi - lo
+
+
+def test_report_of_a_folder_without_rows_is_one_clear_error(tmp_path):
+    result = run_cli("report", tmp_path)
+    assert result.returncode == 2 and result.stderr.strip() == f"cotgen: error: {tmp_path}: no sweep rows (rows/part-*.parquet); run jobs/sweep.py first"
