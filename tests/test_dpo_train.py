@@ -88,6 +88,7 @@ def test_job_trains_with_deepspeed_is_killed_and_resumes_from_its_checkpoint(dpo
     assert any("language_model" in n for n in changed) and not any("vqmodel" in n for n in changed)
     scores = [json.loads((out / f"round-{r}" / "eval.json").read_text()) for r in (0, 1)]
     assert all(s["images"] == 6 for s in scores)
+    assert f"overall {scores[1]['overall']:.3f}" in (out / "round-1" / "model" / "README.md").read_text()  # the model card
     assert "round 1: overall" in second.stdout and (out / "config.yaml").is_file()
 
 

@@ -164,10 +164,30 @@ def run_dpo(cfg: DPOJobConfig, log: Callable[[str], None] = print) -> list[dict]
                 _train_stage(cfg, r, log)
             summary = ray.get(ray.remote(evaluate_policy).options(num_cpus=1, num_gpus=int(cfg.trainer.use_gpu)).remote(cfg, r))
             folder.mkdir(parents=True, exist_ok=True)
+            if r:
+                _write_card(cfg, r, summary)
             (folder / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
             log(f"round {r}: held-out overall {summary['overall']:.3f} ({summary['images']} images)")
         scores.append(json.loads((folder / "eval.json").read_text()))
     return scores
+
+
+def _write_card(cfg: DPOJobConfig, r: int, summary: dict) -> None:
+    """A model card in round r's model folder: where the policy came from and how it scores."""
+    folder = round_dir(cfg, r)
+    steps = folder / "train_log.jsonl"
+    log = [json.loads(line) for line in steps.read_text().splitlines()] if steps.is_file() else []
+    pairs = pq.read_metadata(folder / "pairs.parquet").num_rows
+    tags = " | ".join(f"{t} {v['score']:.3f}" for t, v in summary["tags"].items())
+    trained = (f"{log[-1]['steps']} DeepSpeed ZeRO-{cfg.trainer.zero_stage} steps on {cfg.trainer.workers} workers, final loss "
+               f"{log[-1]['loss']:.4f}, reward margin {log[-1]['rewards/margins']:.3f}" if log else "no step (too few pairs)")
+    (folder / "model" / "README.md").write_text(
+        f"# Iterative DPO, round {r}\n\nStarting policy: {policy(cfg, r - 1)}. Pairs: {pairs} ({cfg.labeller} labels, "
+        f"{cfg.samples} images per prompt, {cfg.prompts_per_tag} training prompts per tag). Training: {trained}; "
+        f"beta {cfg.train.beta}, lr {cfg.train.lr}, {cfg.train.epochs} epoch(s).\n\nHeld-out (exact evaluator, "
+        f"{summary['images']} images): overall {summary['overall']:.3f} ({tags}).\n\nMade by `jobs/train_dpo.py`; "
+        f"the run's config is {Path(cfg.out) / 'config.yaml'}.\n"
+    )  # fmt: skip
 
 
 def _train_stage(cfg: DPOJobConfig, r: int, log: Callable[[str], None]) -> None:
