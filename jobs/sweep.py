@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
         from cotgen.report.markdown import write_report
 
         start = time.time()
-        store = run_sweep(cfg)
+        store = run_sweep(cfg, log=lambda line: print(line, flush=True))  # progress shows up in `ray job logs` as it happens
         print(f"sweep finished in {time.time() - start:.0f} s; writing the report", flush=True)
         report, table = write_report(store.root, resamples=cfg.bootstrap)
     except InputError as err:
