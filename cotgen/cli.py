@@ -234,8 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the verified generator over the OpenAI Images API (Ray Serve)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
-    serve.add_argument("--generator", default="embedded", help="'embedded' or a Janus checkpoint folder")
-    serve.add_argument("--judge", default="embedded", help="'embedded', a judge folder, or 'none' (baseline only)")
+    serve.add_argument("--generator", default="embedded", help="'embedded', a preset (janus-pro-1b) or a Janus checkpoint folder")
+    serve.add_argument("--judge", default="embedded", help="'embedded', a preset (parm, qwen2.5-vl-7b), a judge folder, or 'none' (baseline only)")
     serve.add_argument("--strategy", choices=STRATEGIES, help="for requests that name none (default: parm; baseline without a judge)")
     serve.set_defaults(run=_serve)
     return parser

@@ -271,6 +271,8 @@ def test_settings_name_the_bad_field():
         ServeSettings(judge="none")
     with pytest.raises(InputError, match="judge_batch_size"):
         ServeSettings(max_candidates=32, judge_batch_size=16)
+    with pytest.raises(InputError, match="judge: janus-pro-1b is a generator preset"):
+        ServeSettings(judge="janus-pro-1b").check_models()  # names resolve as the loaders resolve them
 
 
 def test_cotgen_serve_fails_fast_on_bad_input(tmp_path: Path):

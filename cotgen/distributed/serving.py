@@ -44,6 +44,7 @@ from cotgen.generate.commands import build_engine, prompt_ids
 from cotgen.generate.engine import PathKey, Sampling, StepwiseGenerator
 from cotgen.judge.vlm import EMBEDDED_JUDGE
 from cotgen.models.janus import EMBEDDED_GENERATOR
+from cotgen.models.presets import resolve
 from cotgen.verify.names import STRATEGIES
 from cotgen.verify.strategies import Verifier, VerifyConfig
 from cotgen.verify.trace import Costs, PathTrace, Round, Selection
@@ -59,9 +60,10 @@ class ServeSettings:
     autoscaling are Serve's own options (`deployments:` there)."""
 
     generator: str = "embedded"
-    """'embedded' or a Janus checkpoint folder."""
+    """'embedded', a Janus checkpoint folder, a preset name (janus-pro-1b, …) or a hub id."""
     judge: str = "embedded"
-    """'embedded', a judge folder (Qwen2-VL, Qwen2.5-VL, LLaVA-OneVision), or 'none' to serve baseline only."""
+    """'embedded', a judge folder (Qwen2-VL, Qwen2.5-VL, LLaVA-OneVision), a preset name or hub id, or
+    'none' to serve baseline only."""
     model_id: str = "cotgen"
     """The model name clients send as `model` and `GET /v1/models` lists."""
     default_strategy: str = "parm"
@@ -119,13 +121,22 @@ class ServeSettings:
 
     def check_models(self) -> None:
         """Fail before any replica starts when a model folder is missing (on the machine that builds the app)."""
-        generator = EMBEDDED_GENERATOR if self.generator == "embedded" else Path(self.generator)
-        if not (generator / "config.json").is_file():
-            raise InputError(f"generator: {generator} is not a model folder (no config.json)")
+        if not (model_folder(self.generator, "generator") / "config.json").is_file():
+            raise InputError(f"generator: {self.generator} is not a model folder (no config.json)")
         if self.judge == "embedded" and not (EMBEDDED_JUDGE / "config.json").is_file():
             raise InputError(f"judge: the embedded judge is missing from this install ({EMBEDDED_JUDGE}); pass a judge folder or 'none'")  # fmt: skip
-        if self.judge not in ("embedded", "none") and not (Path(self.judge) / "config.json").is_file():
+        if self.judge not in ("embedded", "none") and not (model_folder(self.judge, "judge") / "config.json").is_file():
             raise InputError(f"judge: {self.judge} is not a model folder (no config.json)")
+
+
+def model_folder(name: str, role: str) -> Path:
+    """Where a model named as the loaders accept it lives ('embedded', a folder, a preset, a hub id)."""
+    if name == "embedded":
+        return EMBEDDED_GENERATOR if role == "generator" else EMBEDDED_JUDGE
+    try:
+        return resolve(name, role)
+    except InputError as err:
+        raise InputError(f"{role}: {err}") from None
 
 
 def settings_from_args(args: Mapping[str, Any]) -> ServeSettings:
@@ -412,7 +423,7 @@ class ImagesAPI:
     def __init__(self, generator: DeploymentHandle, settings: ServeSettings):
         self.generator, self.settings = generator, settings
         # The tokenizer and the model's shape, not its weights: prompts are checked here, before they queue.
-        path = EMBEDDED_GENERATOR if settings.generator == "embedded" else Path(settings.generator)
+        path = model_folder(settings.generator, "generator")
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         config = AutoConfig.from_pretrained(path)
         side = config.vision_config.image_size
