@@ -102,6 +102,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         out = Path(args.folder)
         if has_prompt_folders(out):
             raise InputError(f"{out}: already holds GenEval prompt folders; choose a new folder for --generate")
+        args.model = args.generate  # the model --generate names, not the sampling options' default
         engine, tokenizer = _engine(args)
         records = evaluation_records() if args.split == "eval" else [r for t in TAGS for r in sample_records(t, 80, "train", args.seed)]
         if args.per_tag:

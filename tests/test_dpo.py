@@ -133,3 +133,20 @@ def test_train_config_checks_batch_shapes():
         TrainConfig(batch_size=6, micro_batch=4)
     with pytest.raises(InputError, match="batch_size"):
         TrainConfig(batch_size=4, micro_batch=4).accumulation(workers=3)
+
+
+def test_evaluate_generate_uses_the_model_it_names(tmp_path):
+    """A DPO round's policy is a model folder: `cotgen evaluate --generate FOLDER` must generate with it."""
+    from conftest import run_cli
+
+    model, tokenizer = load_generator("embedded")
+    with torch.no_grad():
+        model.model.generation_head.vision_head.weight.mul_(-1.0)  # a different policy, certain to draw other images
+    model.save_pretrained(tmp_path / "policy")
+    tokenizer.save_pretrained(tmp_path / "policy")
+    images = {}
+    for name, source in (("embedded", "embedded"), ("policy", tmp_path / "policy")):
+        result = run_cli("evaluate", tmp_path / name, "--generate", source, "--per-tag", "1")
+        assert result.returncode == 0, result.stderr
+        images[name] = [(tmp_path / name / f"{i:05d}" / "samples" / "0000.png").read_bytes() for i in range(6)]
+    assert images["embedded"] != images["policy"]
