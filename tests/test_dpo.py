@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from PIL import Image
 from transformers import JanusForConditionalGeneration
 
 from cotgen.dpo.config import TrainConfig
@@ -139,14 +140,20 @@ def test_evaluate_generate_uses_the_model_it_names(tmp_path):
     """A DPO round's policy is a model folder: `cotgen evaluate --generate FOLDER` must generate with it."""
     from conftest import run_cli
 
+    from cotgen.generate.commands import build_engine
+    from cotgen.generate.pipeline import generate_images
+    from cotgen.world.records import evaluation_records, first_per_tag
+
     model, tokenizer = load_generator("embedded")
     with torch.no_grad():
         model.model.generation_head.vision_head.weight.mul_(-1.0)  # a different policy, certain to draw other images
     model.save_pretrained(tmp_path / "policy")
     tokenizer.save_pretrained(tmp_path / "policy")
-    images = {}
-    for name, source in (("embedded", "embedded"), ("policy", tmp_path / "policy")):
-        result = run_cli("evaluate", tmp_path / name, "--generate", source, "--per-tag", "1")
-        assert result.returncode == 0, result.stderr
-        images[name] = [(tmp_path / name / f"{i:05d}" / "samples" / "0000.png").read_bytes() for i in range(6)]
-    assert images["embedded"] != images["policy"]
+    result = run_cli("evaluate", tmp_path / "out", "--generate", tmp_path / "policy", "--per-tag", "1")
+    assert result.returncode == 0, result.stderr
+    written = [Image.open(tmp_path / "out" / f"{i:05d}" / "samples" / "0000.png").convert("RGB").tobytes() for i in range(6)]
+    records = first_per_tag(evaluation_records(), 1)
+    for name, same in (("embedded", False), (tmp_path / "policy", True)):
+        engine, tokenizer = build_engine(str(name), None, 1.0, 0, 4)
+        pixels = [image.tobytes() for _, _, image in generate_images(engine, tokenizer, records, 1, seed=0)]
+        assert (pixels == written) == same, name
