@@ -13,7 +13,8 @@ the paths are batched. `select` keeps, drops or repeats paths by selecting the r
 KV cache: a pruned path costs nothing afterwards, a repeated one branches.
 
 The engine calls the language model directly instead of `generate()`, which breaks for Janus on some
-transformers releases, and keeps its KV cache in buffers allocated once (see `cache.py`).
+transformers releases: the prompt goes through its forward, each next token through a lean step over
+the same modules (`decode.py`). Its KV cache lives in buffers allocated once (`cache.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from PIL import Image
 from transformers import Cache, JanusForConditionalGeneration
 
 from cotgen.generate.cache import preallocated_cache
+from cotgen.generate.decode import decode_step, padding_bias
 from cotgen.models.janus import SpecialTokens, image_grid, special_tokens
 
 
@@ -94,9 +96,9 @@ class StepwiseGenerator:
         self.sampling = sampling
         self.special: SpecialTokens = special_tokens(model)
         self.grid = image_grid(model)
-        language_model = model.model.language_model
+        self._lm = model.model.language_model
         # transformers renamed `past_key_values` to `cache`; accept both releases.
-        self._cache_kwarg = "cache" if "cache" in inspect.signature(language_model.forward).parameters else "past_key_values"
+        self._cache_kwarg = "cache" if "cache" in inspect.signature(self._lm.forward).parameters else "past_key_values"
         self.device = next(model.parameters()).device
 
     # -- the step schedule -------------------------------------------------------------------
@@ -112,15 +114,16 @@ class StepwiseGenerator:
         return state.tokens.shape[1] == self.grid * self.grid
 
     # -- decoding ----------------------------------------------------------------------------
-    def _forward(self, embeds: torch.Tensor, state_mask: torch.Tensor, positions: torch.Tensor, cache: Cache) -> torch.Tensor:
-        out = self.model.model.language_model(
-            inputs_embeds=embeds,
-            attention_mask=state_mask,
-            position_ids=positions,
-            use_cache=True,
-            **{self._cache_kwarg: cache},
-        )
-        logits = self.model.model.generation_head(out.last_hidden_state[:, -1, :]).float()
+    def _prefill(self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Cache) -> torch.Tensor:
+        out = self._lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, **{self._cache_kwarg: cache})
+        return self._guided(out.last_hidden_state[:, -1, :])
+
+    def _decode(self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Cache) -> torch.Tensor:
+        hidden = decode_step(self._lm, embeds, padding_bias(mask, embeds.dtype), positions, cache)
+        return self._guided(hidden[:, -1, :])
+
+    def _guided(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.model.model.generation_head(hidden).float()
         cond, uncond = logits.chunk(2)
         return uncond + self.sampling.guidance_scale * (cond - uncond)
 
@@ -144,7 +147,7 @@ class StepwiseGenerator:
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         cache = preallocated_cache(self.model.config.text_config.num_hidden_layers, width + self.grid * self.grid)
         embeds = self.model.get_input_embeddings()(tokens)
-        logits = self._forward(embeds, mask, positions, cache)
+        logits = self._prefill(embeds, mask, positions, cache)
         return State(
             keys=list(keys),
             tokens=torch.zeros((len(keys), 0), dtype=torch.long, device=self.device),
@@ -190,7 +193,7 @@ class StepwiseGenerator:
             both = torch.cat([token, token])[:, None]
             embeds = self.model.prepare_embeddings_for_image_generation(both)
             state.attention_mask = F.pad(state.attention_mask, (0, 1), value=1)
-            state.logits = self._forward(embeds, state.attention_mask, state.positions[:, None], state.cache)
+            state.logits = self._decode(embeds, state.attention_mask, state.positions[:, None], state.cache)
             state.positions = state.positions + 1
         return state
 
