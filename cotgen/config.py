@@ -8,6 +8,7 @@ file and the dotted field name.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -37,7 +38,7 @@ def _check_value(value: Any, kind: Any, where: str) -> Any:
     if dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise InputError(f"{where}: expected a mapping, got {value!r}")
-        return _build(kind, value, where)
+        return build_config(kind, value, where)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise InputError(f"{where}: expected a list, got {value!r}")
@@ -46,12 +47,21 @@ def _check_value(value: Any, kind: Any, where: str) -> Any:
         return items if origin is list else tuple(items)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is float and isinstance(value, str):
+        # YAML 1.1 reads exponents without a dot (`lr: 3e-4`) as strings
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            return number
     if kind is Any or (isinstance(kind, type) and isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
         return value
     raise InputError(f"{where}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
 
 
-def _build(cls: type[T], data: dict, where: str) -> T:
+def build_config(cls: type[T], data: dict, where: str = "") -> T:
+    """`cls` from a mapping (parsed YAML, JSON), validated; `where` prefixes the field names in errors."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
@@ -93,7 +103,7 @@ def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()
             raise InputError(f"override {item!r}: expected key=value")
         _set_dotted(data, key, yaml.safe_load(raw))
     try:
-        return _build(cls, data, "")
+        return build_config(cls, data)
     except InputError as err:
         raise InputError(f"{where}: {err}") from None
 

@@ -33,6 +33,14 @@ def test_defaults_file_and_overrides(tmp_path):
     assert load_config(Outer, None) == Outer()
 
 
+def test_exponents_without_a_dot_are_floats(tmp_path):
+    # YAML 1.1 (PyYAML) reads 3e-4 as the string "3e-4"
+    path = tmp_path / "run.yaml"
+    path.write_text("inner:\n  minutes: 3e-4\n")
+    assert load_config(Outer, path).inner.minutes == 3e-4
+    assert load_config(Outer, None, ["inner.minutes=2e1"]).inner.minutes == 20.0
+
+
 def test_resolved_config_round_trips(tmp_path):
     cfg = load_config(Outer, None, ["seed=9", "inner.minutes=0.5"])
     save_config(cfg, tmp_path / "resolved.yaml")
@@ -50,6 +58,7 @@ def test_resolved_config_round_trips(tmp_path):
         ("seed: [\n", [], "run.yaml: invalid YAML"),
         ("", ["seed"], "override 'seed': expected key=value"),
         ("", ["inner.minutes=soon"], "inner.minutes: expected float"),
+        ("", ["inner.minutes=nan"], "inner.minutes: expected float"),
     ],
 )
 def test_bad_configs_name_file_and_field(tmp_path, text, overrides, message):

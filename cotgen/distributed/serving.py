@@ -37,7 +37,7 @@ from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException
 from transformers import AutoConfig, AutoTokenizer
 
-from cotgen.config import _build
+from cotgen.config import build_config
 from cotgen.distributed.config import SamplingConfig
 from cotgen.errors import InputError
 from cotgen.generate.commands import build_engine, prompt_ids
@@ -142,7 +142,7 @@ def model_folder(name: str, role: str) -> Path:
 def settings_from_args(args: Mapping[str, Any]) -> ServeSettings:
     """`args:` of a Serve config into settings; unknown keys and wrong types name the field."""
     try:
-        return _build(ServeSettings, dict(args), "")
+        return build_config(ServeSettings, dict(args))
     except InputError as err:
         raise InputError(f"application args: {err}") from None
 
