@@ -17,9 +17,13 @@ shapes-world images.
 4. Answer stage: AdamW on the cross-entropy of the answer token ("yes" or "no") at the assistant's
    answer position, the chats built by `VLMJudge.encode` exactly as at inference (potential as the
    follow-up turn after clarity); batches balanced between "yes" and "no" within each task, tag and
-   data source; a wall-clock budget.
-5. Held-out balanced accuracy per task (P(yes) ≥ 0.5 from `VLMJudge.p_yes`) every `eval_every` steps
-   and at the end; the judge is saved to <out>/judge with a model card (README.md).
+   data source; a wall-clock budget. A share `reflection_share` of the steps trains PARM++'s
+   reflection instead (`cotgen.judge.reflection`): ORM examples of the renders and generated images
+   asked the reflection question, the answer "yes" or "no: " + the evaluator's reasons, by
+   teacher-forced token cross-entropy.
+5. Held-out balanced accuracy per task (P(yes) ≥ 0.5 from `VLMJudge.p_yes`), and the greedy
+   reflections' reason recall on `reflection_eval` wrong and correct held-out images, every
+   `eval_every` steps and at the end; the judge is saved to <out>/judge with a model card (README.md).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from cotgen.config import load_config, save_config
 from cotgen.errors import InputError
 from cotgen.judge import VLMJudge, load_judge, save_judge
 from cotgen.judge.data import (
+    ANSWERS,
     CELL_COLORS,
     CELL_SHAPES,
     BalancedSampler,
@@ -50,9 +55,11 @@ from cotgen.judge.data import (
     balanced_accuracy,
     build_dataset,
     cell_batch,
+    spread,
 )  # fmt: skip
 from cotgen.judge.embedded import JudgeModel, build_judge, count_parameters
 from cotgen.judge.prompts import JudgePrompts
+from cotgen.judge.reflection import reflection_loss, reflection_scores, reflection_target
 from cotgen.judge.rollouts import PREFIX_TASKS, first_clear_step
 from cotgen.prompts import TAGS
 from cotgen.report.machine import describe_machine
@@ -99,6 +106,13 @@ class TrainJudgeConfig:
     eval_every: int = 500
     """Steps between held-out evaluations (and checkpoints)."""
     eval_batch: int = 64
+    reflection_share: float = 0.15
+    """Share of the answer-stage steps whose batch trains reflections instead of yes/no answers: ORM
+    examples from the renders and generated images (in the ratio of data.generated_share), balanced
+    as the answer batches are, asked the reflection question (0: reflections are not trained)."""
+    reflection_eval: int = 100
+    """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
+    reflections are scored at each evaluation (0: none)."""
 
     def __post_init__(self) -> None:
         if not (self.device == "cpu" or self.device.startswith("cuda")):
@@ -108,6 +122,10 @@ class TrainJudgeConfig:
                 raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.minutes <= 0 or self.lr <= 0:
             raise InputError("minutes and lr: must be positive")
+        if not 0.0 <= self.reflection_share <= 1.0:
+            raise InputError(f"reflection_share: must be within [0, 1], got {self.reflection_share}")
+        if self.reflection_eval < 0:
+            raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
 
 
 def log(out: Path, **record) -> None:
@@ -128,6 +146,22 @@ def answer_logits(judge: VLMJudge, batch: list) -> torch.Tensor:
     images = [s.image(e.image) for s, e in batch]
     inputs = judge.encode(images, [e.question for _, e in batch], [e.history for _, e in batch])
     return judge.model(**inputs, logits_to_keep=1).logits[:, -1]
+
+
+def answer_loss(judge: VLMJudge, batch: list, targets: dict[str, int]) -> tuple[torch.Tensor, float]:
+    """Cross-entropy of the answer token, and the share of the batch whose "yes" logit is on the right
+    side of its "no" logit."""
+    target = torch.tensor([targets[e.answer] for _, e in batch], device=judge.model.device)
+    logits = answer_logits(judge, batch)
+    hits = (logits[:, targets["yes"]] >= logits[:, targets["no"]]).eq(target == targets["yes"]).float().mean().item()
+    return F.cross_entropy(logits.float(), target), hits
+
+
+def batch_reflection_loss(judge: VLMJudge, batch: list, prompts: JudgePrompts) -> torch.Tensor:
+    """`reflection_loss` of ORM examples asked the reflection question about their own prompt."""
+    images = [s.image(e.image) for s, e in batch]
+    questions = [prompts.reflection.format(prompt=e.prompt) for _, e in batch]
+    return reflection_loss(judge, images, questions, [reflection_target(e.answer, e.reasons) for _, e in batch])
 
 
 def judge_p_yes(judge: VLMJudge, examples: ExampleSet, batch: int) -> list[float]:
@@ -162,6 +196,36 @@ def evaluate(judge: VLMJudge, heldout: ExampleSet, heldout_prefixes: ExampleSet,
     first = first_clear_step(heldout_prefixes.examples)
     result["potential_first_clear"] = rates([pairs[i] for i in sorted(first)])
     return result
+
+
+EXPLAIN_TOKENS = 128
+"""Greedy tokens per held-out reflection: well past the longest target (a reason is at most ~16 tokens)."""
+REFLECTION_SAMPLES = 4
+"""Held-out reflections on wrong images shown in the card."""
+
+
+def evaluate_reflections(judge: VLMJudge, heldout: ExampleSet, n: int, batch: int, prompts: JudgePrompts) -> dict:
+    """`reflection_scores` of the greedy reflections on up to n held-out images the evaluator calls
+    wrong and n it calls correct, spread over the set (tags in order); and a few of the former."""
+    examples = [e for a in ANSWERS for e in spread([e for e in heldout.examples if e.answer == a], n)]
+    judge.model.eval()
+    texts = []
+    for start in range(0, len(examples), batch):
+        chunk = examples[start : start + batch]
+        questions = [prompts.reflection.format(prompt=e.prompt) for e in chunk]
+        texts += judge.explain([heldout.image(e.image) for e in chunk], questions, max_new_tokens=EXPLAIN_TOKENS)
+    scores = reflection_scores(texts, [e.answer for e in examples], [e.reasons for e in examples])
+    wrong = [(e, t) for e, t in zip(examples, texts) if e.answer == "no"]
+    scores["samples"] = [{"prompt": e.prompt, "reasons": list(e.reasons), "reflection": t} for e, t in spread(wrong, REFLECTION_SAMPLES)]
+    return scores
+
+
+def evaluate_all(cfg: TrainJudgeConfig, judge: VLMJudge, heldout: list[ExampleSet]) -> tuple[dict, dict | None]:
+    """`evaluate`'s accuracies, and `evaluate_reflections` unless reflection_eval is 0."""
+    result = evaluate(judge, *heldout, cfg.eval_batch)
+    if not cfg.reflection_eval:
+        return result, None
+    return result, evaluate_reflections(judge, heldout[0], cfg.reflection_eval, cfg.eval_batch, cfg.prompts)
 
 
 def tag_mean(result: dict) -> float | None:
@@ -209,42 +273,53 @@ def train(cfg: TrainJudgeConfig, judge: VLMJudge, train_sets: list[ExampleSet], 
     d = cfg.data
     renders, generated, prefixes = train_sets
     sampler = BalancedSampler([(renders, 1 - d.generated_share - d.prefix_share), (generated, d.generated_share), (prefixes, d.prefix_share)], rng)
-    targets = {a: answer_id(judge, a) for a in ("yes", "no")}
+    # its own generator: with reflections off, the answer batches are those of a run without them
+    reflect_rng = np.random.default_rng([cfg.seed, 8])
+    reflections = BalancedSampler([(renders, 1 - d.generated_share), (generated, d.generated_share)], reflect_rng) if cfg.reflection_share > 0 else None
+    targets = {a: answer_id(judge, a) for a in ANSWERS}
     model = judge.model
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, start, best = 0, time.time(), None
-    losses, hits = [], []
+    step, reflection_steps, start, best = 0, 0, time.time(), None
+    window = {"loss": [], "train_acc": [], "reflection_loss": []}
     while (elapsed := time.time() - start) < cfg.minutes * 60:
         progress = elapsed / (cfg.minutes * 60)
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
-        batch = sampler.draw(cfg.batch_size)
-        target = torch.tensor([targets[e.answer] for _, e in batch], device=model.device)
         model.train()
-        logits = answer_logits(judge, batch)
-        loss = F.cross_entropy(logits.float(), target)
+        if reflections is not None and reflect_rng.random() < cfg.reflection_share:
+            loss = batch_reflection_loss(judge, reflections.draw(cfg.batch_size), cfg.prompts)
+            window["reflection_loss"].append(loss.item())
+            reflection_steps += 1
+        else:
+            loss, hits = answer_loss(judge, sampler.draw(cfg.batch_size), targets)
+            window["loss"].append(loss.item())
+            window["train_acc"].append(hits)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         step += 1
-        losses.append(loss.item())
-        hits.append((logits[:, targets["yes"]] >= logits[:, targets["no"]]).eq(target == targets["yes"]).float().mean().item())
         if step % cfg.log_every == 0:
-            log(out, stage="answers", step=step, seconds=round(time.time() - start), loss=float(np.mean(losses)), train_acc=float(np.mean(hits)), lr=optimizer.param_groups[0]["lr"])
-            losses, hits = [], []
+            means = {k: float(np.mean(v)) for k, v in window.items() if v}
+            log(out, stage="answers", step=step, seconds=round(time.time() - start), **means, lr=optimizer.param_groups[0]["lr"])
+            window = {k: [] for k in window}
         if step % cfg.eval_every == 0:
-            result = evaluate(judge, *heldout, cfg.eval_batch)
-            log(out, stage="answers", step=step, seconds=round(time.time() - start), **headline(result))
+            result, reflected = evaluate_all(cfg, judge, heldout)
+            log(out, stage="answers", step=step, seconds=round(time.time() - start), **headline(result, reflected))
             save_judge(judge, out / "judge")  # a checkpoint to look at or continue from
             best = max(best or 0.0, result["orm"]["overall"]["balanced"] or 0.0)
     model.eval()
-    return {"steps": step, "minutes": round((time.time() - start) / 60, 1), "samples_seen": step * cfg.batch_size, "best_periodic": best}
+    minutes = round((time.time() - start) / 60, 1)
+    return {"steps": step, "reflection_steps": reflection_steps, "minutes": minutes, "samples_seen": step * cfg.batch_size, "best_periodic": best}
 
 
-def headline(result: dict) -> dict:
-    """Each task's pooled and tag-mean balanced accuracy, for the log."""
-    return {f"{task}{suffix}": r["overall"]["balanced"] if suffix == "" else r["tag_mean"] for task, r in result.items() for suffix in ("", "_tag_mean")}
+REFLECTION_RATES = ("reason_recall", "says_no", "says_yes")
+
+
+def headline(result: dict, reflections: dict | None = None) -> dict:
+    """Each task's pooled and tag-mean balanced accuracy, and the reflections' rates, for the log."""
+    accuracies = {f"{task}{suffix}": r["overall"]["balanced"] if suffix == "" else r["tag_mean"] for task, r in result.items() for suffix in ("", "_tag_mean")}
+    return accuracies | ({f"reflection_{k}": reflections[k] for k in REFLECTION_RATES} if reflections else {})
 
 
 def _rate(value: float | None) -> str:
@@ -280,7 +355,41 @@ def data_table(sets: dict[str, ExampleSet]) -> str:
     return "\n".join(lines)
 
 
-def write_card(folder: Path, cfg: TrainJudgeConfig, judge: VLMJudge, stage: dict, sets: dict[str, ExampleSet], result: dict, data_minutes: float) -> None:
+def reflection_text(cfg: TrainJudgeConfig) -> str:
+    if not cfg.reflection_share:
+        return "Reflections (`explain`) are not trained (`reflection_share` 0): the judge's free text is not meaningful."
+    return (
+        "PARM++'s **reflection** (the reflection question, answered in free text by greedy `explain`) is trained "
+        f"too, on {cfg.reflection_share:.0%} of the answer-stage steps: the judge answers \"yes\", or \"no: \" and the exact "
+        "evaluator's reasons joined by \"; \" (`cotgen.judge.reflection.reflection_target`)."
+    )
+
+
+def reflections_section(reflections: dict | None) -> str:
+    if reflections is None:
+        return "Not measured (`reflection_eval` 0)."
+    r = reflections
+    lines = [
+        f"Greedy `explain` with the reflection question on {r['wrong']} held-out images the evaluator calls wrong and "
+        f"{r['right']} it calls correct (spread over the tags).",
+        "",
+        "| reason recall (evaluator's reasons found verbatim) | wrong images answered \"no…\" | correct images answered \"yes…\" |",
+        "|---|---|---|",
+        f"| {_rate(r['reason_recall'])} | {_rate(r['says_no'])} | {_rate(r['says_yes'])} |",
+        "",
+        "| prompt | evaluator's reasons | the judge's reflection |",
+        "|---|---|---|",
+    ]  # fmt: skip
+    lines += [f"| {s['prompt']} | {'; '.join(s['reasons'])} | {_cell(s['reflection']) or '(empty)'} |" for s in r["samples"]]
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """Generated text as one markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def write_card(folder: Path, cfg: TrainJudgeConfig, judge: VLMJudge, stage: dict, sets: dict[str, ExampleSet], result: dict, reflections: dict | None, data_minutes: float) -> None:
     m = cfg.model
     heldout = sets["heldout"]
     base = result["orm"]["overall"]["positives"] / max(1, result["orm"]["overall"]["n"])
@@ -292,8 +401,7 @@ A tiny Qwen2-VL (`Qwen2VLForConditionalGeneration`) trained from scratch on the 
 Tasks, each a yes/no question answered by P(yes) from the "yes"/"no" logits, in the wording of
 `JudgePrompts`: **ORM** (the outcome question on final images), **PRM** (the outcome question on a
 partial image: can this prefix still succeed?), PARM's **clarity** and **potential** (the latter as
-the follow-up turn after clarity was answered "yes"). Reflections (`explain`) are not trained: the
-judge's free text is not meaningful yet.
+the follow-up turn after clarity was answered "yes"). {reflection_text(cfg)}
 
 - Vision: patch {m.patch_size} px, {grid}×{grid} patches of a {m.image_size}×{m.image_size} image merged {m.merge_size}×{m.merge_size} into {(grid // m.merge_size) ** 2} tokens; ViT width {m.vision_dim}, depth {m.vision_depth}, {m.vision_heads} heads.
 - Language model: Qwen2, hidden {m.hidden_size}, {m.layers} layers, {m.heads} heads ({m.kv_heads} key/value), MLP {m.intermediate_size}.
@@ -308,6 +416,7 @@ judge's free text is not meaningful yet.
 |---|---|---|---|---|
 | vision | {stage['vision']['steps']} | {stage['vision']['samples_seen']} | {stage['vision']['minutes']} | vision tower + linear head: colour and shape of the object in each merged visual token, on rendered scenes (head dropped) |
 | answers | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: cross-entropy of the answer token; batches balanced between "yes" and "no" within each task, tag and source ({cfg.data.generated_share:.0%} ORM on generated images, {cfg.data.prefix_share:.0%} prefix tasks, the rest ORM on renders); AdamW lr {cfg.lr} |
+| of which reflections | {stage['reflection_steps']} | {stage['reflection_steps'] * cfg.batch_size} | | teacher-forced cross-entropy of the reflection's tokens and end of turn, each example's mean; ORM examples balanced as above ({cfg.data.generated_share:.0%} on generated images, the rest on renders) |
 
 Examples (every label is the exact evaluator's verdict on an image; "/swap": the image asked about
 another training-split record; "/stepK": a prefix after checkpoint step K, labelled from
@@ -334,6 +443,9 @@ the ORM question with its own prompt. Base rate (share the evaluator calls corre
 Prefixes of {cfg.data.heldout_prefix_records} held-out records, at the first checkpoint step whose rollouts agree.
 
 {accuracy_table(result["potential_first_clear"])}
+
+## Held-out reflections
+{reflections_section(reflections)}
 
 ## Config
 ```yaml
@@ -377,13 +489,13 @@ def main(argv: list[str]) -> int:
     vision = pretrain_vision(cfg, judge, out) if cfg.vision.minutes > 0 else {"steps": 0, "minutes": 0.0, "samples_seen": 0}
     stage = train(cfg, judge, train_sets, heldout, out)
     stage["vision"] = vision
-    result = evaluate(judge, *heldout, cfg.eval_batch)
-    log(out, stage="final", **stage, **headline(result))
+    result, reflections = evaluate_all(cfg, judge, heldout)
+    log(out, stage="final", **stage, **headline(result, reflections))
     folder = out / "judge"
     judge.model.to("cpu")
     save_judge(judge, folder)
-    (folder / "stage.json").write_text(json.dumps({**stage, "heldout": result}))
-    write_card(folder, cfg, judge, stage, sets, result, data_minutes)
+    (folder / "stage.json").write_text(json.dumps({**stage, "heldout": result, "heldout_reflections": reflections}))
+    write_card(folder, cfg, judge, stage, sets, result, reflections, data_minutes)
     print(summary_table(result))
     print(f"held-out base rate {base:.3f}; judge and card in {folder}")
     return 0

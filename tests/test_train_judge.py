@@ -1,5 +1,6 @@
 """The embedded judge's builder, its labelled data and its training job (run end to end, tiny)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cotgen.errors import InputError
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.judge import JudgePrompts, answer_tokens, load_judge
 from cotgen.judge.data import (
@@ -194,6 +196,7 @@ def test_train_judge_job_end_to_end(tmp_path):
         f"out={out}", "threads=1", "minutes=0.05", "vision.minutes=0.03", "batch_size=8", "eval_every=5", "log_every=5",
         "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
         "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
+        "reflection_share=0.5", "reflection_eval=3",
     ]  # fmt: skip
     done = run_job("--config", str(REPO / "jobs" / "configs" / "judge.yaml"), *overrides)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -202,11 +205,17 @@ def test_train_judge_job_end_to_end(tmp_path):
     assert any(r.get("stage") == "answers" and "loss" in r for r in log)
     assert log[-1]["stage"] == "final" and log[-1]["steps"] >= 1
     assert {"orm", "prm", "clarity", "potential", "potential_first_clear_tag_mean"} <= set(log[-1])
+    assert log[-1]["reflection_steps"] >= 1 and any("reflection_loss" in r for r in log)
+    assert {"reflection_reason_recall", "reflection_says_no", "reflection_says_yes"} <= set(log[-1])
+    assert any(r.get("stage") == "answers" and "reflection_reason_recall" in r for r in log)  # periodic too
     card = (out / "judge" / "README.md").read_text()
     assert "| **overall** | 12 |" in card and "balanced accuracy" in card and "Base rate" in card
     for task in ("orm", "prm", "clarity", "potential", "potential_first_clear"):
         assert f"| {task} | " in card
     assert "| mean over tags with both answers |" in card
+    assert "## Held-out reflections" in card and "on 50% of the answer-stage steps" in card and "not trained" not in card
+    reflections = json.loads((out / "judge" / "stage.json").read_text())["heldout_reflections"]
+    assert reflections["wrong"] + reflections["right"] <= 6 and len(reflections["samples"]) <= 4
     for tag in TAGS:
         assert f"| {tag} |" in card
     assert (out / "config.yaml").is_file()
@@ -216,6 +225,17 @@ def test_train_judge_job_end_to_end(tmp_path):
     assert judge.encode([image], [question])["image_grid_thw"].tolist() == [[1, 8, 8]]  # the processor came back
     p = judge.p_yes([image], [question])
     assert p.shape == (1,) and 0.0 <= p.item() <= 1.0
+
+
+def test_bad_reflection_settings_are_rejected():
+    spec = importlib.util.spec_from_file_location("train_judge", REPO / "jobs" / "train_judge.py")
+    job = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = job  # its dataclasses look their module up there
+    spec.loader.exec_module(job)
+    with pytest.raises(InputError, match=r"reflection_share: must be within \[0, 1\], got 1.5"):
+        job.TrainJudgeConfig(reflection_share=1.5)
+    with pytest.raises(InputError, match="reflection_eval: must be at least 0"):
+        job.TrainJudgeConfig(reflection_eval=-1)
 
 
 def test_train_judge_job_rejects_an_unknown_field(tmp_path):

@@ -24,10 +24,11 @@ Held-out combinations never reach a training question: every question names a tr
 `cell_targets` and `cell_batch` serve the vision stage of the judge's training: for freshly rendered
 scenes, the colour and shape of the object in each cell of the grid of merged visual tokens.
 
-Adding a task (PRM, PARM clarity and potential from prefix rollouts; reflections) means a builder
-that yields `Example`s with its own `task`, `question` (and `history` for follow-up turns, as
-potential follows clarity) into its own cached folder; `ExampleSet` and the trainer take them as
-they are.
+Adding a task (as PRM, PARM clarity and potential from prefix rollouts) means a builder that yields
+`Example`s with its own `task`, `question` (and `history` for follow-up turns, as potential follows
+clarity) into its own cached folder; `ExampleSet` and the trainer take them as they are. Reflections
+need none: they ask the ORM examples' images the reflection question, answered from their `reasons`
+(`cotgen.judge.reflection`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -57,6 +59,7 @@ from cotgen.world.scene import Scene
 from cotgen.world.vocab import COLORS, SHAPES
 
 ANSWERS = ("yes", "no")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -297,12 +300,16 @@ def generated(
         yield from generate_images(engine, tokenizer, records, samples, seed, batch_size=batch, progress=progress)
 
 
+def spread(items: Sequence[T], n: int) -> list[T]:
+    """`n` of the items, evenly spread over them in order (all of them when n is 0 or more than there are)."""
+    if not n or n >= len(items):
+        return list(items)
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, n).round()]
+
+
 def heldout_records(n: int = 0) -> list[Record]:
     """The held-out evaluation records, or `n` of them spread evenly over the 553 (tags in order)."""
-    records = evaluation_records()
-    if n and n < len(records):
-        records = [records[int(i)] for i in np.linspace(0, len(records) - 1, n).round()]
-    return records
+    return spread(evaluation_records(), n)
 
 
 # ---------------------------------------------------------------------------------------------
