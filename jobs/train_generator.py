@@ -46,7 +46,7 @@ from cotgen.models.vq import (
     tensor_to_pixels,
 )  # fmt: skip
 from cotgen.report.machine import describe_machine
-from cotgen.world.records import evaluation_records, sample_training_record
+from cotgen.world.records import evaluation_records, first_per_tag, sample_training_record
 from cotgen.world.render import render_array
 from cotgen.world.sampler import sample_random_scene, sample_scene
 
@@ -75,6 +75,9 @@ class VQStage:
     """Steps between ceiling measurements (and checkpoints)."""
     eval_scenes: int = 111
     """Held-out scenes used to measure the ceiling during training."""
+    init_from: str | None = None
+    """Continue training this VQ folder (a run's vq/) instead of a fresh VQ; its steps and minutes
+    count in the card."""
 
 
 @dataclass
@@ -109,6 +112,8 @@ class TrainGeneratorConfig:
     threads: int = 2
     """torch CPU threads."""
     image_size: int = 64
+    final_per_tag: int = 0
+    """Held-out records per tag in the final evaluation and ceiling (0: all 553, the figure to quote)."""
     vq: VQStage = field(default_factory=VQStage)
     ar: ARStage = field(default_factory=ARStage)
 
@@ -148,12 +153,20 @@ def vq_ceiling(vq: JanusVQVAE, records, pixels: torch.Tensor) -> tuple[float, in
 
 def train_vq(cfg: TrainGeneratorConfig, out: Path, rng: np.random.Generator) -> dict:
     s = cfg.vq
-    vq = build_vq(JanusVQVAEConfig(
-        embed_dim=8, num_embeddings=s.codebook, latent_channels=s.latent_channels, base_channels=s.base_channels,
-        channel_multiplier=s.channel_multiplier, num_res_blocks=1, num_patches=s.grid,
-    ))  # fmt: skip
-    if cfg.image_size // 2 ** (len(s.channel_multiplier) - 1) != s.grid:
-        raise InputError(f"vq.grid: {s.grid} does not match image_size {cfg.image_size} and channel_multiplier {s.channel_multiplier}")
+    before = {"steps": 0, "minutes": 0.0}
+    if s.init_from:
+        vq = JanusVQVAE.from_pretrained(s.init_from).train()
+        if (vq.config.num_patches, vq.config.num_embeddings) != (s.grid, s.codebook):
+            raise InputError(f"vq.init_from: {s.init_from} has grid {vq.config.num_patches} and {vq.config.num_embeddings} codes, the config says {s.grid} and {s.codebook}")
+        before = json.loads((Path(s.init_from) / "stage.json").read_text())
+        rng = np.random.default_rng([cfg.seed, before["steps"]])  # a continuation must not replay earlier batches
+    else:
+        vq = build_vq(JanusVQVAEConfig(
+            embed_dim=8, num_embeddings=s.codebook, latent_channels=s.latent_channels, base_channels=s.base_channels,
+            channel_multiplier=s.channel_multiplier, num_res_blocks=1, num_patches=s.grid,
+        ))  # fmt: skip
+    if cfg.image_size // 2 ** (len(vq.config.channel_multiplier) - 1) != s.grid:
+        raise InputError(f"vq.grid: {s.grid} does not match image_size {cfg.image_size} and channel_multiplier {vq.config.channel_multiplier}")
     held_out = evaluation_records()[:: max(1, 553 // s.eval_scenes)][: s.eval_scenes]
     held_pixels = pixels_to_tensor([render_array(sample_scene(r, i, cfg.image_size)) for i, r in enumerate(held_out)])
     optimizer = torch.optim.Adam(vq.parameters(), lr=s.lr)
@@ -182,7 +195,8 @@ def train_vq(cfg: TrainGeneratorConfig, out: Path, rng: np.random.Generator) -> 
             if ceiling >= best:
                 best = ceiling
                 vq.save_pretrained(out)
-    summary = {"steps": step, "minutes": round((time.time() - start) / 60, 1), "best_ceiling": best}
+    minutes = before["minutes"] + (time.time() - start) / 60
+    summary = {"steps": before["steps"] + step, "minutes": round(minutes, 1), "best_ceiling": best}
     (out / "stage.json").write_text(json.dumps(summary))
     return summary
 
@@ -265,7 +279,7 @@ def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.rando
     return summary
 
 
-def write_card(out: Path, cfg: TrainGeneratorConfig, vq_stage: dict, ar_stage: dict, final: Summary, ceiling: float) -> None:
+def write_card(out: Path, cfg: TrainGeneratorConfig, vq_stage: dict, ar_stage: dict, final: Summary, ceiling: float, scenes: int) -> None:
     text = f"""# cotgen embedded generator
 
 A tiny Janus (`JanusForConditionalGeneration`) trained on the shapes world by
@@ -283,7 +297,7 @@ A tiny Janus (`JanusForConditionalGeneration`) trained on the shapes world by
 | ar | {ar_stage['steps']} | {ar_stage['minutes']} | {ar_stage['samples_seen']} sequences of tokenised training scenes, in {ar_stage.get('rounds', 1)} run(s) (`ar.init_from` continues one) |
 
 ## Tokenizer ceiling
-Share of the 553 held-out scenes whose exact-evaluator verdict is the same after a round trip
+Share of the {scenes} held-out scenes whose exact-evaluator verdict is the same after a round trip
 through the VQ tokenizer (`JanusVQVAE.encode` → `decode`): **{ceiling:.3f}**.
 
 ## Held-out evaluation (exact evaluator, one image per record, seed {cfg.seed})
@@ -318,7 +332,11 @@ def main(argv: list[str]) -> int:
 
     vq_dir = out / "vq"
     if not (vq_dir / "stage.json").exists():
-        train_vq(cfg, vq_dir, rng)
+        try:
+            train_vq(cfg, vq_dir, rng)
+        except InputError as err:
+            print(f"train_generator: error: {err}", file=sys.stderr)
+            return 2
     vq_stage = json.loads((vq_dir / "stage.json").read_text())
     vq = JanusVQVAE.from_pretrained(vq_dir)
 
@@ -329,11 +347,11 @@ def main(argv: list[str]) -> int:
     ar_stage = json.loads((model_dir / "stage.json").read_text())
 
     model, tokenizer = load_generator(model_dir)
-    records = evaluation_records()
+    records = first_per_tag(evaluation_records(), cfg.final_per_tag) if cfg.final_per_tag else evaluation_records()
     ceiling, _ = vq_ceiling(model.model.vqmodel, records, pixels_to_tensor([render_array(sample_scene(r, i, cfg.image_size)) for i, r in enumerate(records)]))
     engine = StepwiseGenerator(model, Sampling(guidance_scale=cfg.ar.guidance_scale))
     final = generate_and_score(engine, tokenizer, records, seed=cfg.seed, progress=True)
-    write_card(model_dir, cfg, vq_stage, ar_stage, final, ceiling)
+    write_card(model_dir, cfg, vq_stage, ar_stage, final, ceiling, len(records))
     print(format_table({"generator": final}))
     print(f"tokenizer ceiling {ceiling:.3f}; model and card in {model_dir}")
     return 0
