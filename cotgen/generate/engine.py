@@ -190,8 +190,8 @@ class StepwiseGenerator:
             state.tokens_decoded += 1
             if state.tokens.shape[1] == total:
                 break  # the last token needs no forward pass
-            both = torch.cat([token, token])[:, None]
-            embeds = self.model.prepare_embeddings_for_image_generation(both)
+            embeds = self.model.prepare_embeddings_for_image_generation(token[:, None])
+            embeds = torch.cat([embeds, embeds])  # both halves feed the same token
             state.attention_mask = F.pad(state.attention_mask, (0, 1), value=1)
             state.logits = self._decode(embeds, state.attention_mask, state.positions[:, None], state.cache)
             state.positions = state.positions + 1
