@@ -114,3 +114,17 @@ def test_teacher_forcing_and_the_engine_share_one_layout(tokenizer):
 def test_loading_a_folder_that_is_not_a_model(tmp_path):
     with pytest.raises(InputError, match="not a model folder"):
         load_generator(tmp_path)
+
+
+def test_a_bf16_checkpoint_loads_and_generates_in_bf16(tokenizer, tmp_path):
+    """Real Janus checkpoints ship in bf16: loading must keep that (a 7B in float32 would not fit a
+    24 GB card) and the engine must run in it."""
+    torch.manual_seed(0)
+    model = build_janus(tiny_vq(), tokenizer, image_size=16, hidden_size=64, layers=2, heads=4, intermediate_size=128)
+    model.to(torch.bfloat16).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, loaded_tokenizer = load_generator(tmp_path)
+    assert {p.dtype for p in loaded.parameters()} == {torch.bfloat16}
+    engine = StepwiseGenerator(loaded, Sampling(guidance_scale=3.0))
+    tokens, images = engine.finish(engine.start([loaded_tokenizer("a photo of a circle").input_ids], [PathKey(0, "a", 0)]))
+    assert tokens.shape == (1, 16) and images[0].size == (16, 16)
