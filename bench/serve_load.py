@@ -30,7 +30,8 @@ def start_server(judge: str) -> str:
     import ray
     from ray import serve
 
-    from cotgen.distributed.serving import APP_NAME, ServeSettings, application
+    from cotgen.distributed.serving import application
+    from cotgen.images_api import APP_NAME, ServeSettings
 
     if judge == "untrained":
         from cotgen.judge import save_judge

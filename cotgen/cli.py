@@ -151,7 +151,8 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from cotgen.distributed.serving import ServeSettings, run_local
+    from cotgen.distributed.serving import run_local
+    from cotgen.images_api import ServeSettings
 
     strategy = args.strategy or ("baseline" if args.judge == "none" else "parm")
     run_local(ServeSettings(generator=args.generator, judge=args.judge, default_strategy=strategy), args.host, args.port)

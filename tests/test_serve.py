@@ -37,7 +37,8 @@ def _free_port() -> int:
 def server(ray_session, untrained_judge_dir):
     from ray import serve
 
-    from cotgen.distributed.serving import APP_NAME, ServeSettings, application
+    from cotgen.distributed.serving import application
+    from cotgen.images_api import APP_NAME, ServeSettings
 
     port = _free_port()
     settings = ServeSettings(judge=str(untrained_judge_dir), default_candidates=2, max_candidates=8)
@@ -249,7 +250,7 @@ def test_dead_replicas_are_replaced(server):
 def test_serve_config_file_is_valid():
     from ray.serve.schema import ServeDeploySchema
 
-    from cotgen.distributed.serving import ServeSettings, settings_from_args
+    from cotgen.images_api import ServeSettings, settings_from_args
 
     config = yaml.safe_load((REPO / "serve" / "config.yaml").read_text())
     schema = ServeDeploySchema.model_validate(config)
@@ -261,7 +262,7 @@ def test_serve_config_file_is_valid():
 
 
 def test_settings_name_the_bad_field():
-    from cotgen.distributed.serving import ServeSettings, settings_from_args
+    from cotgen.images_api import ServeSettings, settings_from_args
 
     with pytest.raises(InputError, match="max_candidate: unknown field"):
         settings_from_args({"max_candidate": 4})
@@ -276,7 +277,8 @@ def test_settings_name_the_bad_field():
 
 
 def test_cotgen_serve_fails_fast_on_bad_input(tmp_path: Path):
-    from cotgen.distributed.serving import ServeSettings, run_local
+    from cotgen.distributed.serving import run_local
+    from cotgen.images_api import ServeSettings
 
     result = run_cli("serve", "--judge", str(tmp_path))
     assert result.returncode == 2 and f"judge: {tmp_path} is not a model folder" in result.stderr
