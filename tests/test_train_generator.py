@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from cotgen.models.janus import image_grid, load_generator
+from cotgen.models.tokenizer import SPECIALS, build_world_tokenizer, world_words
+from cotgen.world.records import evaluation_records
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
@@ -44,3 +49,48 @@ def test_train_generator_job_end_to_end_and_vq_continuation(tmp_path):
 def test_train_generator_job_rejects_a_bad_value(tmp_path):
     done = run_job(f"out={tmp_path}", "vq.grid=nine")
     assert done.returncode == 2 and "vq.grid: expected int" in done.stderr
+
+
+def test_a_continuation_learns_corrective_prompts_and_grows_an_older_vocabulary(tmp_path):
+    done = run_job(f"out={tmp_path / 'a'}", *TINY)
+    assert done.returncode == 0, done.stderr[-2000:]
+    model, tokenizer = load_generator(tmp_path / "a" / "generator")
+    words = len(SPECIALS) + len(world_words())
+    model.resize_token_embeddings(words)  # a checkpoint from before the feedback words
+    old = tmp_path / "old"
+    model.save_pretrained(old)
+    tokenizer.save_pretrained(old)
+    missing = run_job(f"out={tmp_path / 'm'}", *TINY, f"ar.init_from={old}")
+    assert missing.returncode == 2 and "has no stage.json" in missing.stderr
+    shutil.copy(tmp_path / "a" / "generator" / "stage.json", old)
+    shutil.copytree(tmp_path / "a" / "vq", tmp_path / "b" / "vq")
+
+    again = run_job(f"out={tmp_path / 'b'}", *TINY, f"ar.init_from={old}", "ar.feedback_share=0.5", "ar.precision=bf16")
+    assert again.returncode == 0, again.stderr[-2000:]
+    grown, tokenizer = load_generator(tmp_path / "b" / "generator")
+    assert grown.get_input_embeddings().num_embeddings == len(tokenizer) > words
+    assert json.loads((tmp_path / "b" / "generator" / "stage.json").read_text())["rounds"] == 2
+
+
+def test_corrective_prompts_carry_the_evaluators_reasons():
+    sys.path.insert(0, str(REPO / "jobs"))
+    from train_generator import CorrectivePrompts
+
+    tokenizer = build_world_tokenizer()
+    prompts = [tokenizer(r.prompt).input_ids for r in evaluation_records()[::50]]
+    rng = np.random.default_rng(0)
+    never = CorrectivePrompts(tokenizer, prompts, share=0.0)
+    assert [never.draw(i, rng) for i in range(len(prompts))] == prompts
+    always = CorrectivePrompts(tokenizer, prompts, share=0.99)
+    drawn = [tokenizer.decode(always.draw(i, rng), skip_special_tokens=True) for i in range(len(prompts))]
+    corrected = [d for d in drawn if "feedback :" in d]
+    assert len(corrected) >= len(prompts) // 2  # a broken render that is still right keeps the bare prompt
+    assert all(("expected" in d or "is not" in d) for d in corrected)
+    assert all(d.startswith(tokenizer.decode(p, skip_special_tokens=True)) for d, p in zip(drawn, prompts))
+
+
+def test_train_generator_rejects_bad_corrector_settings(tmp_path):
+    share = run_job(f"out={tmp_path}", "ar.feedback_share=1.0")
+    assert share.returncode == 2 and "ar.feedback_share: must be within [0, 1), got 1.0" in share.stderr
+    precision = run_job(f"out={tmp_path}", "ar.precision=fp16")
+    assert precision.returncode == 2 and "ar.precision: 'fp16' is not one of fp32, bf16" in precision.stderr

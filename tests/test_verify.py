@@ -14,8 +14,10 @@ from transformers import JanusForConditionalGeneration
 
 from cotgen.errors import InputError
 from cotgen.generate import PathKey, Sampling, StepwiseGenerator
+from cotgen.generate.feedback import corrective_prompt
 from cotgen.judge import JudgePrompts
 from cotgen.models.janus import SpecialTokens, configure_generation, tiny_janus_config
+from cotgen.verify.pool import subset_picks
 from cotgen.verify.strategies import Verifier, VerifyConfig
 
 PROMPT = "two red circles"
@@ -140,16 +142,21 @@ def test_parm_counts_never_clear_paths_as_no(engine, judge):
 
 def test_parm_plus_plus_reflects_and_regenerates_with_feedback(engine, judge):
     selection = verifier(
-        engine, judge, strategy="parm++", threshold=1.0, corrector="feedback-in-prompt", max_rounds=3
+        engine, judge, strategy="parm++", threshold=1.0, corrector="feedback", max_rounds=3
     ).run(PROMPT, "p")
     assert len(selection.rounds) == 3  # never aligned at threshold 1
     assert all(r.feedback for r in selection.rounds[:2]) and selection.rounds[2].feedback is None
-    assert selection.rounds[1].prompt == f"{PROMPT} {selection.rounds[0].feedback}"
+    assert selection.rounds[1].prompt == corrective_prompt(PROMPT, selection.rounds[0].feedback) != PROMPT
     assert {t.key.sample for t in selection.rounds[1].traces} == set(range(N, 2 * N))
     assert selection.image is selection.rounds[-1].image
     assert selection.costs.judge_calls == sum(r.costs.judge_calls for r in selection.rounds)
     trace = selection.to_json()
     assert trace["strategy"] == "parm++" and len(trace["rounds"]) == 3 and "paths" in trace["rounds"][0]
+
+
+def test_parm_plus_plus_resample_corrector_keeps_the_bare_prompt(engine, judge):
+    selection = verifier(engine, judge, strategy="parm++", threshold=1.0, corrector="resample", max_rounds=2).run(PROMPT, "p")
+    assert [r.prompt for r in selection.rounds] == [PROMPT, PROMPT] and selection.rounds[0].feedback
 
 
 def test_parm_plus_plus_stops_when_the_judge_accepts(engine, judge):
@@ -184,3 +191,31 @@ def test_cli_runs_a_strategy_and_writes_the_trace(judge, tmp_path):
     assert len(trace["rounds"][0]["paths"]) == 3 and Image.open(out / "selected.png").size == (64, 64)
     missing = run_cli("generate", "a photo of a red circle", "--strategy", "orm", "--judge", tmp_path / "nowhere", "--out", out)
     assert missing.returncode == 2 and "nowhere: not a model folder" in missing.stderr
+
+
+# Best-of-n read off a pool equals a run at n: same path returned, same cost (what sweeps rely on).
+POOL = 4
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"strategy": "orm"},
+        {"strategy": "prm", "prm_aggregate": "mean"},
+        {"strategy": "parm", "threshold": 0.0, "potential_threshold": 0.5},  # some pruned, some not
+        {"strategy": "parm", "threshold": 0.0, "potential_threshold": 1.0},  # nothing survives: replay
+    ],
+    ids=["orm", "prm", "parm", "parm-replay"],
+)
+def test_a_run_at_n_picks_and_spends_what_the_pool_says(engine, judge, settings):
+    run = lambda n: Verifier(engine, judge, tokenize, VerifyConfig(n=n, **settings)).run("two red circles", "p").rounds[0]  # noqa: E731
+    pool = run(POOL)
+    picks = subset_picks(settings["strategy"], pool.traces, [3, 1, POOL], engine.step_rows(), engine.grid)
+    assert [p.n for p in picks] == [1, 3, POOL]
+    for pick in picks:
+        direct = pool if pick.n == POOL else run(pick.n)
+        assert pick.chosen == direct.chosen, f"n={pick.n}"
+        assert (pick.costs.image_tokens, pick.costs.judge_calls) == (direct.costs.image_tokens, direct.costs.judge_calls), f"n={pick.n}"
+        assert pick.replayed == (direct.traces[direct.chosen].pruned_at is not None)
+    if settings.get("potential_threshold") == 1.0:
+        assert all(p.replayed for p in picks)

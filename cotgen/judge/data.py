@@ -51,7 +51,7 @@ from cotgen.evaluate.rules import check
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.prompts import TAGS, Record
 from cotgen.world.degrade import DEGRADATIONS
-from cotgen.world.perturb import BREAKAGES, break_scene, near_miss
+from cotgen.world.perturb import broken_image
 from cotgen.world.records import evaluation_records, sample_training_record, split_records
 from cotgen.world.render import render, shape_mask
 from cotgen.world.sampler import sample_random_scene, sample_scene
@@ -213,17 +213,6 @@ def swap_examples(
 
 # ---------------------------------------------------------------------------------------------
 # Images
-
-
-def broken_image(record: Record, rng: np.random.Generator, size: int = 64) -> Image.Image:
-    """A scene for `record` edited by `near_miss` or one of `break_scene`'s breakages (it may still
-    satisfy the record: the label comes from the evaluator)."""
-    choice = int(rng.integers(len(BREAKAGES) + 1))
-    if choice < len(BREAKAGES):
-        broken = break_scene(record, BREAKAGES[choice], rng, size)
-        if broken is not None:
-            return render(broken[0])
-    return render(near_miss(sample_scene(record, rng, size), rng))
 
 
 def degrade(image: Image.Image, rate: float, rng: np.random.Generator) -> Image.Image:

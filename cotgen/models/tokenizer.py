@@ -1,6 +1,8 @@
 """A word-level tokenizer for the shapes world's prompts, as a transformers fast tokenizer.
 
-Every prompt the world can write is covered; `tokenizer(prompt)` returns
+Every prompt the world can write is covered, and so is every corrective prompt
+(`cotgen.generate.feedback`): the exact evaluator's reason words come after the prompt words, so the
+ids of a tokenizer built before they were added stay valid. `tokenizer(prompt)` returns
 [<bos>, words…, <begin_of_image>], the layout Janus's image generation expects.
 """
 
@@ -22,10 +24,19 @@ def world_words() -> list[str]:
     return list(dict.fromkeys(words))  # de-duplicated, order kept
 
 
+def feedback_words() -> list[str]:
+    """The pieces of `cotgen.evaluate.rules`' reason sentences and of the feedback separator that
+    prompts do not use (counts are written as digits there)."""
+    words = ["expected", "found", "none", "fewer", "than", "the", "is", "not", "it", "they", "are", "too", "close"]
+    words += ["to", "tell", "others", "unrecognisable", "shape", "shapes", "in", "image", "feedback"]
+    words += [str(n) for n in range(17)] + [".", ":", ",", ";", "(", ")"]
+    return [w for w in dict.fromkeys(words) if w not in world_words()]
+
+
 def build_world_tokenizer() -> PreTrainedTokenizerFast:
-    vocab = {token: i for i, token in enumerate([*SPECIALS, *world_words()])}
+    vocab = {token: i for i, token in enumerate([*SPECIALS, *world_words(), *feedback_words()])}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
     core.post_processor = processors.TemplateProcessing(
         single="<bos> $A <begin_of_image>",
         special_tokens=[("<bos>", vocab["<bos>"]), ("<begin_of_image>", vocab["<begin_of_image>"])],

@@ -12,6 +12,8 @@
   from its key, which reproduces it exactly, rather than kept alive at full cost.
 - parm++: parm, then reflection on the chosen image: if the judge says it does not match the prompt,
   it explains why and the corrector regenerates (parm again, new samples) — at most `max_rounds`.
+  The `feedback` corrector gives the generator the prompt and the judge's reasons
+  (`cotgen.generate.feedback`); `resample` gives it the bare prompt again.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ from PIL import Image
 
 from cotgen.errors import InputError
 from cotgen.generate.engine import PathKey, State, StepwiseGenerator
+from cotgen.generate.feedback import corrective_prompt, feedback_from_explanation
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.verify.names import STRATEGIES
 from cotgen.verify.trace import Costs, PathTrace, Round, Selection
 
 AGGREGATES = {"min": min, "mean": statistics.fmean, "last": lambda scores: scores[-1]}
-CORRECTORS = ("resample", "feedback-in-prompt")
+CORRECTORS = ("feedback", "resample")
 
 
 class Judge(Protocol):
@@ -57,10 +60,10 @@ class VerifyConfig:
     """prm only: keep this many paths at each step and branch them (0 = best-of-N)."""
     max_rounds: int = 3
     """parm++: reflection rounds at most, the first generation included."""
-    corrector: str = "resample"
-    """parm++: how a rejected image is regenerated. `resample`: new paths of the same prompt (for
-    generators that cannot read feedback, like the embedded one); `feedback-in-prompt`: the judge's
-    explanation appended to the prompt (the fallback for real checkpoints without a corrector)."""
+    corrector: str = "feedback"
+    """parm++: how a rejected image is regenerated. `feedback`: new paths of the corrective prompt,
+    the prompt followed by the judge's reasons (the embedded generator is trained on it; a real
+    checkpoint without a corrector reads it as text); `resample`: new paths of the bare prompt."""
     prompts: JudgePrompts = field(default_factory=JudgePrompts)
 
     def __post_init__(self) -> None:
@@ -245,10 +248,11 @@ class Verifier:
                 round_.costs.seconds += time.perf_counter() - start
                 break
             round_.costs.judge_calls += 1
-            round_.feedback = self.judge.explain([round_.image], [q.reflection.format(prompt=prompt)])[0]
+            explanation = self.judge.explain([round_.image], [q.reflection.format(prompt=prompt)])[0]
+            round_.feedback = feedback_from_explanation(explanation)
             round_.costs.seconds += time.perf_counter() - start
-            if c.corrector == "feedback-in-prompt":
-                generation_prompt = f"{prompt} {round_.feedback}"
+            if c.corrector == "feedback":
+                generation_prompt = corrective_prompt(prompt, round_.feedback)
         return rounds
 
     @staticmethod

@@ -52,7 +52,7 @@ class Round:
     """One generate-and-verify pass; PARM++ runs up to three after reflecting on the chosen image."""
 
     prompt: str
-    """What the generator was given: the prompt, or with `feedback-in-prompt` the prompt and feedback."""
+    """What the generator was given: the prompt, or with the `feedback` corrector the corrective prompt."""
     traces: list[PathTrace]
     chosen: int
     image: Image.Image
@@ -60,7 +60,8 @@ class Round:
     aligned: float | None = None
     """PARM++: P(yes) that the chosen image matches the prompt, asked on reflection."""
     feedback: str | None = None
-    """PARM++: the judge's explanation of what is wrong, when it said the image does not match."""
+    """PARM++: what the judge says is wrong (its explanation without the "no"), when it said the
+    image does not match."""
     images: dict[int, Image.Image] = field(default_factory=dict)
     """Every path decoded to the end, by trace index (the chosen one included, replayed or not)."""
 

@@ -7,9 +7,11 @@ an object missing, two objects merged into one, an object recoloured.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 from cotgen.prompts import TAGS, Record
 from cotgen.world.records import all_records
+from cotgen.world.render import render
 from cotgen.world.sampler import place_objects, sample_scene
 from cotgen.world.scene import Box, Scene, ShapeObject
 from cotgen.world.vocab import COLORS, SHAPES
@@ -82,3 +84,14 @@ def break_scene(record: Record, kind: str, rng: np.random.Generator, size: int =
         changed = objects[:i] + (ShapeObject(obj.cls, _other(COLORS, obj.color, rng), obj.box),) + objects[i + 1 :]
         return Scene(size, changed), changed
     raise ValueError(f"unknown breakage {kind!r} (expected one of {', '.join(BREAKAGES)})")
+
+
+def broken_image(record: Record, rng: np.random.Generator, size: int = 64) -> Image.Image:
+    """A scene for `record` edited by `near_miss` or one of `break_scene`'s breakages (it may still
+    satisfy the record: the label comes from the evaluator)."""
+    choice = int(rng.integers(len(BREAKAGES) + 1))
+    if choice < len(BREAKAGES):
+        broken = break_scene(record, BREAKAGES[choice], rng, size)
+        if broken is not None:
+            return render(broken[0])
+    return render(near_miss(sample_scene(record, rng, size), rng))
