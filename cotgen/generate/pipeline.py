@@ -29,11 +29,26 @@ def generate_images(
 
     Path keys use the record's position as its prompt id, so a rerun with the same seed repeats
     every image."""
-    paths = [(i, j) for i in range(len(records)) for j in range(samples)]
+    yield from generate_prompts(engine, tokenizer, [r.prompt for r in records], range(samples), seed, batch_size, progress)
+
+
+def generate_prompts(
+    engine: StepwiseGenerator,
+    tokenizer: PreTrainedTokenizerFast,
+    prompts: Sequence[str],
+    samples: Sequence[int],
+    seed: int,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> Iterator[tuple[int, int, Image.Image]]:
+    """Yield (prompt index, sample index, image) for the given sample indices of every prompt; the
+    path key is (seed, prompt index, sample index), so two lists of prompts share their random draws
+    position by position (a prompt and its corrective prompt, say)."""
+    paths = [(i, j) for i in range(len(prompts)) for j in samples]
     bar = tqdm(total=len(paths), desc="generating", unit="img", disable=None if progress else True)
     for start in range(0, len(paths), batch_size):
         chunk = paths[start : start + batch_size]
-        ids = [generation_prompt_ids(tokenizer, records[i].prompt) for i, _ in chunk]
+        ids = [generation_prompt_ids(tokenizer, prompts[i]) for i, _ in chunk]
         keys = [PathKey(seed, str(i), j) for i, j in chunk]
         _, images = engine.finish(engine.start(ids, keys))
         for (i, j), image in zip(chunk, images):
