@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -58,6 +59,12 @@ def _check_value(value: Any, kind: Any, where: str) -> Any:
     if kind is Any or (isinstance(kind, type) and isinstance(value, kind) and not (kind is int and isinstance(value, bool))):
         return value
     raise InputError(f"{where}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+
+
+def check_device(device: str) -> None:
+    """A torch device a job may train on: cpu or cuda[:N]."""
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise InputError(f"device: expected cpu or cuda[:N], got {device!r}")
 
 
 def build_config(cls: type[T], data: dict, where: str = "") -> T:

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from transformers import JanusVQVAEConfig
 from transformers.models.janus.modeling_janus import JanusVQVAE
 
-from cotgen.config import load_config, save_config
+from cotgen.config import check_device, load_config, save_config
 from cotgen.errors import InputError
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.evaluate.summary import Summary, format_table
@@ -133,8 +133,13 @@ class TrainGeneratorConfig:
     image_size: int = 64
     final_per_tag: int = 0
     """Held-out records per tag in the final evaluation and ceiling (0: all 553, the figure to quote)."""
+    device: str = "cpu"
+    """cpu or cuda[:N]: where both stages train and the evaluations run."""
     vq: VQStage = field(default_factory=VQStage)
     ar: ARStage = field(default_factory=ARStage)
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
 
 
 def log(out: Path, **record) -> None:
@@ -163,7 +168,7 @@ def vq_ceiling(vq: JanusVQVAE, records, pixels: torch.Tensor) -> tuple[float, in
     finalize_codebook(vq)
     vq.eval()
     with torch.no_grad():
-        tokens = vq.encode(pixels).image_tokens.view(len(pixels), -1)
+        tokens = vq.encode(pixels.to(vq.device)).image_tokens.view(len(pixels), -1)
         decoded = tensor_to_pixels(vq.decode(tokens))
     vq.train()
     kept = sum(evaluate_image(Image.fromarray(p), r).correct for p, r in zip(decoded, records))
@@ -184,16 +189,17 @@ def train_vq(cfg: TrainGeneratorConfig, out: Path, rng: np.random.Generator) -> 
             embed_dim=8, num_embeddings=s.codebook, latent_channels=s.latent_channels, base_channels=s.base_channels,
             channel_multiplier=s.channel_multiplier, num_res_blocks=1, num_patches=s.grid,
         ))  # fmt: skip
+    vq.to(cfg.device)
     if cfg.image_size // 2 ** (len(vq.config.channel_multiplier) - 1) != s.grid:
         raise InputError(f"vq.grid: {s.grid} does not match image_size {cfg.image_size} and channel_multiplier {vq.config.channel_multiplier}")
     held_out = evaluation_records()[:: max(1, 553 // s.eval_scenes)][: s.eval_scenes]
     held_pixels = pixels_to_tensor([render_array(sample_scene(r, i, cfg.image_size)) for i, r in enumerate(held_out)])
     optimizer = torch.optim.Adam(vq.parameters(), lr=s.lr)
-    usage = torch.zeros(s.codebook)
+    usage = torch.zeros(s.codebook, device=vq.device)
     best, step, start, finished = -1.0, 0, time.time(), False
     while not finished:
         _, images = training_images(s.batch_size, rng, cfg.image_size, s.random_scene_rate)
-        pixels = pixels_to_tensor(images)
+        pixels = pixels_to_tensor(images).to(vq.device)
         q = quantize(vq, pixels)
         error = reconstruct(vq, q.quantized) - pixels
         weights = object_weights(pixels, s.object_weight)
@@ -225,7 +231,7 @@ def tokenise(vq: JanusVQVAE, images: list[np.ndarray], batch: int = 256) -> torc
     vq.eval()
     with torch.no_grad():
         return torch.cat([
-            vq.encode(pixels_to_tensor(images[i : i + batch])).image_tokens.view(len(images[i : i + batch]), -1)
+            vq.encode(pixels_to_tensor(images[i : i + batch]).to(vq.device)).image_tokens.view(len(images[i : i + batch]), -1).cpu()
             for i in range(0, len(images), batch)
         ])  # fmt: skip
 
@@ -291,6 +297,7 @@ def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.rando
             model.resize_token_embeddings(len(tokenizer))
     else:
         model = build_janus(vq, tokenizer, cfg.image_size, s.hidden_size, s.layers, s.heads, s.intermediate_size)
+    model.to(cfg.device)
     prompts, image_tokens = training_dataset(cfg, model.model.vqmodel, tokenizer, out.parent / "ar_dataset", rng)
     corrective = CorrectivePrompts(tokenizer, prompts, s.feedback_share)
     trainable = [p for n, p in model.named_parameters() if not n.startswith(("model.vqmodel", "model.vision_model", "model.aligner"))]
@@ -305,8 +312,9 @@ def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.rando
             group["lr"] = s.lr * min(1.0, (step + 1) / s.warmup_steps) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
         batch = rng.integers(len(prompts), size=s.batch_size)
         ids, mask = pad_prompts([corrective.draw(i, rng) for i in batch], special.pad)
-        with torch.autocast("cpu", dtype=PRECISIONS[s.precision], enabled=s.precision != "fp32"):
-            loss = image_token_loss(model, drop_prompts(ids, special, s.cfg_dropout, rng), mask, image_tokens[batch])
+        ids = drop_prompts(ids, special, s.cfg_dropout, rng)
+        with torch.autocast(model.device.type, dtype=PRECISIONS[s.precision], enabled=s.precision != "fp32"):
+            loss = image_token_loss(model, ids.to(model.device), mask.to(model.device), image_tokens[batch].to(model.device))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -401,6 +409,7 @@ def main(argv: list[str]) -> int:
     ar_stage = json.loads((model_dir / "stage.json").read_text())
 
     model, tokenizer = load_generator(model_dir)
+    model.to(cfg.device)
     records = first_per_tag(evaluation_records(), cfg.final_per_tag) if cfg.final_per_tag else evaluation_records()
     ceiling, _ = vq_ceiling(model.model.vqmodel, records, pixels_to_tensor([render_array(sample_scene(r, i, cfg.image_size)) for i, r in enumerate(records)]))
     engine = StepwiseGenerator(model, Sampling(guidance_scale=cfg.ar.guidance_scale))

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 import transformers
 
-from cotgen.config import load_config, save_config
+from cotgen.config import check_device, load_config, save_config
 from cotgen.errors import InputError
 from cotgen.judge import VLMJudge, load_judge, save_judge
 from cotgen.judge.data import (
@@ -115,8 +115,7 @@ class TrainJudgeConfig:
     reflections are scored at each evaluation (0: none)."""
 
     def __post_init__(self) -> None:
-        if not (self.device == "cpu" or self.device.startswith("cuda")):
-            raise InputError(f"device: expected cpu or cuda[:N], got {self.device!r}")
+        check_device(self.device)
         for name in ("threads", "batch_size", "warmup_steps", "log_every", "eval_every", "eval_batch"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
@@ -247,7 +246,8 @@ def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, out: Path) -> dict:
     rng = np.random.default_rng([cfg.seed, 11])
     step, start, hits = 0, time.time(), []
     visual.train()
-    while time.time() - start < s.minutes * 60:
+    finished = False
+    while not finished:
         images, colors, shapes = cell_batch(s.batch_size, cells, rng, s.random_scene_rate, s.degrade_rate)
         pixels = judge.processor.image_processor(images, return_tensors="pt").to(judge.model.device)
         colors, shapes = colors.to(judge.model.device), shapes.to(judge.model.device)
@@ -261,7 +261,8 @@ def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, out: Path) -> dict:
         step += 1
         occupied = colors > 0
         hits.append(((color_logits.argmax(-1) == colors) & (shape_logits.argmax(-1) == shapes))[occupied].float().mean().item())
-        if step % cfg.log_every == 0:
+        finished = time.time() - start >= s.minutes * 60
+        if step % cfg.log_every == 0 or finished:  # the last step too, however few there were
             log(out, stage="vision", step=step, seconds=round(time.time() - start), loss=loss.item(), cell_acc=float(np.mean(hits)))
             hits = []
     judge.model.eval()
@@ -299,7 +300,7 @@ def train(cfg: TrainJudgeConfig, judge: VLMJudge, train_sets: list[ExampleSet], 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         step += 1
-        if step % cfg.log_every == 0:
+        if step % cfg.log_every == 0 or time.time() - start >= cfg.minutes * 60:  # and the last step
             means = {k: float(np.mean(v)) for k, v in window.items() if v}
             log(out, stage="answers", step=step, seconds=round(time.time() - start), **means, lr=optimizer.param_groups[0]["lr"])
             window = {k: [] for k in window}

@@ -89,7 +89,9 @@ def test_corrective_prompts_carry_the_evaluators_reasons():
     assert all(d.startswith(tokenizer.decode(p, skip_special_tokens=True)) for d, p in zip(drawn, prompts))
 
 
-def test_train_generator_rejects_bad_corrector_settings(tmp_path):
+def test_train_generator_rejects_bad_corrector_and_device_settings(tmp_path):
+    device = run_job(f"out={tmp_path}", "device=tpu")
+    assert device.returncode == 2 and "device: expected cpu or cuda[:N], got 'tpu'" in device.stderr
     share = run_job(f"out={tmp_path}", "ar.feedback_share=1.0")
     assert share.returncode == 2 and "ar.feedback_share: must be within [0, 1), got 1.0" in share.stderr
     precision = run_job(f"out={tmp_path}", "ar.precision=fp16")

@@ -193,7 +193,7 @@ def run_job(*args: str) -> subprocess.CompletedProcess:
 def test_train_judge_job_end_to_end(tmp_path):
     out = tmp_path / "run"
     overrides = [
-        f"out={out}", "threads=1", "minutes=0.05", "vision.minutes=0.03", "batch_size=8", "eval_every=5", "log_every=5",
+        f"out={out}", "threads=1", "minutes=0.15", "vision.minutes=0.03", "batch_size=8", "eval_every=5", "log_every=5",
         "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
         "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
         "reflection_share=0.5", "reflection_eval=3",

@@ -57,7 +57,7 @@ def reconstruct(vq: JanusVQVAE, quantized: torch.Tensor) -> torch.Tensor:
 
 def object_weights(pixels: torch.Tensor, object_weight: float) -> torch.Tensor:
     """Per-pixel loss weights: objects are a small part of a white canvas, so they count more."""
-    white = torch.tensor(BACKGROUND, dtype=pixels.dtype).view(1, 3, 1, 1) / 127.5 - 1
+    white = torch.tensor(BACKGROUND, dtype=pixels.dtype, device=pixels.device).view(1, 3, 1, 1) / 127.5 - 1
     on_object = (pixels - white).abs().amax(dim=1, keepdim=True) > 0.1
     return 1 + (object_weight - 1) * on_object.float()
 
