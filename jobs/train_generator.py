@@ -346,6 +346,7 @@ A tiny Janus (`JanusForConditionalGeneration`) trained on the shapes world by
 - Image: {cfg.image_size}×{cfg.image_size} px, {cfg.vq.grid}×{cfg.vq.grid} image tokens, {cfg.vq.codebook} codes.
 - Language model: Llama, hidden {cfg.ar.hidden_size}, {cfg.ar.layers} layers, {cfg.ar.heads} heads.
 - Default sampling: guidance {cfg.ar.guidance_scale}, temperature 1.0, full distribution.
+- PARM++'s corrector too: {cfg.ar.feedback_share:.0%} of the last run's training prompts were corrective prompts (`cotgen.generate.feedback`).
 - Trained on: {describe_machine()}.
 
 ## Training

@@ -8,13 +8,12 @@ import pytest
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.evaluate.rules import check
 from cotgen.generate.feedback import MAX_FEEDBACK_PIECES, corrective_prompt, feedback_from_explanation
+from cotgen.models.janus import image_grid, load_generator
 from cotgen.models.tokenizer import SPECIALS, build_world_tokenizer, world_words
 from cotgen.prompts import TAGS
 from cotgen.world.perturb import broken_image, random_record
 from cotgen.world.records import all_records
 from cotgen.world.scene import Box
-
-POSITIONS = 16 * 16 + 64  # the embedded generator's max_position_embeddings
 
 
 @pytest.mark.parametrize(
@@ -49,7 +48,9 @@ def test_old_word_ids_are_kept_and_feedback_words_come_after():
 
 
 def test_every_evaluator_reason_tokenises_and_fits_the_embedded_generator():
-    tokenizer = build_world_tokenizer()
+    model, tokenizer = load_generator("embedded")
+    assert tokenizer.get_vocab() == build_world_tokenizer().get_vocab()  # it knows the feedback words
+    positions, image_tokens = model.config.text_config.max_position_embeddings, image_grid(model) ** 2
     rng = np.random.default_rng(0)
     reasons = set()
     for _ in range(600):
@@ -65,4 +66,4 @@ def test_every_evaluator_reason_tokenises_and_fits_the_embedded_generator():
     for prompt, feedback in reasons:
         ids = tokenizer(corrective_prompt(prompt, feedback)).input_ids
         assert tokenizer.unk_token_id not in ids, tokenizer.convert_ids_to_tokens(ids)
-        assert len(ids) + 16 * 16 <= POSITIONS, corrective_prompt(prompt, feedback)
+        assert len(ids) + image_tokens <= positions, corrective_prompt(prompt, feedback)
