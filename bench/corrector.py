@@ -8,7 +8,7 @@ only in what the generator is told:
 - resample: the bare prompt again (PARM++'s `resample` corrector);
 - judge feedback: the prompt + the judge's reflection on the rejected image (the `feedback` corrector);
 - oracle feedback: the prompt + the exact evaluator's reasons (what a perfect judge would say).
-Prints the share of retries that the evaluator accepts, per tag and overall.
+Prints the share of retries that the evaluator accepts, per tag and overall (GenEval's mean over tags).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def main() -> None:
                 for k, _, image in generate_prompts(engine, tokenizer, texts, retries, args.seed + 1)
             ]
         columns[way] = summarize(results)
-        print(f"{way}: {columns[way].overall:.3f} of {len(results)} retries accepted", flush=True)
+        print(f"{way}: {sum(ok for _, ok in results)} of {len(results)} retries accepted (tag mean {columns[way].overall:.3f})", flush=True)
     print(f"first images accepted: {len(records) - len(rejected)} of {len(records)}; retried: {len(rejected)} records × {args.retries}")
     print(f'judge said "no" with reasons on {sum(bool(feedback_from_explanation(e)) for e in explanations)} of {len(rejected)} rejected images')
     print(format_table(columns))
