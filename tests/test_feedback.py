@@ -7,7 +7,7 @@ import pytest
 
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.evaluate.rules import check
-from cotgen.generate.feedback import MAX_FEEDBACK_PIECES, corrective_prompt, feedback_from_explanation
+from cotgen.generate.feedback import MAX_FEEDBACK_PIECES, corrective_prompt, feedback_from_explanation, readable
 from cotgen.models.janus import image_grid, load_generator
 from cotgen.models.tokenizer import SPECIALS, build_world_tokenizer, world_words
 from cotgen.prompts import TAGS
@@ -67,3 +67,10 @@ def test_every_evaluator_reason_tokenises_and_fits_the_embedded_generator():
         ids = tokenizer(corrective_prompt(prompt, feedback)).input_ids
         assert tokenizer.unk_token_id not in ids, tokenizer.convert_ids_to_tokens(ids)
         assert len(ids) + image_tokens <= positions, corrective_prompt(prompt, feedback)
+
+
+def test_feedback_keeps_only_what_the_generator_can_read():
+    vocabulary = set(build_world_tokenizer().get_vocab())
+    assert readable("expected 2 circles, found 1", vocabulary.__contains__) == "expected 2 circles, found 1"
+    assert readable("Please expected 2 squiggles, found 1", vocabulary.__contains__) == "expected 2 , found 1"
+    assert readable("Please squiggle", vocabulary.__contains__) == ""

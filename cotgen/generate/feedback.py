@@ -11,6 +11,7 @@ punctuation marks, so that prompt and image still fit the embedded generator's p
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 SEPARATOR = ". feedback:"
 MAX_FEEDBACK_PIECES = 40
@@ -37,3 +38,11 @@ def corrective_prompt(prompt: str, feedback: str) -> str:
     if len(pieces) > MAX_FEEDBACK_PIECES and ";" in kept:  # end on a whole reason
         kept = kept[: kept.rindex(";")]
     return f"{prompt}{SEPARATOR} {kept.strip()}"
+
+
+def readable(feedback: str, can_read: Callable[[str], bool]) -> str:
+    """The feedback without the words and marks a generator cannot read (a word-level tokenizer
+    rejects what the judge made up); unchanged when it can read all of it."""
+    pieces = [m.group() for m in _PIECE.finditer(feedback)]
+    kept = [p for p in pieces if can_read(p)]
+    return feedback if len(kept) == len(pieces) else " ".join(kept)

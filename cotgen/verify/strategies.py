@@ -29,7 +29,7 @@ from PIL import Image
 
 from cotgen.errors import InputError
 from cotgen.generate.engine import PathKey, State, StepwiseGenerator
-from cotgen.generate.feedback import corrective_prompt, feedback_from_explanation
+from cotgen.generate.feedback import corrective_prompt, feedback_from_explanation, readable
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.verify.names import STRATEGIES
 from cotgen.verify.trace import Costs, PathTrace, Round, Selection
@@ -252,8 +252,15 @@ class Verifier:
             round_.feedback = feedback_from_explanation(explanation)
             round_.costs.seconds += time.perf_counter() - start
             if c.corrector == "feedback":
-                generation_prompt = corrective_prompt(prompt, round_.feedback)
+                generation_prompt = corrective_prompt(prompt, readable(round_.feedback, self._can_read))
         return rounds
+
+    def _can_read(self, word: str) -> bool:
+        try:
+            self.tokenize(word)
+        except InputError:  # a word-level generator's tokenizer refuses unknown words
+            return False
+        return True
 
     @staticmethod
     def _chosen(generation_prompt: str, traces: list[PathTrace], chosen: int, images: dict[int, Image.Image], costs: Costs, start: float) -> Round:
