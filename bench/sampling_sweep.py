@@ -1,7 +1,10 @@
 """Held-out accuracy of a generator under several sampling settings, to choose its defaults.
 
-    python bench/sampling_sweep.py [--model embedded] [--per-tag 8] [--grid runs/sweep.png]
+    python bench/sampling_sweep.py [--model embedded] [--per-tag 8] [--split train] [--grid runs/sweep.png]
         [--settings 3:1.0:0 5:1.0:0 3:0.7:0 ...]   (guidance:temperature:top_k)
+
+Choose defaults on the training split (`--split train`, the default): scoring settings on the held-out
+split and then reporting that split would tune on the test set.
 
 Prints one column per setting (exact evaluator, one image per record) and, with --grid, saves the
 first setting's images for a look.
@@ -20,8 +23,9 @@ from cotgen.evaluate.summary import format_table, summarize
 from cotgen.generate import Sampling, StepwiseGenerator
 from cotgen.generate.pipeline import generate_images
 from cotgen.models.janus import load_generator
+from cotgen.prompts import TAGS
 from cotgen.report.machine import describe_machine
-from cotgen.world.records import evaluation_records, first_per_tag
+from cotgen.world.records import evaluation_records, first_per_tag, sample_records
 
 
 def main() -> None:
@@ -30,11 +34,15 @@ def main() -> None:
     parser.add_argument("--per-tag", type=int, default=8)
     parser.add_argument("--settings", nargs="+", default=["3:1.0:0", "5:1.0:0", "3:0.7:0", "3:1.0:20"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", choices=["train", "eval"], default="train")
     parser.add_argument("--grid", help="save the first setting's images here (PNG)")
     args = parser.parse_args()
     model, tokenizer = load_generator(args.model)
-    records = first_per_tag(evaluation_records(), args.per_tag)
-    print(f"machine: {describe_machine()}; {len(records)} held-out records, one image each")
+    if args.split == "eval":
+        records = first_per_tag(evaluation_records(), args.per_tag)
+    else:
+        records = [r for tag in TAGS for r in sample_records(tag, args.per_tag, "train", args.seed)]
+    print(f"machine: {describe_machine()}; {len(records)} {args.split}-split records, one image each")
     columns, first_images = {}, None
     for setting in args.settings:
         guidance, temperature, top_k = setting.split(":")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -46,10 +47,9 @@ from cotgen.models.vq import (
     restart_dead_codes,
     tensor_to_pixels,
 )  # fmt: skip
-from cotgen.prompts import TAGS
 from cotgen.report.machine import describe_machine
 from cotgen.world.perturb import broken_image
-from cotgen.world.records import all_records, evaluation_records, first_per_tag, sample_training_record
+from cotgen.world.records import evaluation_records, first_per_tag, sample_training_record
 from cotgen.world.render import render_array
 from cotgen.world.sampler import sample_random_scene, sample_scene
 
@@ -94,6 +94,8 @@ class ARStage:
     intermediate_size: int = 512
     dataset_scenes: int = 20000
     """Training scenes tokenised once and sampled with replacement."""
+    workers: int = 1
+    """Processes that render the training scenes (and check their broken renders)."""
     batch_size: int = 32
     lr: float = 2e-3
     warmup_steps: int = 100
@@ -119,6 +121,8 @@ class ARStage:
     def __post_init__(self) -> None:
         if not 0.0 <= self.feedback_share < 1.0:
             raise InputError(f"ar.feedback_share: must be within [0, 1), got {self.feedback_share}")
+        if self.workers < 1:
+            raise InputError(f"ar.workers: must be at least 1, got {self.workers}")
         if self.precision not in PRECISIONS:
             raise InputError(f"ar.precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}")
 
@@ -148,18 +152,41 @@ def log(out: Path, **record) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def training_images(n: int, rng: np.random.Generator, size: int, random_rate: float = 0.0):
-    """n rendered training scenes with their records (None for prompt-free random scenes)."""
-    records, images = [], []
-    for _ in range(n):
+SCENES_PER_CHUNK = 500
+
+
+def _render_chunk(task: tuple[int, int, int, float, bool]) -> list[tuple]:
+    seed, count, size, random_rate, feedback = task
+    rng = np.random.default_rng(seed)
+    scenes = []
+    for _ in range(count):
         if rng.random() < random_rate:
-            records.append(None)
-            images.append(render_array(sample_random_scene(rng, size)))
-        else:
-            record = sample_training_record(rng)
-            records.append(record)
-            images.append(render_array(sample_scene(record, rng, size)))
-    return records, images
+            scenes.append((None, render_array(sample_random_scene(rng, size)), None))
+            continue
+        record = sample_training_record(rng)
+        image, reasons = render_array(sample_scene(record, rng, size)), None
+        if feedback:
+            verdict = evaluate_image(broken_image(record, rng), record)
+            reasons = None if verdict.correct else "; ".join(verdict.reasons)
+        scenes.append((record, image, reasons))
+    return scenes
+
+
+def training_images(n: int, rng: np.random.Generator, size: int, random_rate: float = 0.0, feedback: bool = False, workers: int = 1):
+    """n rendered training scenes: their records (None for prompt-free random scenes), images and, with
+    `feedback`, the exact evaluator's reasons against a broken render of each record (None where that
+    render is still right). Chunks of scenes have their own seeds, so `workers` processes draw the same
+    scenes as one."""
+    starts = range(0, n, SCENES_PER_CHUNK)
+    seeds = rng.integers(2**63, size=len(starts))
+    tasks = [(int(seed), min(SCENES_PER_CHUNK, n - start), size, random_rate, feedback) for start, seed in zip(starts, seeds)]
+    if workers > 1 and len(tasks) > 1:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:  # the workers touch no torch
+            chunks = pool.map(_render_chunk, tasks)
+    else:
+        chunks = [_render_chunk(task) for task in tasks]
+    records, images, reasons = zip(*(scene for chunk in chunks for scene in chunk))
+    return list(records), list(images), list(reasons)
 
 
 def vq_ceiling(vq: JanusVQVAE, records, pixels: torch.Tensor) -> tuple[float, int]:
@@ -198,7 +225,7 @@ def train_vq(cfg: TrainGeneratorConfig, out: Path, rng: np.random.Generator) -> 
     usage = torch.zeros(s.codebook, device=vq.device)
     best, step, start, finished = -1.0, 0, time.time(), False
     while not finished:
-        _, images = training_images(s.batch_size, rng, cfg.image_size, s.random_scene_rate)
+        _, images, _ = training_images(s.batch_size, rng, cfg.image_size, s.random_scene_rate)
         pixels = pixels_to_tensor(images).to(vq.device)
         q = quantize(vq, pixels)
         error = reconstruct(vq, q.quantized) - pixels
@@ -243,19 +270,27 @@ def save_generator(model, tokenizer, guidance_scale: float, out: Path) -> None:
 
 
 def training_dataset(cfg: TrainGeneratorConfig, vq: JanusVQVAE, tokenizer, cache: Path, rng: np.random.Generator):
-    """Prompt ids and image tokens of `ar.dataset_scenes` training scenes, tokenised once and cached."""
-    if (cache / "tokens.safetensors").exists():
-        prompts = json.loads((cache / "prompts.json").read_text())
-        return prompts, load_file(cache / "tokens.safetensors")["image_tokens"]
-    records, images = training_images(cfg.ar.dataset_scenes, rng, cfg.image_size)
+    """Prompt ids, corrective prompt ids (None where a scene has none) and image tokens of
+    `ar.dataset_scenes` training scenes, built once and cached in `cache`."""
+    scenes = cfg.ar.dataset_scenes
+    meta = cache / "meta.json"
+    if meta.exists() and json.loads(meta.read_text()) == {"scenes": scenes}:
+        prompts, corrective = (json.loads((cache / name).read_text()) for name in ("prompts.json", "corrective.json"))
+        return prompts, corrective, load_file(cache / "tokens.safetensors")["image_tokens"].long()
+    start = time.time()
+    records, images, reasons = training_images(scenes, rng, cfg.image_size, feedback=True, workers=cfg.ar.workers)
+    log(cache.parent, stage="ar", rendered=scenes, seconds=round(time.time() - start))
     start = time.time()
     image_tokens = tokenise(vq, images)
     prompts = [tokenizer(r.prompt).input_ids for r in records]
+    corrective = [tokenizer(corrective_prompt(r.prompt, why)).input_ids if why else None for r, why in zip(records, reasons)]
     cache.mkdir(parents=True, exist_ok=True)
-    save_file({"image_tokens": image_tokens.contiguous()}, cache / "tokens.safetensors")
+    save_file({"image_tokens": image_tokens.to(torch.int16).contiguous()}, cache / "tokens.safetensors")  # codes < 32768
     (cache / "prompts.json").write_text(json.dumps(prompts))
-    log(cache.parent, stage="ar", tokenised=len(records), seconds=round(time.time() - start))
-    return prompts, image_tokens
+    (cache / "corrective.json").write_text(json.dumps(corrective))
+    meta.write_text(json.dumps({"scenes": scenes}))  # last: a cache without it is rebuilt
+    log(cache.parent, stage="ar", tokenised=scenes, seconds=round(time.time() - start))
+    return prompts, corrective, image_tokens
 
 
 def previous_stage(folder: str) -> dict:
@@ -267,22 +302,17 @@ def previous_stage(folder: str) -> dict:
 
 
 class CorrectivePrompts:
-    """Training prompts, a `share` of them drawn as corrective prompts: the prompt plus the exact
-    evaluator's reasons for a broken render of its record (a render that is still right keeps the
-    bare prompt)."""
+    """Training prompts, a `share` of them drawn as corrective prompts where the scene has one: the
+    prompt plus the exact evaluator's reasons for a broken render of its record (the image target
+    stays the right render)."""
 
-    def __init__(self, tokenizer, prompts: list[list[int]], share: float):
-        self.tokenizer, self.prompts, self.share = tokenizer, prompts, share
-        self.records = {r.prompt: r for tag in TAGS for r in all_records(tag)}
+    def __init__(self, prompts: list[list[int]], corrective: list[list[int] | None], share: float):
+        self.prompts, self.corrective, self.share = prompts, corrective, share
 
     def draw(self, index: int, rng: np.random.Generator) -> list[int]:
-        if rng.random() >= self.share:
-            return self.prompts[index]
-        record = self.records[self.tokenizer.decode(self.prompts[index], skip_special_tokens=True)]
-        verdict = evaluate_image(broken_image(record, rng), record)
-        if verdict.correct:
-            return self.prompts[index]
-        return self.tokenizer(corrective_prompt(record.prompt, "; ".join(verdict.reasons))).input_ids
+        if rng.random() < self.share and self.corrective[index] is not None:
+            return self.corrective[index]
+        return self.prompts[index]
 
 
 def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.random.Generator) -> dict:
@@ -298,8 +328,8 @@ def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.rando
     else:
         model = build_janus(vq, tokenizer, cfg.image_size, s.hidden_size, s.layers, s.heads, s.intermediate_size)
     model.to(cfg.device)
-    prompts, image_tokens = training_dataset(cfg, model.model.vqmodel, tokenizer, out.parent / "ar_dataset", rng)
-    corrective = CorrectivePrompts(tokenizer, prompts, s.feedback_share)
+    prompts, corrective_ids, image_tokens = training_dataset(cfg, model.model.vqmodel, tokenizer, out.parent / "ar_dataset", rng)
+    corrective = CorrectivePrompts(prompts, corrective_ids, s.feedback_share)
     trainable = [p for n, p in model.named_parameters() if not n.startswith(("model.vqmodel", "model.vision_model", "model.aligner"))]
     optimizer = torch.optim.AdamW(trainable, lr=s.lr, weight_decay=0.01)
     held_out = evaluation_records()[:: max(1, 553 // s.eval_records)][: s.eval_records]

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cotgen.models.janus import image_grid, load_generator
-from cotgen.models.tokenizer import SPECIALS, build_world_tokenizer, world_words
-from cotgen.world.records import evaluation_records
+from cotgen.models.tokenizer import SPECIALS, world_words
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
@@ -72,21 +71,27 @@ def test_a_continuation_learns_corrective_prompts_and_grows_an_older_vocabulary(
     assert json.loads((tmp_path / "b" / "generator" / "stage.json").read_text())["rounds"] == 2
 
 
-def test_corrective_prompts_carry_the_evaluators_reasons():
+def test_training_scenes_carry_the_evaluators_reasons_and_do_not_depend_on_workers():
     sys.path.insert(0, str(REPO / "jobs"))
-    from train_generator import CorrectivePrompts
+    from train_generator import SCENES_PER_CHUNK, CorrectivePrompts, training_images
 
-    tokenizer = build_world_tokenizer()
-    prompts = [tokenizer(r.prompt).input_ids for r in evaluation_records()[::50]]
+    n = SCENES_PER_CHUNK + 40  # two chunks
+    records, images, reasons = training_images(n, np.random.default_rng(0), 64, feedback=True)
+    again = training_images(n, np.random.default_rng(0), 64, feedback=True, workers=2)
+    assert records == again[0] and reasons == again[2] and all(np.array_equal(a, b) for a, b in zip(images, again[1]))
+    broken = [why for why in reasons if why]
+    assert len(broken) >= n // 2  # a broken render that is still right has no reasons
+    assert all(("expected" in why or "is not" in why) for why in broken)
+
+    prompts = [[i] for i in range(n)]
+    corrective = [[i, -1] if why else None for i, why in enumerate(reasons)]
     rng = np.random.default_rng(0)
-    never = CorrectivePrompts(tokenizer, prompts, share=0.0)
-    assert [never.draw(i, rng) for i in range(len(prompts))] == prompts
-    always = CorrectivePrompts(tokenizer, prompts, share=0.99)
-    drawn = [tokenizer.decode(always.draw(i, rng), skip_special_tokens=True) for i in range(len(prompts))]
-    corrected = [d for d in drawn if "feedback :" in d]
-    assert len(corrected) >= len(prompts) // 2  # a broken render that is still right keeps the bare prompt
-    assert all(("expected" in d or "is not" in d) for d in corrected)
-    assert all(d.startswith(tokenizer.decode(p, skip_special_tokens=True)) for d, p in zip(drawn, prompts))
+    never = CorrectivePrompts(prompts, corrective, share=0.0)
+    assert [never.draw(i, rng) for i in range(n)] == prompts
+    always = CorrectivePrompts(prompts, corrective, share=0.99)
+    drawn = [always.draw(i, rng) for i in range(n)]
+    assert sum(d == c for d, c in zip(drawn, corrective)) >= 0.9 * len(broken)
+    assert all(d == p for d, p, c in zip(drawn, prompts, corrective) if c is None)
 
 
 def test_train_generator_rejects_bad_corrector_and_device_settings(tmp_path):
@@ -94,5 +99,7 @@ def test_train_generator_rejects_bad_corrector_and_device_settings(tmp_path):
     assert device.returncode == 2 and "device: expected cpu or cuda[:N], got 'tpu'" in device.stderr
     share = run_job(f"out={tmp_path}", "ar.feedback_share=1.0")
     assert share.returncode == 2 and "ar.feedback_share: must be within [0, 1), got 1.0" in share.stderr
+    workers = run_job(f"out={tmp_path}", "ar.workers=0")
+    assert workers.returncode == 2 and "ar.workers: must be at least 1, got 0" in workers.stderr
     precision = run_job(f"out={tmp_path}", "ar.precision=fp16")
     assert precision.returncode == 2 and "ar.precision: 'fp16' is not one of fp32, bf16" in precision.stderr
