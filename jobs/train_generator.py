@@ -115,16 +115,17 @@ class ARStage:
     plus the exact evaluator's reasons for a broken render of it, with a right render as the target.
     This teaches the generator to be PARM++'s corrector."""
     precision: str = "fp32"
-    """fp32, or bf16: forward and backward under autocast (about 1.5× faster on CPUs with AVX-512 BF16);
-    the weights stay float32."""
+    """fp32; bf16: forward and backward under autocast, the weights stay float32 (about 1.7× faster on
+    CPUs with AVX-512 BF16, several times slower on CPUs without); auto: bf16 where it is fast (CUDA,
+    or a CPU with AVX-512 BF16 or AMX), else fp32."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.feedback_share < 1.0:
             raise InputError(f"ar.feedback_share: must be within [0, 1), got {self.feedback_share}")
         if self.workers < 1:
             raise InputError(f"ar.workers: must be at least 1, got {self.workers}")
-        if self.precision not in PRECISIONS:
-            raise InputError(f"ar.precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.precision not in [*PRECISIONS, "auto"]:
+            raise InputError(f"ar.precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}, auto")
 
 
 @dataclass
@@ -144,6 +145,17 @@ class TrainGeneratorConfig:
 
     def __post_init__(self) -> None:
         check_device(self.device)
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """`auto` as fp32 or bf16: bf16 autocast only pays off on hardware with bf16 arithmetic."""
+    if precision != "auto":
+        return precision
+    if device.startswith("cuda"):
+        return "bf16"
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split()) if cpuinfo.exists() else set()
+    return "bf16" if flags & {"avx512_bf16", "amx_bf16"} else "fp32"
 
 
 def log(out: Path, **record) -> None:
@@ -334,6 +346,8 @@ def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.rando
     optimizer = torch.optim.AdamW(trainable, lr=s.lr, weight_decay=0.01)
     held_out = evaluation_records()[:: max(1, 553 // s.eval_records)][: s.eval_records]
     engine = StepwiseGenerator(model, Sampling(guidance_scale=s.guidance_scale, temperature=1.0))
+    precision = resolve_precision(s.precision, cfg.device)
+    log(out.parent, stage="ar", precision=precision)
     step, start = 0, time.time()
     model.train()
     while (elapsed := time.time() - start) < s.minutes * 60:
@@ -343,7 +357,7 @@ def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.rando
         batch = rng.integers(len(prompts), size=s.batch_size)
         ids, mask = pad_prompts([corrective.draw(i, rng) for i in batch], special.pad)
         ids = drop_prompts(ids, special, s.cfg_dropout, rng)
-        with torch.autocast(model.device.type, dtype=PRECISIONS[s.precision], enabled=s.precision != "fp32"):
+        with torch.autocast(model.device.type, dtype=PRECISIONS[precision], enabled=precision != "fp32"):
             loss = image_token_loss(model, ids.to(model.device), mask.to(model.device), image_tokens[batch].to(model.device))
         optimizer.zero_grad()
         loss.backward()
@@ -361,10 +375,12 @@ def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.rando
     model.eval()
     save_generator(model, tokenizer, s.guidance_scale, out)
     summary = {"steps": step, "minutes": round((time.time() - start) / 60, 1), "samples_seen": step * s.batch_size}
+    machines = [describe_machine()]
     if s.init_from:  # the card counts the whole training, not just this continuation
         before = previous_stage(s.init_from)
         summary = {k: round(summary[k] + before[k], 1) for k in summary} | {"rounds": before.get("rounds", 1) + 1}
-    return summary
+        machines = list(dict.fromkeys(before.get("machines", []) + machines))
+    return summary | {"machines": machines}
 
 
 def write_card(out: Path, cfg: TrainGeneratorConfig, vq_stage: dict, ar_stage: dict, final: Summary, ceiling: float, scenes: int) -> None:
@@ -377,7 +393,8 @@ A tiny Janus (`JanusForConditionalGeneration`) trained on the shapes world by
 - Language model: Llama, hidden {cfg.ar.hidden_size}, {cfg.ar.layers} layers, {cfg.ar.heads} heads.
 - Default sampling: guidance {cfg.ar.guidance_scale}, temperature 1.0, full distribution.
 - PARM++'s corrector too: {cfg.ar.feedback_share:.0%} of the last run's training prompts were corrective prompts (`cotgen.generate.feedback`).
-- Trained on: {describe_machine()}.
+- Trained on: {'; '.join(ar_stage.get('machines', ['not recorded']))}.
+- Evaluated on: {describe_machine()}.
 
 ## Training
 | stage | steps | minutes | notes |
@@ -440,6 +457,8 @@ def main(argv: list[str]) -> int:
     ar_stage = json.loads((model_dir / "stage.json").read_text())
 
     model, tokenizer = load_generator(model_dir)
+    model.generation_config.guidance_scale = cfg.ar.guidance_scale  # the evaluated guidance is the model's default
+    model.generation_config.save_pretrained(model_dir)
     model.to(cfg.device)
     records = first_per_tag(evaluation_records(), cfg.final_per_tag) if cfg.final_per_tag else evaluation_records()
     ceiling, _ = vq_ceiling(model.model.vqmodel, records, pixels_to_tensor([render_array(sample_scene(r, i, cfg.image_size)) for i, r in enumerate(records)]))

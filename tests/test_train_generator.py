@@ -102,4 +102,14 @@ def test_train_generator_rejects_bad_corrector_and_device_settings(tmp_path):
     workers = run_job(f"out={tmp_path}", "ar.workers=0")
     assert workers.returncode == 2 and "ar.workers: must be at least 1, got 0" in workers.stderr
     precision = run_job(f"out={tmp_path}", "ar.precision=fp16")
-    assert precision.returncode == 2 and "ar.precision: 'fp16' is not one of fp32, bf16" in precision.stderr
+    assert precision.returncode == 2 and "ar.precision: 'fp16' is not one of fp32, bf16, auto" in precision.stderr
+
+
+def test_auto_precision_takes_bf16_only_where_it_is_fast():
+    sys.path.insert(0, str(REPO / "jobs"))
+    from train_generator import resolve_precision
+
+    assert resolve_precision("auto", "cuda:1") == "bf16"
+    assert resolve_precision("fp32", "cuda") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
+    assert resolve_precision("auto", "cpu") == ("bf16" if "avx512_bf16" in flags or "amx_bf16" in flags else "fp32")

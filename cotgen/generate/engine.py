@@ -30,7 +30,7 @@ from PIL import Image
 from transformers import Cache, JanusForConditionalGeneration
 
 from cotgen.generate.cache import preallocated_cache
-from cotgen.generate.decode import DecodePlan, decode_step, padding_bias, plan_decoding
+from cotgen.generate.decode import decode_step, padding_bias
 from cotgen.models.janus import SpecialTokens, image_grid, special_tokens
 
 
@@ -83,7 +83,6 @@ class State:
     logits: torch.Tensor  # (paths, codebook) guided logits for the next token
     uniforms: torch.Tensor  # (paths, grid²) the draw that picks each token
     tokens_decoded: torch.Tensor  # (paths,) image tokens this path (and its ancestors) cost
-    plan: DecodePlan  # what every decode step reuses, made from the model's weights at `start`
     branch_counts: dict[PathKey, int] = field(default_factory=dict)  # branches spawned per key
 
     @property
@@ -119,18 +118,14 @@ class StepwiseGenerator:
         out = self._lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, **{self._cache_kwarg: cache})
         return self._guided(out.last_hidden_state[:, -1, :])
 
-    def _decode(self, state: State, embeds: torch.Tensor) -> torch.Tensor:
-        bias = padding_bias(state.attention_mask, embeds.dtype)
-        hidden = decode_step(self._lm, state.plan, embeds, bias, state.positions[:, None], state.cache)
+    def _decode(self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Cache) -> torch.Tensor:
+        hidden = decode_step(self._lm, embeds, padding_bias(mask, embeds.dtype), positions, cache)
         return self._guided(hidden[:, -1, :])
 
     def _guided(self, hidden: torch.Tensor) -> torch.Tensor:
-        # The head's last layer is linear, so guiding its input gives the guided logits with half the
-        # rows through the widest product of the step.
-        head = self.model.model.generation_head
-        cond, uncond = head.activation_fn(head.proj_out(hidden)).float().chunk(2)
-        guided = uncond + self.sampling.guidance_scale * (cond - uncond)
-        return head.vision_head(guided.to(hidden.dtype)).float()
+        logits = self.model.model.generation_head(hidden).float()
+        cond, uncond = logits.chunk(2)
+        return uncond + self.sampling.guidance_scale * (cond - uncond)
 
     @torch.no_grad()
     def start(self, input_ids: list[list[int]], keys: list[PathKey]) -> State:
@@ -150,8 +145,7 @@ class StepwiseGenerator:
         tokens = torch.cat([cond, uncond]).to(self.device)
         mask = torch.cat([mask, mask]).to(self.device)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        capacity = width + self.grid * self.grid
-        cache = preallocated_cache(self.model.config.text_config.num_hidden_layers, capacity)
+        cache = preallocated_cache(self.model.config.text_config.num_hidden_layers, width + self.grid * self.grid)
         embeds = self.model.get_input_embeddings()(tokens)
         logits = self._prefill(embeds, mask, positions, cache)
         return State(
@@ -163,7 +157,6 @@ class StepwiseGenerator:
             logits=logits,
             uniforms=self._uniforms(keys),
             tokens_decoded=torch.zeros(len(keys), dtype=torch.long),
-            plan=plan_decoding(self._lm, capacity, embeds),
         )
 
     def _uniforms(self, keys: list[PathKey]) -> torch.Tensor:
@@ -200,7 +193,7 @@ class StepwiseGenerator:
             embeds = self.model.prepare_embeddings_for_image_generation(token[:, None])
             embeds = torch.cat([embeds, embeds])  # both halves feed the same token
             state.attention_mask = F.pad(state.attention_mask, (0, 1), value=1)
-            state.logits = self._decode(state, embeds)
+            state.logits = self._decode(embeds, state.attention_mask, state.positions[:, None], state.cache)
             state.positions = state.positions + 1
         return state
 
