@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from cotgen.config import load_config
+from cotgen.errors import InputError
 from cotgen.models.janus import image_grid, load_generator
 from cotgen.models.tokenizer import SPECIALS, world_words
 
@@ -71,11 +75,13 @@ def test_a_continuation_learns_corrective_prompts_and_grows_an_older_vocabulary(
     assert json.loads((tmp_path / "b" / "generator" / "stage.json").read_text())["rounds"] == 2
 
 
-def test_training_scenes_carry_the_evaluators_reasons_and_do_not_depend_on_workers():
+def test_training_scenes_carry_the_evaluators_reasons_and_do_not_depend_on_workers(monkeypatch):
     sys.path.insert(0, str(REPO / "jobs"))
-    from train_generator import SCENES_PER_CHUNK, CorrectivePrompts, training_images
+    import train_generator
+    from train_generator import CorrectivePrompts, training_images
 
-    n = SCENES_PER_CHUNK + 40  # two chunks
+    monkeypatch.setattr(train_generator, "SCENES_PER_CHUNK", 16)
+    n = 3 * 16 + 8  # four chunks
     records, images, reasons = training_images(n, np.random.default_rng(0), 64, feedback=True)
     again = training_images(n, np.random.default_rng(0), 64, feedback=True, workers=2)
     assert records == again[0] and reasons == again[2] and all(np.array_equal(a, b) for a, b in zip(images, again[1]))
@@ -94,15 +100,18 @@ def test_training_scenes_carry_the_evaluators_reasons_and_do_not_depend_on_worke
     assert all(d == p for d, p, c in zip(drawn, prompts, corrective) if c is None)
 
 
-def test_train_generator_rejects_bad_corrector_and_device_settings(tmp_path):
-    device = run_job(f"out={tmp_path}", "device=tpu")
-    assert device.returncode == 2 and "device: expected cpu or cuda[:N], got 'tpu'" in device.stderr
-    share = run_job(f"out={tmp_path}", "ar.feedback_share=1.0")
-    assert share.returncode == 2 and "ar.feedback_share: must be within [0, 1), got 1.0" in share.stderr
-    workers = run_job(f"out={tmp_path}", "ar.workers=0")
-    assert workers.returncode == 2 and "ar.workers: must be at least 1, got 0" in workers.stderr
-    precision = run_job(f"out={tmp_path}", "ar.precision=fp16")
-    assert precision.returncode == 2 and "ar.precision: 'fp16' is not one of fp32, bf16, auto" in precision.stderr
+@pytest.mark.parametrize("override, message", [
+    ("device=tpu", "device: expected cpu or cuda[:N], got 'tpu'"),
+    ("ar.feedback_share=1.0", "ar.feedback_share: must be within [0, 1), got 1.0"),
+    ("ar.workers=0", "ar.workers: must be at least 1, got 0"),
+    ("ar.precision=fp16", "ar.precision: 'fp16' is not one of fp32, bf16, auto"),
+])  # fmt: skip
+def test_train_generator_rejects_bad_corrector_and_device_settings(override, message):
+    sys.path.insert(0, str(REPO / "jobs"))
+    from train_generator import TrainGeneratorConfig
+
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_config(TrainGeneratorConfig, None, [override])
 
 
 def test_auto_precision_takes_bf16_only_where_it_is_fast():
