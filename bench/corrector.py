@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, tokenizer = load_generator(args.model)
-    engine = StepwiseGenerator(model, Sampling(guidance_scale=model.generation_config.guidance_scale))
+    engine = StepwiseGenerator(model, Sampling(guidance=model.generation_config.guidance_scale))
     judge = load_judge(args.judge)
     records = first_per_tag(evaluation_records(), args.per_tag)
     print(f"machine: {describe_machine()}; {len(records)} held-out records", flush=True)

@@ -37,7 +37,7 @@ def main() -> None:
     prompts = [r.prompt for r in evaluation_records() if r.tag == "colors"][: args.batch]
     ids = [tokenizer(p).input_ids for p in prompts]
     input_ids, mask = pad_prompts(ids, special.pad)
-    engine = StepwiseGenerator(model, Sampling(guidance_scale=args.guidance))
+    engine = StepwiseGenerator(model, Sampling(guidance=args.guidance))
 
     def run_engine() -> None:
         engine.finish(engine.start(ids, [PathKey(0, str(i), 0) for i in range(len(ids))]))

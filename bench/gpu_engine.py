@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = build(config, device if measure else "meta", dtype)
     vocab = config.text_config.vocab_size
     prompt = [SPECIAL.bos, *torch.randint(4, vocab - 1, (PROMPT_TOKENS - 2,)).tolist(), SPECIAL.boi]
-    engine = StepwiseGenerator(model, Sampling(guidance_scale=GUIDANCE, temperature=args.temperature, steps=4))
+    engine = StepwiseGenerator(model, Sampling(guidance=GUIDANCE, temperature=args.temperature, steps=4))
     name = torch.cuda.get_device_name() if device == "cuda" else describe_machine()
     bandwidth = args.bandwidth * 1e12 if args.bandwidth else next((b for k, b in BANDWIDTH.items() if k in name), None)
 

@@ -32,13 +32,12 @@ from cotgen.report.machine import describe_machine
 
 def single_process(cfg: SweepConfig) -> float:
     """The loop: every unit in turn, in this process, into the same kind of store."""
-    from cotgen.generate.commands import build_engine, prompt_ids
+    from cotgen.generate import load_engine, prompt_ids
     from cotgen.judge import load_judge
 
     start = time.perf_counter()
     torch.set_num_threads(cfg.cluster.threads)
-    s = cfg.sampling
-    engine, tokenizer = build_engine(cfg.generator, s.guidance, s.temperature, s.top_k, s.steps)
+    engine, tokenizer = load_engine(cfg.generator, cfg.sampling)
     judge = load_judge(cfg.judge)
     records = sweep_records(cfg)
     store = SweepStore(cfg.out)

@@ -19,11 +19,12 @@ from tqdm import tqdm
 
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.evaluate.summary import format_table, summarize
-from cotgen.generate.commands import build_engine, prompt_ids
+from cotgen.generate import load_engine, prompt_ids
 from cotgen.judge.vlm import load_judge
 from cotgen.report.machine import describe_machine
-from cotgen.verify.names import STRATEGIES
-from cotgen.verify.strategies import Verifier, VerifyConfig
+from cotgen.verify.config import STRATEGIES
+from cotgen.verify.config import VerifyConfig
+from cotgen.verify.strategies import Verifier
 from cotgen.world.records import evaluation_records, first_per_tag
 
 
@@ -38,7 +39,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    engine, tokenizer = build_engine(args.model, None, 1.0, 0, 4)
+    engine, tokenizer = load_engine(args.model)
     judge = load_judge(args.judge)
     records = first_per_tag(evaluation_records(), args.per_tag)
     summaries, costs = {}, {}

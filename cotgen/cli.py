@@ -11,7 +11,7 @@ from pathlib import Path
 from cotgen.errors import InputError
 from cotgen.layout import has_prompt_folders
 from cotgen.prompts import TAGS, write_records, write_text_atomic
-from cotgen.verify.names import STRATEGIES
+from cotgen.verify.config import STRATEGIES
 from cotgen.world.records import SPLITS, evaluation_records, first_per_tag, sample_records, split_records
 
 
@@ -50,11 +50,11 @@ def _world_prompts(args: argparse.Namespace) -> None:
 def _engine(args: argparse.Namespace):
     from transformers.utils import logging as hf_logging
 
-    from cotgen.generate.commands import build_engine
+    from cotgen.generate import Sampling, load_engine
 
     hf_logging.disable_progress_bar()  # the CLI shows its own progress; errors stay one line
-
-    return build_engine(args.model, args.guidance, args.temperature, args.top_k, args.steps)
+    sampling = Sampling(guidance=args.guidance, temperature=args.temperature, top_k=args.top_k, steps=args.steps)
+    return load_engine(args.model, sampling)
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -70,9 +70,10 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _generate_verified(args: argparse.Namespace) -> None:
-    from cotgen.generate.commands import prompt_ids
+    from cotgen.generate import prompt_ids
     from cotgen.judge import load_judge
-    from cotgen.verify.strategies import Verifier, VerifyConfig
+    from cotgen.verify.config import VerifyConfig
+    from cotgen.verify.strategies import Verifier
     from cotgen.verify.trace import describe
 
     config = VerifyConfig(strategy=args.strategy, n=args.n, max_rounds=args.rounds)

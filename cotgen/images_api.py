@@ -15,14 +15,11 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from cotgen.config import build_config
-from cotgen.distributed.config import SamplingConfig
 from cotgen.errors import InputError
-from cotgen.generate.engine import Sampling
-from cotgen.judge.vlm import EMBEDDED_JUDGE
-from cotgen.models.janus import EMBEDDED_GENERATOR
+from cotgen.generate.sampling import Sampling
 from cotgen.models.presets import resolve
-from cotgen.verify.names import STRATEGIES
-from cotgen.verify.strategies import VerifyConfig
+from cotgen.verify.config import STRATEGIES
+from cotgen.verify.config import VerifyConfig
 
 APP_NAME = "cotgen"
 MAX_SEED = 2**63 - 1
@@ -52,7 +49,7 @@ class ServeSettings:
     """Longest prompt accepted, in characters (the model's context bounds it in tokens too)."""
     max_body_bytes: int = 65536
     """Largest request body read; larger ones get 413 before they are parsed."""
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sampling: Sampling = field(default_factory=Sampling)
     """How the generator samples (guidance, temperature, top_k, checkpoint steps), as in a sweep."""
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     """Strategy settings (thresholds, prm_aggregate, beam, max_rounds, corrector, judge prompts);
@@ -85,11 +82,6 @@ class ServeSettings:
             raise InputError(f"judge_batch_size: must hold one request's candidates (max_candidates={self.max_candidates}), got {self.judge_batch_size}")  # fmt: skip
         if self.generator_batch_wait_s < 0 or self.judge_batch_wait_s < 0:
             raise InputError("generator_batch_wait_s, judge_batch_wait_s: must not be negative")
-        g = self.sampling
-        try:  # the engine's own checks, here rather than in a replica that would fail to start
-            Sampling(guidance_scale=1.0 if g.guidance is None else g.guidance, temperature=g.temperature, top_k=g.top_k, steps=g.steps)  # fmt: skip
-        except ValueError as err:
-            raise InputError(f"sampling: {err}") from None
         if not self.model_id or not self.api_key_env:
             raise InputError("model_id, api_key_env: must not be empty")
 
@@ -97,16 +89,12 @@ class ServeSettings:
         """Fail before any replica starts when a model folder is missing (on the machine that builds the app)."""
         if not (model_folder(self.generator, "generator") / "config.json").is_file():
             raise InputError(f"generator: {self.generator} is not a model folder (no config.json)")
-        if self.judge == "embedded" and not (EMBEDDED_JUDGE / "config.json").is_file():
-            raise InputError(f"judge: the embedded judge is missing from this install ({EMBEDDED_JUDGE}); pass a judge folder or 'none'")  # fmt: skip
-        if self.judge not in ("embedded", "none") and not (model_folder(self.judge, "judge") / "config.json").is_file():
+        if self.judge != "none" and not (model_folder(self.judge, "judge") / "config.json").is_file():
             raise InputError(f"judge: {self.judge} is not a model folder (no config.json)")
 
 
 def model_folder(name: str, role: str) -> Path:
     """Where a model named as the loaders accept it lives ('embedded', a folder, a preset, a hub id)."""
-    if name == "embedded":
-        return EMBEDDED_GENERATOR if role == "generator" else EMBEDDED_JUDGE
     try:
         return resolve(name, role)
     except InputError as err:

@@ -114,7 +114,7 @@ def test_dpo_steps_raise_the_margin_of_chosen_over_rejected():
 
 def test_pair_tokens_replay_from_path_keys():
     model, tokenizer = load_generator("embedded")
-    engine = StepwiseGenerator(model, Sampling(guidance_scale=5.0, temperature=1.0))
+    engine = StepwiseGenerator(model, Sampling(guidance=5.0, temperature=1.0))
     record = split_records("colors", "train")[0]
     ids = generation_prompt_ids(tokenizer, record.prompt)
     keys = [PathKey(5, "0", i) for i in range(4)]
@@ -140,7 +140,7 @@ def test_evaluate_generate_uses_the_model_it_names(tmp_path):
     """A DPO round's policy is a model folder: `cotgen evaluate --generate FOLDER` must generate with it."""
     from conftest import run_cli
 
-    from cotgen.generate.commands import build_engine
+    from cotgen.generate import load_engine
     from cotgen.generate.pipeline import generate_images
     from cotgen.world.records import evaluation_records, first_per_tag
 
@@ -154,6 +154,6 @@ def test_evaluate_generate_uses_the_model_it_names(tmp_path):
     written = [Image.open(tmp_path / "out" / f"{i:05d}" / "samples" / "0000.png").convert("RGB").tobytes() for i in range(6)]
     records = first_per_tag(evaluation_records(), 1)
     for name, same in (("embedded", False), (tmp_path / "policy", True)):
-        engine, tokenizer = build_engine(str(name), None, 1.0, 0, 4)
+        engine, tokenizer = load_engine(str(name))
         pixels = [image.tobytes() for _, _, image in generate_images(engine, tokenizer, records, 1, seed=0)]
         assert (pixels == written) == same, name

@@ -39,7 +39,7 @@ def test_greedy_engine_matches_transformers_generate(model):
         torch.tensor(prompts), attention_mask=torch.ones(2, 5, dtype=torch.long),
         generation_mode="image", do_sample=False, guidance_scale=2.0,
     )
-    engine = StepwiseGenerator(model, Sampling(guidance_scale=2.0, temperature=0))
+    engine = StepwiseGenerator(model, Sampling(guidance=2.0, temperature=0))
     tokens, images = engine.finish(engine.start(prompts, keys(2)))
     assert torch.equal(tokens, reference)
     decoded = ((model.decode_image_tokens(reference).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
@@ -47,7 +47,7 @@ def test_greedy_engine_matches_transformers_generate(model):
 
 
 def test_seeding_is_independent_of_batching(model):
-    engine = StepwiseGenerator(model, Sampling(guidance_scale=3.0, temperature=1.0, top_k=0))
+    engine = StepwiseGenerator(model, Sampling(guidance=3.0, temperature=1.0, top_k=0))
     prompts = [PROMPTS[i % 4] for i in range(8)]
     together, _ = engine.finish(engine.start(prompts, keys(8)))
     alone = torch.cat([engine.finish(engine.start([p], [k]))[0] for p, k in zip(prompts, keys(8))])
@@ -150,8 +150,8 @@ def test_janus_pro_layout_at_24x24_tokens():
 
 
 def test_bad_arguments_are_rejected(model):
-    with pytest.raises(ValueError, match="guidance_scale"):
-        Sampling(guidance_scale=0.5)
+    with pytest.raises(ValueError, match="guidance"):
+        Sampling(guidance=0.5)
     engine = StepwiseGenerator(model)
     with pytest.raises(ValueError, match="begin-of-image"):
         engine.start([[1, 10, 11]], keys(1))

@@ -106,7 +106,7 @@ def test_teacher_forcing_and_the_engine_share_one_layout(tokenizer):
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.05
-    engine = StepwiseGenerator(model.eval(), Sampling(guidance_scale=1.0, temperature=0))
+    engine = StepwiseGenerator(model.eval(), Sampling(guidance=1.0, temperature=0))
     tokens, _ = engine.finish(engine.start(prompts, [PathKey(0, "a", 0), PathKey(0, "b", 0)]))
     assert torch.equal(tokens, targets)
 
@@ -125,6 +125,6 @@ def test_a_bf16_checkpoint_loads_and_generates_in_bf16(tokenizer, tmp_path):
     tokenizer.save_pretrained(tmp_path)
     loaded, loaded_tokenizer = load_generator(tmp_path)
     assert {p.dtype for p in loaded.parameters()} == {torch.bfloat16}
-    engine = StepwiseGenerator(loaded, Sampling(guidance_scale=3.0))
+    engine = StepwiseGenerator(loaded, Sampling(guidance=3.0))
     tokens, images = engine.finish(engine.start([loaded_tokenizer("a photo of a circle").input_ids], [PathKey(0, "a", 0)]))
     assert tokens.shape == (1, 16) and images[0].size == (16, 16)

@@ -82,8 +82,9 @@ def test_health_and_models(server):
 
 
 def test_baseline_images_are_the_engines_and_reproducible(server):
-    from cotgen.generate.commands import build_engine, prompt_ids
-    from cotgen.verify.strategies import Verifier, VerifyConfig
+    from cotgen.generate import load_engine, prompt_ids
+    from cotgen.verify.config import VerifyConfig
+    from cotgen.verify.strategies import Verifier
 
     one = post(server, {"prompt": PROMPT, "strategy": "baseline", "seed": 7})
     two = post(server, {"prompt": PROMPT, "strategy": "baseline", "seed": 7, "n": 2, "return_trace": True})
@@ -93,7 +94,7 @@ def test_baseline_images_are_the_engines_and_reproducible(server):
     assert first["b64_json"] == one.json()["data"][0]["b64_json"] != second["b64_json"]
     assert "trace" not in one.json()["data"][0]
     assert first["trace"]["strategy"] == "baseline" and first["trace"]["costs"]["image_tokens"] == 16 * 16
-    engine, tokenizer = build_engine("embedded", None, 1.0, 0, 4)
+    engine, tokenizer = load_engine("embedded")
     local = Verifier(engine, None, lambda t: prompt_ids(tokenizer, t), VerifyConfig(strategy="baseline")).run(PROMPT, PROMPT, 7)
     # the same tokens; decoding on another thread count may move a pixel value by a step or two
     served = np.asarray(decode(first).convert("RGB"), dtype=int)

@@ -18,7 +18,8 @@ from cotgen.generate.feedback import corrective_prompt
 from cotgen.judge import JudgePrompts
 from cotgen.models.janus import SpecialTokens, configure_generation, tiny_janus_config
 from cotgen.verify.pool import subset_picks
-from cotgen.verify.strategies import Verifier, VerifyConfig
+from cotgen.verify.config import VerifyConfig
+from cotgen.verify.strategies import Verifier
 
 PROMPT = "two red circles"
 PROMPTS = JudgePrompts()
@@ -34,7 +35,7 @@ def engine():
     torch.manual_seed(0)
     model = JanusForConditionalGeneration(tiny_janus_config(grid=8, patch_pixels=4)).eval()
     configure_generation(model, SpecialTokens(bos=1, pad=0, boi=3))
-    return StepwiseGenerator(model, Sampling(guidance_scale=2.0, steps=4))
+    return StepwiseGenerator(model, Sampling(guidance=2.0, steps=4))
 
 
 @pytest.fixture(scope="module")

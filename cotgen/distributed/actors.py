@@ -92,13 +92,11 @@ class GenerateUnits:
     def __init__(self, cfg: SweepConfig, judges: list, strip_run: str | None):
         from transformers.utils import logging as hf_logging
 
-        from cotgen.generate.commands import build_engine, prompt_ids
+        from cotgen.generate.factory import load_engine, prompt_ids
 
         torch.set_num_threads(cfg.cluster.threads)
         hf_logging.disable_progress_bar()
-        s = cfg.sampling
-        engine, tokenizer = build_engine(cfg.generator, s.guidance, s.temperature, s.top_k, s.steps)
-        self.engine = StepwiseGenerator(engine.model.to(_device(cfg.cluster.gpus_per_generator)), engine.sampling)
+        self.engine, tokenizer = load_engine(cfg.generator, cfg.sampling, _device(cfg.cluster.gpus_per_generator))
         self.tokenize = lambda text: prompt_ids(tokenizer, text)
         self.judge = PoolJudge(judges, offset=os.getpid()) if judges else None
         self.cfg, self.strip_run, self.units = cfg, strip_run, 0

@@ -5,20 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from cotgen.errors import InputError
-from cotgen.verify.names import STRATEGIES
-from cotgen.verify.strategies import VerifyConfig
-
-
-@dataclass
-class SamplingConfig:
-    guidance: float | None = None
-    """Classifier-free guidance scale (None: the checkpoint's own)."""
-    temperature: float = 1.0
-    """Softmax temperature; 0 decodes greedily."""
-    top_k: int = 0
-    """Sample from the k most likely tokens; 0 keeps the full distribution."""
-    steps: int = 4
-    """Checkpoint steps per image (groups of token rows at which the judge may look)."""
+from cotgen.generate.sampling import Sampling
+from cotgen.verify.config import STRATEGIES
+from cotgen.verify.config import VerifyConfig
 
 
 @dataclass
@@ -69,7 +58,7 @@ class SweepConfig:
     """N values of the curves. orm, parm and prm best-of-N run once at the largest and read the others off subsets."""
     direct_ns: list[int] | None = None
     """N values at which strategies that cannot reuse a pool (parm++, prm beam) run, once each (None: ns)."""
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sampling: Sampling = field(default_factory=Sampling)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     """Strategy settings (thresholds, prm_aggregate, beam, max_rounds, corrector, prompts); `strategy` and `n` are ignored."""
     cluster: ClusterConfig = field(default_factory=ClusterConfig)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cotgen.distributed.config import ClusterConfig, SamplingConfig
+from cotgen.distributed.config import ClusterConfig
+from cotgen.generate.sampling import Sampling
 from cotgen.dpo.config import TrainConfig
 from cotgen.dpo.pairs import LABELLERS
 from cotgen.errors import InputError
@@ -64,7 +65,7 @@ class DPOJobConfig:
     """Images per prompt (K) from which one "yes" and one "no" are paired."""
     seed: int = 0
     """Seeds the prompts and paths of every round (round r uses seed + r)."""
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sampling: Sampling = field(default_factory=Sampling)
     """How the policy samples (the pairs' tokens are replayed with the same settings)."""
     train: TrainConfig = field(default_factory=TrainConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

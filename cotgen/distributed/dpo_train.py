@@ -34,9 +34,9 @@ from cotgen.distributed.dpo_config import DPOJobConfig
 from cotgen.distributed.dpo_worker import step_batches, train_worker
 from cotgen.distributed.pipeline import connect, run_sweep
 from cotgen.distributed.store import load_rows
-from cotgen.models.janus import EMBEDDED_GENERATOR
+from cotgen.models.presets import resolve
 from cotgen.prompts import TAGS, Record, write_records
-from cotgen.verify.strategies import VerifyConfig
+from cotgen.verify.config import VerifyConfig
 from cotgen.world.records import evaluation_records, first_per_tag, sample_records
 
 
@@ -66,23 +66,16 @@ def sweep_config(cfg: DPOJobConfig, r: int) -> SweepConfig:
 
 def _engine(cfg: DPOJobConfig, r: int):
     """Round r's policy with the sampling settings of the sweep, on the task's GPU when it has one."""
-    import torch
+    from cotgen.generate.factory import load_engine
 
-    from cotgen.generate.commands import build_engine
-
-    s = cfg.sampling
-    engine, tokenizer = build_engine(policy(cfg, r), s.guidance, s.temperature, s.top_k, s.steps)
-    if cfg.trainer.use_gpu:
-        engine.model.to("cuda")
-        engine.device = torch.device("cuda")
-    return engine, tokenizer
+    return load_engine(policy(cfg, r), cfg.sampling, "cuda" if cfg.trainer.use_gpu else "cpu")
 
 
 def make_pairs(cfg: DPOJobConfig, r: int, rows: list[dict]) -> list[dict]:
     """Pair rows of round r (a Ray task: it loads the policy that sampled them)."""
     from cotgen.dpo.loss import reference_logps
     from cotgen.dpo.pairs import build_pairs, label_rows, regenerate
-    from cotgen.generate.commands import prompt_ids
+    from cotgen.generate import prompt_ids
     from cotgen.models.janus import special_tokens
 
     engine, tokenizer = _engine(cfg, r - 1)
@@ -120,7 +113,7 @@ def train_round(cfg: DPOJobConfig, r: int, log: Callable[[str], None]) -> None:
     if not steps:
         log(f"round {r}: fewer pairs than one batch ({cfg.train.batch_size}): the policy is kept unchanged")
         previous = policy(cfg, r - 1)
-        shutil.copytree(EMBEDDED_GENERATOR if previous == "embedded" else previous, folder / "model")
+        shutil.copytree(resolve(previous, "generator"), folder / "model")
         return
     trainer = TorchTrainer(
         train_worker,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from cotgen.distributed.config import SweepConfig
 from cotgen.prompts import Record, load_records
 from cotgen.verify.pool import poolable
-from cotgen.verify.strategies import VerifyConfig
+from cotgen.verify.config import VerifyConfig
 from cotgen.world.records import evaluation_records, first_per_tag
 
 

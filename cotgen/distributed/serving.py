@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException
 from transformers import AutoConfig, AutoTokenizer
 
 from cotgen.errors import InputError
-from cotgen.generate.commands import build_engine, prompt_ids
+from cotgen.generate.factory import load_engine, prompt_ids
 from cotgen.generate.engine import PathKey, StepwiseGenerator
 from cotgen.images_api import (
     APP_NAME,
@@ -140,9 +140,7 @@ class Generator:
     """The step-wise engine and the verification strategies, one image per call."""
 
     def __init__(self, judge: DeploymentHandle | None, settings: ServeSettings):
-        s = settings.sampling
-        engine, self.tokenizer = build_engine(settings.generator, s.guidance, s.temperature, s.top_k, s.steps)
-        self.engine = StepwiseGenerator(engine.model.to(_device()), engine.sampling)
+        self.engine, self.tokenizer = load_engine(settings.generator, settings.sampling, _device())
         self.tokenize = lambda text: prompt_ids(self.tokenizer, text)
         self.judge = RemoteJudge(judge) if judge is not None else None
         self.verify = settings.verify

@@ -17,7 +17,8 @@ from cotgen.generate.engine import StepwiseGenerator
 from cotgen.prompts import Record, parse_line
 from cotgen.report.strips import step_strip
 from cotgen.verify.pool import path_costs, subset_picks
-from cotgen.verify.strategies import Judge, Verifier, VerifyConfig
+from cotgen.verify.config import VerifyConfig
+from cotgen.verify.strategies import Judge, Verifier
 
 
 def png(image: Image.Image) -> bytes:

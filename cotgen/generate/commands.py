@@ -6,36 +6,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cotgen.errors import InputError
 from cotgen.evaluate.folder import evaluate_folder
 from cotgen.evaluate.summary import Summary
-from cotgen.generate.engine import PathKey, Sampling, StepwiseGenerator
+from cotgen.generate.engine import PathKey, StepwiseGenerator
+from cotgen.generate.factory import prompt_ids
 from cotgen.generate.pipeline import generate_images
 from cotgen.layout import write_prompt_folder
-from cotgen.models.janus import generation_prompt_ids, load_generator
 from cotgen.prompts import Record
 from cotgen.report.strips import step_strip
-
-
-def prompt_ids(tokenizer, prompt: str) -> list[int]:
-    """Token ids of a prompt; words the model's vocabulary lacks are an error, not <unk>."""
-    ids = generation_prompt_ids(tokenizer, prompt)
-    if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
-        unknown = [w for w in prompt.split() if tokenizer.unk_token_id in tokenizer(w, add_special_tokens=False).input_ids]
-        raise InputError(f"prompt {prompt!r}: not in the model's vocabulary: {', '.join(unknown)}")
-    return ids
-
-
-def build_engine(model_name: str, guidance: float | None, temperature: float, top_k: int, steps: int):
-    """Load a generator; guidance defaults to the checkpoint's own `guidance_scale` (else 5, as Janus)."""
-    model, tokenizer = load_generator(model_name)
-    if guidance is None:
-        guidance = model.generation_config.guidance_scale or 5.0
-    try:
-        sampling = Sampling(guidance_scale=guidance, temperature=temperature, top_k=top_k, steps=steps)
-    except ValueError as err:
-        raise InputError(str(err)) from None
-    return StepwiseGenerator(model, sampling), tokenizer
 
 
 def generate_with_strips(engine: StepwiseGenerator, tokenizer, prompt: str, n: int, out: Path, seed: int) -> list[Path]:

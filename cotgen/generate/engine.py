@@ -31,29 +31,8 @@ from transformers import Cache, JanusForConditionalGeneration
 
 from cotgen.generate.cache import preallocated_cache
 from cotgen.generate.decode import decode_step, padding_bias
+from cotgen.generate.sampling import Sampling
 from cotgen.models.janus import SpecialTokens, image_grid, special_tokens
-
-
-@dataclass(frozen=True)
-class Sampling:
-    guidance_scale: float = 5.0
-    """Classifier-free guidance scale; 1.0 means no guidance."""
-    temperature: float = 1.0
-    """Softmax temperature; 0 decodes greedily."""
-    top_k: int = 0
-    """Sample from the k most likely tokens; 0 keeps the full distribution."""
-    steps: int = 4
-    """Checkpoint steps per image: the token grid's rows are split into this many groups."""
-
-    def __post_init__(self) -> None:
-        if self.guidance_scale < 1.0:
-            raise ValueError(f"guidance_scale must be >= 1.0, got {self.guidance_scale}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +73,7 @@ class StepwiseGenerator:
     def __init__(self, model: JanusForConditionalGeneration, sampling: Sampling = Sampling()):
         self.model = model.eval()
         self.sampling = sampling
+        self.guidance = (model.generation_config.guidance_scale or 5.0) if sampling.guidance is None else sampling.guidance
         self.special: SpecialTokens = special_tokens(model)
         self.grid = image_grid(model)
         self._lm = model.model.language_model
@@ -125,7 +105,7 @@ class StepwiseGenerator:
     def _guided(self, hidden: torch.Tensor) -> torch.Tensor:
         logits = self.model.model.generation_head(hidden).float()
         cond, uncond = logits.chunk(2)
-        return uncond + self.sampling.guidance_scale * (cond - uncond)
+        return uncond + self.guidance * (cond - uncond)
 
     @torch.no_grad()
     def start(self, input_ids: list[list[int]], keys: list[PathKey]) -> State:

@@ -49,6 +49,7 @@ from PIL import Image
 from cotgen.evaluate.reader import Reading, read_scene
 from cotgen.evaluate.rules import check
 from cotgen.judge.prompts import JudgePrompts
+from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS, Record
 from cotgen.world.degrade import DEGRADATIONS
 from cotgen.world.perturb import broken_image
@@ -273,9 +274,9 @@ def cell_batch(n: int, cells: int, rng: np.random.Generator, random_rate: float 
 
 def load_generator_engine(name: str):
     """The generator's engine with its own default sampling, and its tokenizer."""
-    from cotgen.generate.commands import build_engine
+    from cotgen.generate.factory import load_engine
 
-    return build_engine(name, None, 1.0, 0, 4)
+    return load_engine(name)
 
 
 def generated(
@@ -420,7 +421,8 @@ def build_dataset(
         {**common, "n": data.render_images, "degrade_rate": data.degrade_rate, "swaps": data.swaps},
         lambda folder: build_renders(folder, data.render_images, seed, data.degrade_rate, data.swaps, prompts),
     )  # fmt: skip
-    gen = {"generator": str(data.generator), "generator_mtime": _generator_stamp(data.generator)}
+    # the weights' digest, not the name: cached images follow a retrained generator
+    gen = {"generator": str(data.generator), "generator_digest": weights_digest(data.generator, "generator")}
     train_generated = cached(
         root / "generated",
         {**common, **gen, "n": data.generated_images, "swaps": data.swaps},
@@ -446,14 +448,6 @@ def build_dataset(
         lambda folder: build_prefixes(folder, heldout_prefix_records, data.prefix_rollouts, seed, data.generator, data.generator_batch, "heldout", prompts, progress),
     )  # fmt: skip
     return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes)
-
-
-def _generator_stamp(name: str) -> str:
-    """Changes when the generator's weights do, so cached images follow a retrained generator."""
-    from cotgen.models.janus import EMBEDDED_GENERATOR
-
-    path = (EMBEDDED_GENERATOR if name == "embedded" else Path(name)) / "model.safetensors"
-    return str(path.stat().st_size) + ":" + str(int(path.stat().st_mtime)) if path.exists() else "?"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -148,16 +148,9 @@ class VLMJudge:
         return [answer.strip() for answer in answers]
 
 
-EMBEDDED_JUDGE = Path(__file__).resolve().parents[1] / "assets" / "judge"
-
-
 def load_judge(path: str | Path = "embedded", dtype: str | torch.dtype = "auto", device: str | torch.device = "cpu") -> VLMJudge:
     """A judge from a local `save_pretrained` folder (model and processor), a preset name
     (`cotgen.models.presets`), a hub id, or "embedded" for the one cotgen ships; never runs remote code."""
-    if str(path) == "embedded":
-        if not (EMBEDDED_JUDGE / "config.json").is_file():
-            raise InputError(f"the embedded judge is missing from this install ({EMBEDDED_JUDGE}); pass a judge folder instead")
-        path = EMBEDDED_JUDGE
     path = resolve(path, "judge")
     if not (path / "config.json").is_file():
         raise InputError(f"{path}: not a model folder (no config.json)")

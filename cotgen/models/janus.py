@@ -23,7 +23,6 @@ from transformers import (
 from cotgen.errors import InputError
 from cotgen.models.presets import resolve
 
-EMBEDDED_GENERATOR = Path(__file__).resolve().parents[1] / "assets" / "generator"
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def load_generator(name_or_path: str | Path = "embedded") -> tuple[JanusForCondi
     """A Janus checkpoint folder, preset name (`cotgen.models.presets`), hub id or "embedded" as an
     eval-mode model and its tokenizer, with the generation config's special tokens set (transformers
     does not keep `generation_kwargs` on load)."""
-    path = EMBEDDED_GENERATOR if str(name_or_path) == "embedded" else resolve(name_or_path, "generator")
+    path = resolve(name_or_path, "generator")
     if not (path / "config.json").is_file():
         raise InputError(f"{path}: not a model folder (no config.json)")
     model = JanusForConditionalGeneration.from_pretrained(path).eval()

@@ -1,6 +1,6 @@
-"""Names for the real checkpoints the paper uses, resolved to local `save_pretrained` folders.
+"""The one model-name resolver: "embedded", preset names, folders and hub ids to local folders.
 
-A preset never downloads: its weights live in `$COTGEN_MODELS/<name>` (default
+"embedded" is the generator or judge cotgen ships in its package. A preset never downloads: its weights live in `$COTGEN_MODELS/<name>` (default
 `~/.cache/cotgen/models/<name>`), and when they are missing the error gives the one command that
 fetches them. A hub id ("owner/name") that is not a local folder is downloaded into Hugging Face's
 cache, because the user asked for it by name. Nothing here runs remote code: every preset is a
@@ -9,6 +9,7 @@ model type transformers implements.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,6 +21,9 @@ from cotgen.errors import InputError
 MODELS_ENV = "COTGEN_MODELS"
 DEFAULT_MODELS = Path("~/.cache/cotgen/models")
 HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+EMBEDDED = {"generator": ASSETS / "generator", "judge": ASSETS / "judge"}
+"""The models cotgen ships, by role: what the name "embedded" means."""
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,39 @@ def _download(hub_id: str) -> Path:
 
 
 def resolve(name_or_path: str | Path, role: str) -> Path:
-    """The local folder for a preset name, a folder, or a hub id (downloaded on request)."""
+    """The local folder for "embedded", a preset name, a folder, or a hub id (downloaded on request)."""
     text = str(name_or_path)
+    if text == "embedded":
+        folder = EMBEDDED[role]
+        if not (folder / "config.json").is_file():
+            raise InputError(f"the embedded {role} is missing from this install ({folder}); pass a {role} folder instead")
+        return folder
     if text in PRESETS:
         return _preset_folder(text, PRESETS[text], role)
     path = Path(text).expanduser()
     if not path.exists() and HUB_ID.fullmatch(text):
         return _download(text)
     return path
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def weights_digest(name_or_path: str | Path, role: str) -> str:
+    """A content hash (sha256, 16 hex digits) of a model folder's weight files: what tells two models
+    apart when their names are the same ("embedded" before and after a retraining)."""
+    folder = resolve(name_or_path, role)
+    files = sorted(f for f in folder.glob("*") if f.suffix in (".safetensors", ".bin", ".pt") and f.is_file())
+    if not files:
+        raise InputError(f"{folder}: no weight files (*.safetensors) to identify the {role} by")
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    key = (str(folder.resolve()), stamp)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(f.name.encode())
+            with open(f, "rb") as handle:
+                while chunk := handle.read(1 << 24):
+                    digest.update(chunk)
+        _DIGESTS[key] = digest.hexdigest()[:16]
+    return _DIGESTS[key]

@@ -14,7 +14,7 @@ from cotgen.prompts import TAGS
 from cotgen.report.machine import describe_machine
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.report.sweep import Point, headline, oracle_curve, sweep_points, text_table
-from cotgen.verify.names import STRATEGIES
+from cotgen.verify.config import STRATEGIES
 
 COLORS = dict(zip(STRATEGIES, PALETTE))
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cotgen.evaluate.summary import Summary, format_table, summarize
-from cotgen.verify.names import STRATEGIES
+from cotgen.verify.config import STRATEGIES
 
 
 @dataclass

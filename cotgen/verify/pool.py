@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cotgen.verify.strategies import VerifyConfig, choose
+from cotgen.verify.config import VerifyConfig
+from cotgen.verify.strategies import choose
 from cotgen.verify.trace import Costs, PathTrace
 
 

@@ -30,58 +30,17 @@ from PIL import Image
 from cotgen.errors import InputError
 from cotgen.generate.engine import PathKey, State, StepwiseGenerator
 from cotgen.generate.feedback import corrective_prompt, feedback_from_explanation, readable
-from cotgen.judge.prompts import JudgePrompts
-from cotgen.verify.names import STRATEGIES
+from cotgen.verify.config import PRM_AGGREGATES, STRATEGIES, VerifyConfig
 from cotgen.verify.trace import Costs, PathTrace, Round, Selection
 
 AGGREGATES = {"min": min, "mean": statistics.fmean, "last": lambda scores: scores[-1]}
-CORRECTORS = ("feedback", "resample")
+assert tuple(AGGREGATES) == PRM_AGGREGATES
 
 
 class Judge(Protocol):
     def p_yes(self, images: Sequence[Image.Image], questions: Sequence[str], history=None) -> torch.Tensor: ...
 
     def explain(self, images: Sequence[Image.Image], questions: Sequence[str], history=None) -> list[str]: ...
-
-
-@dataclass(frozen=True)
-class VerifyConfig:
-    strategy: str = "parm"
-    """baseline | orm | prm | parm | parm++"""
-    n: int = 20
-    """Candidate paths per prompt (per round for parm++)."""
-    threshold: float = 0.5
-    """P(yes) at or above which the judge's answer counts as "yes" (clarity, and alignment in parm++)."""
-    potential_threshold: float = 0.5
-    """parm prunes a path whose potential P(yes) is below this: raise it to prune more and decode less."""
-    prm_aggregate: str = "min"
-    """How prm folds a path's step scores into one: min | mean | last."""
-    beam: int = 0
-    """prm only: keep this many paths at each step and branch them (0 = best-of-N)."""
-    max_rounds: int = 3
-    """parm++: reflection rounds at most, the first generation included."""
-    corrector: str = "feedback"
-    """parm++: how a rejected image is regenerated. `feedback`: new paths of the corrective prompt,
-    the prompt followed by the judge's reasons (the embedded generator is trained on it; a real
-    checkpoint without a corrector reads it as text); `resample`: new paths of the bare prompt."""
-    prompts: JudgePrompts = field(default_factory=JudgePrompts)
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise InputError(f"strategy: {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
-        if self.n < 1:
-            raise InputError(f"n: must be at least 1, got {self.n}")
-        for name in ("threshold", "potential_threshold"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise InputError(f"{name}: must be within [0, 1], got {getattr(self, name)}")
-        if self.prm_aggregate not in AGGREGATES:
-            raise InputError(f"prm_aggregate: {self.prm_aggregate!r} is not one of {', '.join(AGGREGATES)}")
-        if self.beam < 0 or (self.beam and self.n % self.beam):
-            raise InputError(f"beam: must be 0 or divide n={self.n}, got {self.beam}")
-        if self.max_rounds < 1:
-            raise InputError(f"max_rounds: must be at least 1, got {self.max_rounds}")
-        if self.corrector not in CORRECTORS:
-            raise InputError(f"corrector: {self.corrector!r} is not one of {', '.join(CORRECTORS)}")
 
 
 def choose(traces: Sequence[PathTrace], paths: Iterable[int], finished: Container[int]) -> int:

@@ -1,3 +1,0 @@
-"""Strategy names, importable without torch (the CLI's argument parser needs them)."""
-
-STRATEGIES = ("baseline", "orm", "prm", "parm", "parm++")
