@@ -26,7 +26,7 @@ from cotgen.generate.pipeline import generate_prompts
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.vlm import load_judge
 from cotgen.models.janus import load_generator
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 from cotgen.world.records import evaluation_records, first_per_tag
 
 

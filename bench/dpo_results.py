@@ -24,7 +24,7 @@ from cotgen.distributed.pipeline import run_sweep
 from cotgen.distributed.store import load_rows
 from cotgen.errors import InputError
 from cotgen.evaluate.summary import format_table
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 from cotgen.report.sweep import sweep_points
 
 

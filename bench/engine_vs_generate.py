@@ -18,7 +18,7 @@ import torch
 from cotgen.generate import PathKey, Sampling, StepwiseGenerator
 from cotgen.models.ar import pad_prompts
 from cotgen.models.janus import load_generator, tokenizer_specials
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 from cotgen.world.records import evaluation_records
 
 

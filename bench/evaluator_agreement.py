@@ -13,7 +13,7 @@ import argparse
 import time
 
 from cotgen.evaluate.agreement import measure_agreement, measure_false_correct
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 from cotgen.world.degrade import DEGRADATIONS
 from cotgen.world.perturb import BREAKAGES
 

@@ -30,7 +30,7 @@ from transformers import JanusConfig, JanusForConditionalGeneration, LlamaConfig
 
 from cotgen.generate import PathKey, Sampling, StepwiseGenerator
 from cotgen.models.janus import SpecialTokens, configure_generation, tiny_janus_config
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 
 SPECIAL = SpecialTokens(bos=1, pad=0, boi=3)
 PROMPT_TOKENS = 32  # Janus-Pro's conversation format around a GenEval-length prompt

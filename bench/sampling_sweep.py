@@ -24,7 +24,7 @@ from cotgen.generate import Sampling, StepwiseGenerator
 from cotgen.generate.pipeline import generate_images
 from cotgen.models.janus import load_generator
 from cotgen.prompts import TAGS
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 from cotgen.world.records import evaluation_records, first_per_tag, sample_records
 
 

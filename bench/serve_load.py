@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 
 PROMPT = "a photo of two red circles"
 

@@ -27,7 +27,7 @@ from cotgen.distributed.pipeline import connect, run_sweep
 from cotgen.distributed.plan import plan_runs, plan_units, sweep_records, verify_config
 from cotgen.distributed.store import SweepStore
 from cotgen.distributed.work import evaluate_rows, run_unit
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 
 
 def single_process(cfg: SweepConfig) -> float:

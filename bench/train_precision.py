@@ -17,7 +17,7 @@ import torch
 
 from cotgen.models.ar import image_token_loss, pad_prompts
 from cotgen.models.janus import image_grid, load_generator, tokenizer_specials
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 
 
 def main() -> None:

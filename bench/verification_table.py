@@ -21,7 +21,7 @@ from cotgen.evaluate.exact import evaluate_image
 from cotgen.evaluate.summary import format_table, summarize
 from cotgen.generate import load_engine, prompt_ids
 from cotgen.judge.vlm import load_judge
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 from cotgen.verify.config import STRATEGIES
 from cotgen.verify.config import VerifyConfig
 from cotgen.verify.strategies import Verifier

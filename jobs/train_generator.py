@@ -47,7 +47,7 @@ from cotgen.models.vq import (
     restart_dead_codes,
     tensor_to_pixels,
 )  # fmt: skip
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 from cotgen.world.perturb import broken_image
 from cotgen.world.records import evaluation_records, first_per_tag, sample_training_record
 from cotgen.world.render import render_array

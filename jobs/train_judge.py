@@ -62,7 +62,7 @@ from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.reflection import reflection_loss, reflection_scores, reflection_target
 from cotgen.judge.rollouts import PREFIX_TASKS, first_clear_step
 from cotgen.prompts import TAGS
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 
 
 @dataclass

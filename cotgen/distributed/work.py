@@ -15,7 +15,7 @@ from cotgen.distributed.plan import Unit
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.generate.engine import StepwiseGenerator
 from cotgen.prompts import Record, parse_line
-from cotgen.report.strips import step_strip
+from cotgen.generate.strips import step_strip
 from cotgen.verify.pool import path_costs, subset_picks
 from cotgen.verify.config import VerifyConfig
 from cotgen.verify.strategies import Judge, Verifier

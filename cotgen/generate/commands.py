@@ -13,7 +13,7 @@ from cotgen.generate.factory import prompt_ids
 from cotgen.generate.pipeline import generate_images
 from cotgen.layout import write_prompt_folder
 from cotgen.prompts import Record
-from cotgen.report.strips import step_strip
+from cotgen.generate.strips import step_strip
 
 
 def generate_with_strips(engine: StepwiseGenerator, tokenizer, prompt: str, n: int, out: Path, seed: int) -> list[Path]:

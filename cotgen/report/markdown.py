@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from cotgen.distributed.store import load_rows
 from cotgen.prompts import TAGS
-from cotgen.report.machine import describe_machine
+from cotgen.machine import describe_machine
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.report.sweep import Point, headline, oracle_curve, sweep_points, text_table
 from cotgen.verify.config import STRATEGIES
