@@ -20,12 +20,11 @@ import torch
 
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.evaluate.summary import format_table, summarize
-from cotgen.generate import Sampling, StepwiseGenerator
+from cotgen.generate import load_engine
 from cotgen.generate.feedback import corrective_prompt, feedback_from_explanation
 from cotgen.generate.pipeline import generate_prompts
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.vlm import load_judge
-from cotgen.models.janus import load_generator
 from cotgen.machine import describe_machine
 from cotgen.world.records import evaluation_records, first_per_tag
 
@@ -40,8 +39,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model, tokenizer = load_generator(args.model)
-    engine = StepwiseGenerator(model, Sampling(guidance=model.generation_config.guidance_scale))
+    engine, tokenizer = load_engine(args.model)  # at the checkpoint's own guidance
     judge = load_judge(args.judge)
     records = first_per_tag(evaluation_records(), args.per_tag)
     print(f"machine: {describe_machine()}; {len(records)} held-out records", flush=True)

@@ -3,7 +3,8 @@ iterative DPO with the ORM and PARM verifiers at N — the paper's DPO rows in m
 
     python bench/dpo_results.py --config jobs/configs/dpo_demo.yaml [key=value ...] [--n 20] [--per-tag 8]
 
-1. The DPO job itself (`run_dpo`: resumes, or reads a finished run folder) for its rounds' policies.
+1. The DPO recipe itself (`jobs/train_dpo.py`, same config and overrides: it resumes, or finds a
+   finished run folder done) for its rounds' policies.
 2. One sweep per policy on the same held-out records and path keys (<out>/results/<policy>): baseline
    for the starting policy and round 1, baseline + orm@N + parm@N for the last round.
 3. The tag × method table, printed and written to <out>/results/results.md with the machine.
@@ -12,20 +13,23 @@ iterative DPO with the ORM and PARM verifiers at N — the paper's DPO rows in m
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from cotgen.config import load_config
-from cotgen.distributed.config import SweepConfig
 from cotgen.distributed.dpo_config import DPOJobConfig
-from cotgen.distributed.dpo_train import policy, run_dpo
 from cotgen.distributed.pipeline import run_sweep
-from cotgen.distributed.store import load_rows
 from cotgen.errors import InputError
 from cotgen.evaluate.summary import format_table
 from cotgen.machine import describe_machine
 from cotgen.report.sweep import sweep_points
+from cotgen.sweep.config import SweepConfig
+from cotgen.sweep.store import load_rows
+from cotgen.train.dpo.rounds import policy
+
+RECIPE = Path(__file__).resolve().parents[1] / "jobs" / "train_dpo.py"
 
 
 def verified(cfg: DPOJobConfig, r: int, strategies: list[str], n: int, per_tag: int | None) -> dict:
@@ -51,7 +55,10 @@ def main(argv: list[str]) -> int:
     try:
         cfg = load_config(DPOJobConfig, args.config, args.overrides)
         cfg.out = str(Path(cfg.out).resolve())
-        run_dpo(cfg)
+        config = ["--config", args.config] if args.config else []
+        trained = subprocess.run([sys.executable, str(RECIPE), *config, *args.overrides], check=False)
+        if trained.returncode:
+            return trained.returncode
         last = cfg.rounds
         columns = {"baseline": verified(cfg, 0, ["baseline"], args.n, args.per_tag)["baseline"]}
         if last > 1:

@@ -16,9 +16,8 @@ import time
 import torch
 
 from cotgen.generate import PathKey, Sampling, StepwiseGenerator
-from cotgen.models.ar import pad_prompts
-from cotgen.models.janus import load_generator, tokenizer_specials
 from cotgen.machine import describe_machine
+from cotgen.models.janus import load_generator, pad_prompts, tokenizer_specials
 from cotgen.world.records import evaluation_records
 
 
@@ -57,8 +56,8 @@ def main() -> None:
     rate = {name: args.batch / statistics.median(t) for name, t in timings.items()}
     print(f"machine: {describe_machine()}, torch threads {args.threads}")
     print(f"model {args.model}, batch {args.batch}, {engine.grid ** 2} image tokens, guidance {args.guidance}, {args.repeats} repeats")
-    for name in timings:
-        print(f"{name:<10}{rate[name]:>8.2f} images/s  (median of {', '.join(f'{t:.2f}' for t in timings[name])} s)")
+    for name, times in timings.items():
+        print(f"{name:<10}{rate[name]:>8.2f} images/s  (median of {', '.join(f'{t:.2f}' for t in times)} s)")
     print(f"engine / generate: {rate['engine'] / rate['generate']:.2f}x")
 
 

@@ -18,6 +18,7 @@ steps) bounds images/s from above. It ignores the VQ decode and the prefill, sma
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import json
 import statistics
@@ -29,8 +30,8 @@ import torch
 from transformers import JanusConfig, JanusForConditionalGeneration, LlamaConfig
 
 from cotgen.generate import PathKey, Sampling, StepwiseGenerator
-from cotgen.models.janus import SpecialTokens, configure_generation, tiny_janus_config
 from cotgen.machine import describe_machine
+from cotgen.models.janus import SpecialTokens, configure_generation, tiny_janus_config
 
 SPECIAL = SpecialTokens(bos=1, pad=0, boi=3)
 PROMPT_TOKENS = 32  # Janus-Pro's conversation format around a GenEval-length prompt
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
         runs = {m: Timing(m, batch, []) for m in methods}
         for _ in range(args.repeats):  # interleaved, so drift hits every method alike
             for m, fn in methods.items():
-                runs[m].seconds.append(timed(lambda: fn(batch), device))
+                runs[m].seconds.append(timed(functools.partial(fn, batch), device))
         timings += runs.values()
 
     print(f"device: {name}; {'tiny random Janus' if args.tiny else 'Janus-Pro-1B architecture, random weights'}, {dtype}")

@@ -22,9 +22,9 @@ from cotgen.evaluate.exact import evaluate_image
 from cotgen.evaluate.summary import format_table, summarize
 from cotgen.generate import Sampling, StepwiseGenerator
 from cotgen.generate.pipeline import generate_images
+from cotgen.machine import describe_machine
 from cotgen.models.janus import load_generator
 from cotgen.prompts import TAGS
-from cotgen.machine import describe_machine
 from cotgen.world.records import evaluation_records, first_per_tag, sample_records
 
 

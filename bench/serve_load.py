@@ -31,11 +31,11 @@ def start_server(judge: str) -> str:
     from ray import serve
 
     from cotgen.distributed.serving import application
-    from cotgen.images_api import APP_NAME, ServeSettings
+    from cotgen.serving.config import APP_NAME, ServeConfig
 
     if judge == "untrained":
         from cotgen.judge import save_judge
-        from cotgen.judge.embedded import build_judge
+        from cotgen.train.judge.model import build_judge
 
         judge = tempfile.mkdtemp(prefix="untrained_judge_")
         save_judge(build_judge(seed=0), judge)
@@ -44,7 +44,7 @@ def start_server(judge: str) -> str:
         port = s.getsockname()[1]
     ray.init(include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(application(ServeSettings(judge=judge)), name=APP_NAME, route_prefix="/")
+    serve.run(application(ServeConfig(judge=judge)), name=APP_NAME, route_prefix="/")
     return f"http://127.0.0.1:{port}"
 
 

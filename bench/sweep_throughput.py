@@ -22,12 +22,13 @@ from pathlib import Path
 import ray
 import torch
 
-from cotgen.distributed.config import ClusterConfig, SweepConfig
 from cotgen.distributed.pipeline import connect, run_sweep
-from cotgen.distributed.plan import plan_runs, plan_units, sweep_records, verify_config
-from cotgen.distributed.store import SweepStore
-from cotgen.distributed.work import evaluate_rows, run_unit
 from cotgen.machine import describe_machine
+from cotgen.models.presets import weights_digest
+from cotgen.sweep.config import ROLES, ClusterConfig, SweepConfig
+from cotgen.sweep.plan import plan_runs, plan_units, sweep_records, verify_config
+from cotgen.sweep.store import SweepStore
+from cotgen.sweep.work import evaluate_rows, run_unit
 
 
 def single_process(cfg: SweepConfig) -> float:
@@ -41,7 +42,7 @@ def single_process(cfg: SweepConfig) -> float:
     judge = load_judge(cfg.judge)
     records = sweep_records(cfg)
     store = SweepStore(cfg.out)
-    store.prepare(cfg, records)
+    store.prepare(cfg, records, {role: weights_digest(getattr(cfg, role), role) for role in ROLES})
     for unit in plan_units(plan_runs(cfg), len(records)):
         config = verify_config(cfg, unit.run.strategy, unit.run.n)
         rows = run_unit(engine, judge, lambda t: prompt_ids(tokenizer, t), config, unit, records[unit.index], cfg.seed, cfg.ns)

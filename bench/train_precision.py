@@ -15,9 +15,9 @@ import time
 
 import torch
 
-from cotgen.models.ar import image_token_loss, pad_prompts
-from cotgen.models.janus import image_grid, load_generator, tokenizer_specials
 from cotgen.machine import describe_machine
+from cotgen.models.ar import image_token_loss
+from cotgen.models.janus import image_grid, load_generator, pad_prompts, tokenizer_specials
 
 
 def main() -> None:
@@ -45,13 +45,13 @@ def main() -> None:
     print(f"machine: {describe_machine()}; batch {args.batch}, {args.threads} threads")
     seconds = {"fp32": [], "bf16": []}
     for _ in range(args.rounds):
-        for name in seconds:
+        for name, times in seconds.items():
             step(name == "bf16")  # warm-up
             start = time.perf_counter()
             for _ in range(args.steps):
                 step(name == "bf16")
-            seconds[name].append((time.perf_counter() - start) / args.steps)
-            print(f"{name}: {seconds[name][-1]:.3f} s/step", flush=True)
+            times.append((time.perf_counter() - start) / args.steps)
+            print(f"{name}: {times[-1]:.3f} s/step", flush=True)
     fp32, bf16 = statistics.median(seconds["fp32"]), statistics.median(seconds["bf16"])
     print(f"median fp32 {fp32:.3f} s/step, bf16 {bf16:.3f} s/step: bf16 is {fp32 / bf16:.2f}x as fast")
 

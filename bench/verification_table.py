@@ -22,8 +22,7 @@ from cotgen.evaluate.summary import format_table, summarize
 from cotgen.generate import load_engine, prompt_ids
 from cotgen.judge.vlm import load_judge
 from cotgen.machine import describe_machine
-from cotgen.verify.config import STRATEGIES
-from cotgen.verify.config import VerifyConfig
+from cotgen.verify.config import STRATEGIES, VerifyConfig
 from cotgen.verify.strategies import Verifier
 from cotgen.world.records import evaluation_records, first_per_tag
 

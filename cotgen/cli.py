@@ -58,7 +58,7 @@ def _engine(args: argparse.Namespace):
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from cotgen.generate.commands import generate_with_strips
+    from cotgen.commands import generate_with_strips
 
     if args.strategy:
         return _generate_verified(args)
@@ -92,14 +92,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     from cotgen.evaluate.folder import evaluate_folder, rows_to_jsonl
     from cotgen.evaluate.summary import format_table
 
+    if args.folder is None:
+        what = "to write the generated images to" if args.generate else "to score"
+        raise InputError(f"evaluate needs a FOLDER {what}")
     if args.generate:
-        from cotgen.generate.commands import generate_and_evaluate
+        from cotgen.commands import generate_and_evaluate
 
         if args.detector:
             raise InputError("--generate scores the shapes world exactly; --detector is for folders of real images")
-
-        if args.folder is None:
-            raise InputError("evaluate --generate MODEL needs a FOLDER to write the generated images to")
         out = Path(args.folder)
         if has_prompt_folders(out):
             raise InputError(f"{out}: already holds GenEval prompt folders; choose a new folder for --generate")
@@ -108,13 +108,9 @@ def _evaluate(args: argparse.Namespace) -> None:
         records = evaluation_records() if args.split == "eval" else [r for t in TAGS for r in sample_records(t, 80, "train", args.seed)]
         if args.per_tag:
             records = first_per_tag(records, args.per_tag)
-        summary = generate_and_evaluate(engine, tokenizer, records, args.samples, out, args.seed)
-        print(format_table({args.generate: summary}))
-        print(f"images in GenEval's layout: {out}")
-        return
-    if args.folder is None:
-        raise InputError("evaluate needs a FOLDER to score")
-    if args.detector:
+        scorer = args.generate
+        rows, summary = generate_and_evaluate(engine, tokenizer, records, args.samples, out, args.seed)
+    elif args.detector:
         from cotgen.evaluate.detector import load_detector
         from cotgen.evaluate.detector_folder import detect_folder
 
@@ -127,10 +123,12 @@ def _evaluate(args: argparse.Namespace) -> None:
         write_text_atomic(args.results, rows_to_jsonl(rows))
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
-    else:
-        print(format_table({scorer: summary}))
-        if args.results:
-            print(f"per-image results: {args.results}")
+        return
+    print(format_table({scorer: summary}))
+    if args.generate:
+        print(f"images in GenEval's layout: {args.folder}")
+    if args.results:
+        print(f"per-image results: {args.results}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -151,12 +149,18 @@ def _report(args: argparse.Namespace) -> None:
     print(f"report: {path}")
 
 
-def _serve(args: argparse.Namespace) -> None:
-    from cotgen.distributed.serving import run_local
-    from cotgen.images_api import ServeSettings
+def _serve(args: argparse.Namespace) -> int:
+    from cotgen.distributed.serving import ClusterLost, run_local
+    from cotgen.serving.config import ServeConfig
 
     strategy = args.strategy or ("baseline" if args.judge == "none" else "parm")
-    run_local(ServeSettings(generator=args.generator, judge=args.judge, default_strategy=strategy), args.host, args.port)
+    config = ServeConfig(generator=args.generator, judge=args.judge, default_strategy=strategy)
+    try:
+        run_local(config, args.host, args.port)
+    except ClusterLost as err:
+        print(f"cotgen: error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
@@ -247,13 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        return args.run(args) or 0
     except InputError as err:
         print(f"cotgen: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
 
 
 if __name__ == "__main__":

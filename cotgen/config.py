@@ -61,10 +61,17 @@ def _check_value(value: Any, kind: Any, where: str) -> Any:
     raise InputError(f"{where}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
 
 
-def check_device(device: str) -> None:
-    """A torch device a job may train on: cpu or cuda[:N]."""
+def check_device(device: str, name: str = "device") -> None:
+    """A torch device a job may run on: cpu or cuda[:N]; `name` is the field that holds it."""
     if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise InputError(f"device: expected cpu or cuda[:N], got {device!r}")
+        raise InputError(f"{name}: expected cpu or cuda[:N], got {device!r}")
+
+
+def check_ray_device(device: str, name: str) -> None:
+    """Where a Ray actor, replica or Train worker runs: cpu or cuda; Ray picks the GPU itself
+    (CUDA_VISIBLE_DEVICES), so an index would be wrong."""
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"{name}: expected cpu or cuda (Ray chooses the GPU), got {device!r}")
 
 
 def build_config(cls: type[T], data: dict, where: str = "") -> T:

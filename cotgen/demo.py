@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cotgen.commands import generate_and_evaluate
 from cotgen.evaluate.folder import evaluate_folder
 from cotgen.evaluate.summary import Summary
-from cotgen.generate.commands import generate_and_evaluate
 from cotgen.generate.engine import StepwiseGenerator
 from cotgen.prompts import Record
 from cotgen.world.degrade import vq_like
@@ -58,5 +58,5 @@ def run_demo(
         summaries[name] = evaluate_folder(folder, progress=progress)[1]
     if generator is not None:
         folder = _fresh(Path(out) / "generator")
-        summaries["generator"] = generate_and_evaluate(generator, tokenizer, records, samples, folder, seed)
+        summaries["generator"] = generate_and_evaluate(generator, tokenizer, records, samples, folder, seed)[1]
     return summaries

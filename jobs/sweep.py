@@ -3,7 +3,7 @@
     python jobs/sweep.py --config jobs/configs/sweep_demo.yaml [key=value ...]
     ray job submit --working-dir . -- python jobs/sweep.py --config jobs/configs/sweep_demo.yaml
 
-1. Config: load and validate (`cotgen.distributed.config.SweepConfig`); the resolved copy is saved as
+1. Config: load and validate (`cotgen.sweep.config.SweepConfig`); the resolved copy is saved as
    <out>/config.yaml. Rerunning the same command resumes: finished units are not run again.
 2. Plan: the records, one pool run at the largest N for orm / prm best-of-N / parm (smaller N are
    read off its first paths), one run per N for parm++ and prm beam, one baseline run.
@@ -20,8 +20,8 @@ import sys
 import time
 
 from cotgen.config import load_config
-from cotgen.distributed.config import SweepConfig
 from cotgen.errors import InputError
+from cotgen.sweep.config import SweepConfig
 
 
 def main(argv: list[str]) -> int:

@@ -3,51 +3,91 @@
     python jobs/train_dpo.py --config jobs/configs/dpo_demo.yaml [key=value ...]
     ray job submit --working-dir . -- python jobs/train_dpo.py --config jobs/configs/dpo_demo.yaml
 
-1. Config: load and validate (`cotgen.distributed.dpo_config.DPOJobConfig`); the resolved copy is saved
-   as <out>/config.yaml. Rerunning the same command resumes where the last run stopped.
+1. Config: load and validate (`cotgen.distributed.dpo_config.DPOJobConfig`); the weights digests of
+   the starting policy and the judge are recorded in <out>/models.json (a rerun with other weights
+   stops); the resolved copy is saved as <out>/config.yaml. Rerunning the same command resumes: a
+   round with eval.json is done; within a round the sweep keeps its finished units, the pairs and
+   the model are kept once written, and Ray Train restarts a killed fit from its latest checkpoint.
 2. Round 0: the starting policy's held-out scores (exact evaluator).
-3. Round r = 1..R (`cotgen.distributed.dpo_train`): K samples per training prompt from round r−1's
-   policy through the sweep pipeline (judge P(yes) and exact verdict per image) → one "yes" and one
-   "no" image per prompt (`cotgen.dpo.pairs`), tokens replayed from their path keys, reference
-   log-probs precomputed → a Ray Train TorchTrainer whose workers run DeepSpeed ZeRO on the sigmoid
-   DPO loss (`cotgen.dpo.loss`), metrics reported per step → round-r/model (save_pretrained) →
-   held-out scores.
+3. Round r = 1..R: K samples per training prompt from round r−1's policy through the sweep pipeline
+   (judge P(yes) and exact verdict per image) → one "yes" and one "no" image per prompt
+   (`cotgen.train.dpo.pairs`), tokens replayed from their path keys, reference log-probs
+   precomputed → a Ray Train TorchTrainer whose workers run DeepSpeed ZeRO on the sigmoid DPO loss
+   (`cotgen.train.dpo.loss`, `cotgen.distributed.dpo_train`) → round-r/model (save_pretrained, with
+   a card) → held-out scores. The folder's layout: `cotgen.train.dpo.rounds`.
 4. Report: the held-out overall of every round.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+import json
+import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from cotgen.config import load_config
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from cotgen.distributed.dpo_config import DPOJobConfig
-from cotgen.errors import InputError
+from cotgen.distributed.dpo_train import connect_cluster, fit_round, pair_round, sample_round, score_round
+from cotgen.models.presets import resolve
+from cotgen.train.common.recipe import parse_config, run, save_resolved
+from cotgen.train.dpo.batches import step_batches
+from cotgen.train.dpo.card import write_round_card
+from cotgen.train.dpo.rounds import check_models, policy, round_dir, round_records
+
+
+def log(line: str) -> None:
+    print(line, flush=True)  # `ray job logs` shows it as it happens
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="YAML config (defaults apply where it is silent)")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. rounds=3 labeller=exact judge=JUDGE_DIR")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(DPOJobConfig, args.config, args.overrides)
-        from cotgen.distributed.dpo_train import run_dpo
+    cfg = parse_config(DPOJobConfig, argv, __doc__, "rounds=3 labeller=exact judge=JUDGE_DIR")
+    cfg = replace(cfg, out=str(Path(cfg.out).resolve()))  # tasks and workers may run elsewhere than the driver's cwd
+    check_models(cfg)
+    save_resolved(cfg, cfg.out)
+    connect_cluster(cfg)
+    start = time.time()
 
-        start = time.time()
-        scores = run_dpo(cfg)
-    except InputError as err:
-        print(f"train_dpo: error: {err}", file=sys.stderr)
-        return 2
+    scores = []
+    for r in range(cfg.rounds + 1):
+        folder = round_dir(cfg, r)
+        if (folder / "eval.json").is_file():
+            log(f"round {r}: done")
+            scores.append(json.loads((folder / "eval.json").read_text()))
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        if r and not (folder / "pairs.parquet").is_file():
+            rows = sample_round(cfg, r, log)
+            pairs = pair_round(cfg, r, rows)
+            pq.write_table(pa.Table.from_pylist(pairs), folder / "pairs.tmp.parquet")
+            (folder / "pairs.tmp.parquet").rename(folder / "pairs.parquet")
+            log(f"round {r}: {len(pairs)} pairs from {len(rows)} images of {len(round_records(cfg, r))} prompts ({cfg.labeller} labels)")
+        if r and not (folder / "model").is_dir():
+            pairs = pq.read_metadata(folder / "pairs.parquet").num_rows
+            if step_batches(pairs, cfg.train, cfg.trainer.workers, 0, r):
+                last = fit_round(cfg, r)[-1]
+                resumed = f" (resumed at step {last['resumed_at']})" if last["resumed_at"] else ""
+                log(f"round {r}: {last['steps']} steps{resumed}, loss {last['loss']:.4f}, "
+                    f"margin {last['rewards/margins']:.3f}, accuracy {last['rewards/accuracies']:.2f}")  # fmt: skip
+            else:
+                log(f"round {r}: fewer pairs than one batch ({cfg.train.batch_size}): the policy is kept unchanged")
+                shutil.copytree(resolve(policy(cfg, r - 1), "generator"), folder / "model")
+        summary = score_round(cfg, r)
+        if r:
+            write_round_card(cfg, r, summary)
+        (folder / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")  # last: the round is done
+        log(f"round {r}: held-out overall {summary['overall']:.3f} ({summary['images']} images)")
+        scores.append(summary)
+
     print(f"finished in {time.time() - start:.0f} s")
     for r, summary in enumerate(scores):
         tags = " ".join(f"{t} {s['score']:.3f}" for t, s in summary["tags"].items())
         print(f"round {r}: overall {summary['overall']:.3f}  ({tags})")
-    print(f"policy: {Path(cfg.out) / f'round-{len(scores) - 1}' / 'model'}")
+    print(f"policy: {policy(cfg, cfg.rounds)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    run(main, "train_dpo")

@@ -1,6 +1,8 @@
 """cluster.yaml: valid for Ray's cluster launcher, and with room for what the jobs and Serve ask for."""
 
 import copy
+import importlib
+import re
 from pathlib import Path
 
 import jsonschema
@@ -9,7 +11,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from cotgen.config import load_config
-from cotgen.distributed.config import SweepConfig
+from cotgen.sweep.config import SweepConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,7 +59,7 @@ def test_worker_types_hold_what_the_sweep_dpo_and_serve_ask_for(cluster):
     demand = sweep.generator_actors * sweep.gpus_per_generator + sweep.judge_actors * sweep.gpus_per_judge
     assert 0 < demand <= max_gpus
 
-    # DPO with trainer.use_gpu: one GPU per Ray Train worker; eight ranks fit on one node.
+    # DPO with trainer.device=cuda: one GPU per Ray Train worker; eight ranks fit on one node.
     assert any(n["resources"]["GPU"] >= 8 for n in gpu_nodes.values())
 
     serve = yaml.safe_load((REPO / "serve" / "config.yaml").read_text())
@@ -65,6 +67,34 @@ def test_worker_types_hold_what_the_sweep_dpo_and_serve_ask_for(cluster):
         options = deployment["ray_actor_options"]
         # the comments' GPU setting: Generator and Judge replicas take 1 GPU on a GPU node
         assert any(fits(n, options["num_cpus"], 1) for n in gpu_nodes.values()), deployment["name"]
+
+
+def resolve(dotted: str):
+    """A dotted name as Python finds it: the longest importable module, then attributes."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute)
+        return found
+    raise ModuleNotFoundError(dotted)
+
+
+def test_every_module_class_and_file_serve_config_names_exists():
+    text = (REPO / "serve" / "config.yaml").read_text()
+    (app,) = yaml.safe_load(text)["applications"]
+    module, _, builder = app["import_path"].partition(":")
+    assert callable(getattr(importlib.import_module(module), builder))
+    names = set(re.findall(r"\bcotgen(?:\.\w+)+", text))  # in the comments too
+    files = set(re.findall(r"\bcotgen(?:/\w+)+\.py", text))
+    assert len(names) >= 3 and files
+    for name in names:
+        resolve(name)
+    for file in files:
+        assert (REPO / file).is_file(), file
 
 
 def test_the_readmes_cluster_commands_load_with_the_jobs_own_configs():

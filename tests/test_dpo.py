@@ -1,37 +1,33 @@
-"""cotgen.dpo without Ray: the loss against a hand computation, pairs, log-probs, and DPO steps on a
-tiny random Janus that move its preference the right way."""
+"""cotgen.train.dpo without Ray: the loss against a hand computation, pairs, log-probs, DPO steps on a
+tiny random Janus that move its preference the right way, and a run folder that refuses other models."""
 
+import itertools
 import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
-from transformers import JanusForConditionalGeneration
+from safetensors.torch import load_file, save_file
+from tiny_models import SPECIAL, tiny_janus
 
-from cotgen.dpo.config import TrainConfig
-from cotgen.dpo.loss import collate, dpo_loss, dpo_step, reference_logps, sequence_logps
-from cotgen.dpo.pairs import Pair, Sample, build_pairs, label_rows, regenerate
 from cotgen.errors import InputError
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.generate.engine import PathKey, Sampling, StepwiseGenerator
-from cotgen.models.ar import image_token_loss, pad_prompts
-from cotgen.models.janus import (
-    SpecialTokens,
-    configure_generation,
-    generation_prompt_ids,
-    load_generator,
-    tiny_janus_config,
-)
+from cotgen.models.ar import image_token_loss
+from cotgen.models.janus import generation_prompt_ids, load_generator, pad_prompts
+from cotgen.models.presets import resolve, weights_digest
+from cotgen.train.dpo.config import DPOConfig, DPOTrainConfig
+from cotgen.train.dpo.loss import collate, dpo_loss, dpo_step, reference_logps, sequence_logps
+from cotgen.train.dpo.pairs import Pair, Sample, build_pairs, label_rows, regenerate
+from cotgen.train.dpo.rounds import check_models
 from cotgen.world.records import split_records
 
-SPECIAL = SpecialTokens(bos=1, pad=0, boi=3)
-
-
-def tiny_janus() -> JanusForConditionalGeneration:
-    torch.manual_seed(0)
-    model = JanusForConditionalGeneration(tiny_janus_config(grid=4, layers=1))
-    configure_generation(model, SPECIAL)
-    return model
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"grid": 4, "layers": 1}
 
 
 def test_loss_and_metrics_equal_a_hand_computation():
@@ -71,7 +67,7 @@ def test_pairs_join_one_yes_with_one_no_and_drop_unanimous_prompts():
 
 
 def test_sequence_logps_are_the_teacher_forced_likelihood_whatever_the_padding():
-    model = tiny_janus().eval()
+    model = tiny_janus(**TINY)
     prompts = [[1, 10, 11, 12, 3], [1, 20, 3]]
     tokens = torch.randint(0, 128, (2, 16), generator=torch.Generator().manual_seed(0))
     ids, mask = pad_prompts(prompts, SPECIAL.pad)
@@ -86,7 +82,7 @@ def test_sequence_logps_are_the_teacher_forced_likelihood_whatever_the_padding()
 
 
 def test_dpo_steps_raise_the_margin_of_chosen_over_rejected():
-    model = tiny_janus()
+    model = tiny_janus(**TINY)
     g = torch.Generator().manual_seed(1)
     rows = [
         {"prompt_ids": p, "chosen_tokens": torch.randint(0, 128, (16,), generator=g).tolist(),
@@ -107,7 +103,7 @@ def test_dpo_steps_raise_the_margin_of_chosen_over_rejected():
         margins.append(m["rewards/margins"].mean().item())
         losses.append(loss.item())
     assert margins[0] == pytest.approx(0.0, abs=1e-4) and losses[0] == pytest.approx(math.log(2), abs=1e-4)  # policy = reference
-    assert all(b > a for a, b in zip(margins, margins[1:])) and margins[-1] > 0.1 and losses[-1] < losses[0]
+    assert all(b > a for a, b in itertools.pairwise(margins)) and margins[-1] > 0.1 and losses[-1] < losses[0]
     assert m["rewards/accuracies"].mean().item() == 1.0
     assert (m["rewards/chosen"] > 0).all() and (m["rewards/rejected"] < 0).all()
 
@@ -129,11 +125,11 @@ def test_pair_tokens_replay_from_path_keys():
 
 
 def test_train_config_checks_batch_shapes():
-    assert TrainConfig(batch_size=8, micro_batch=2).accumulation(workers=2) == 2
+    assert DPOTrainConfig(batch_size=8, micro_batch=2).accumulation(workers=2) == 2
     with pytest.raises(InputError, match="batch_size"):
-        TrainConfig(batch_size=6, micro_batch=4)
+        DPOTrainConfig(batch_size=6, micro_batch=4)
     with pytest.raises(InputError, match="batch_size"):
-        TrainConfig(batch_size=4, micro_batch=4).accumulation(workers=3)
+        DPOTrainConfig(batch_size=4, micro_batch=4).accumulation(workers=3)
 
 
 def test_evaluate_generate_uses_the_model_it_names(tmp_path):
@@ -157,3 +153,31 @@ def test_evaluate_generate_uses_the_model_it_names(tmp_path):
         engine, tokenizer = load_engine(str(name))
         pixels = [image.tobytes() for _, _, image in generate_images(engine, tokenizer, records, 1, seed=0)]
         assert (pixels == written) == same, name
+
+
+def test_a_run_folder_refuses_a_starting_policy_whose_weights_changed(tmp_path, untrained_judge_dir):
+    policy = tmp_path / "policy"
+    shutil.copytree(resolve("embedded", "generator"), policy)
+    cfg = DPOConfig(out=str(tmp_path / "run"), generator=str(policy), judge=str(untrained_judge_dir))
+    check_models(cfg)
+    check_models(cfg)  # the same weights: the run resumes
+    recorded = weights_digest(policy, "generator")
+    weights = load_file(policy / "model.safetensors")
+    weights["model.generation_head.vision_head.weight"] *= -1.0  # the folder overwritten by another model
+    save_file(weights, policy / "model.safetensors", metadata={"format": "pt"})
+    now = weights_digest(policy, "generator")
+    assert now != recorded
+    with pytest.raises(InputError, match=rf"generator: {policy} has weights digest {now}, but .* weights digest {recorded}"):
+        check_models(cfg)
+
+
+def test_the_dpo_recipe_stops_before_resuming_with_another_judge(tmp_path, untrained_judge_dir):
+    check_models(DPOConfig(out=str(tmp_path / "run"), judge=str(untrained_judge_dir)))
+    job = subprocess.run(
+        [sys.executable, str(REPO / "jobs" / "train_dpo.py"), f"out={tmp_path / 'run'}", "judge=embedded"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert job.returncode == 2, job.stderr[-2000:]
+    digests = (weights_digest("embedded", "judge"), weights_digest(untrained_judge_dir, "judge"))
+    assert job.stderr.startswith("train_dpo: error: judge: embedded has weights digest") and all(d in job.stderr for d in digests)
+    assert not (tmp_path / "run" / "config.yaml").exists()  # nothing of the run was touched

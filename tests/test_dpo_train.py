@@ -43,10 +43,21 @@ def dpo_config(tmp_path, untrained_judge_dir) -> Path:
 
 
 def wait_for(condition, seconds: float, what: str) -> None:
+    """Poll `condition` once a second until it holds; fail after `seconds`."""
     deadline = time.time() + seconds
     while not condition():
         assert time.time() < deadline, f"timed out waiting for {what}"
         time.sleep(1)
+
+
+def latest_checkpoint_step(run: Path) -> int | None:
+    """The step of the latest checkpoint Ray Train has registered for a run: what a restarted fit
+    resumes from (Ray Train's own snapshot of its checkpoint manager)."""
+    try:
+        latest = json.loads((run / "checkpoint_manager_snapshot.json").read_text())["latest_checkpoint_result"]
+    except (FileNotFoundError, ValueError):  # not written yet, or caught mid-write
+        return None
+    return latest["metrics"]["step"] if latest else None
 
 
 def test_job_trains_with_deepspeed_is_killed_and_resumes_from_its_checkpoint(dpo_config, ray_head):
@@ -56,7 +67,7 @@ def test_job_trains_with_deepspeed_is_killed_and_resumes_from_its_checkpoint(dpo
     first = ray_head.job("submit", "--no-wait", "--submission-id", job_id, *command)
     assert first.returncode == 0, first.stderr[-3000:]
     wait_for(lambda: (out / ".faults" / "trainer").exists(), 400, "the first worker to stall after step 2")
-    time.sleep(5)  # let Ray Train record the step-2 checkpoint
+    wait_for(lambda: latest_checkpoint_step(out / "ray_train" / "round-1") == 2, 120, "Ray Train to record the step-2 checkpoint")
     stopped = ray_head.job("stop", job_id)
     assert stopped.returncode == 0, stopped.stderr[-3000:]
     assert not (out / "round-1" / "model").exists()
@@ -101,13 +112,17 @@ def test_bad_dpo_configs_name_the_field(dpo_config):
         load_config(DPOJobConfig, dpo_config, ["trainer.zero_stage=1"])
     with pytest.raises(InputError, match=r"dpo.yaml: .*samples"):
         load_config(DPOJobConfig, dpo_config, ["samples=1"])
+    with pytest.raises(InputError, match=r"dpo.yaml: .*trainer.device: Ray chooses each worker's GPU; expected cpu or cuda, got 'cuda:1'"):
+        load_config(DPOJobConfig, dpo_config, ["trainer.device=cuda:1"])
+    with pytest.raises(InputError, match=r"dpo.yaml: .*trainer.device: expected cpu or cuda\[:N\], got 'gpu'"):
+        load_config(DPOJobConfig, dpo_config, ["trainer.device=gpu"])
 
 
 def test_each_step_splits_its_pairs_between_the_workers():
-    from cotgen.distributed.dpo_worker import step_batches
-    from cotgen.dpo.config import TrainConfig
+    from cotgen.train.dpo.batches import step_batches
+    from cotgen.train.dpo.config import DPOTrainConfig
 
-    train = TrainConfig(batch_size=4, micro_batch=1, epochs=2)
+    train = DPOTrainConfig(batch_size=4, micro_batch=1, epochs=2)
     ranks = [step_batches(10, train, workers=2, rank=rank, seed=1) for rank in (0, 1)]
     assert len(ranks[0]) == len(ranks[1]) == 4  # 2 whole steps of 4 pairs per epoch; 2 pairs left out each epoch
     for epoch in (0, 1):

@@ -27,7 +27,7 @@ def test_clean_renders_read_back_exactly():
     stats = measure_agreement(300, seed=11)
     assert stats.object_rate == 1.0  # every object: class, colour and box
     assert stats.verdict_rate == 1.0
-    assert 0.3 < stats.positives / stats.scenes < 0.9  # both verdicts are exercised
+    assert 0 < stats.positives < stats.scenes  # both verdicts are exercised
 
 
 @pytest.mark.parametrize("degradation", sorted(DEGRADATIONS))

@@ -27,15 +27,17 @@ def test_generate_rejects_words_outside_the_vocabulary(tmp_path):
 
 
 def test_evaluate_can_generate_the_held_out_split(tmp_path):
-    out = tmp_path / "heldout"
-    result = run_cli("evaluate", out, "--generate", "embedded", "--per-tag", "2", "--samples", "2")
+    out, results = tmp_path / "heldout", tmp_path / "results.jsonl"
+    result = run_cli("evaluate", out, "--generate", "embedded", "--per-tag", "2", "--samples", "2", "--results", results)
     assert result.returncode == 0, result.stderr
     for tag in ("single_object", "two_object", "counting", "colors", "position", "color_attr"):
         assert tag in result.stdout
     assert len(list(out.iterdir())) == 12
     (record,) = load_records(out / "00000" / "metadata.jsonl")
     assert record.tag == "single_object"
-    scored = json.loads(run_cli("evaluate", out, "--json").stdout)
-    assert scored["images"] == 24
+    scored = run_cli("evaluate", out, "--json", "--results", tmp_path / "rescored.jsonl")
+    assert json.loads(scored.stdout)["images"] == 24
+    # the per-image results of --generate are those of scoring its folder afterwards
+    assert results.read_text() == (tmp_path / "rescored.jsonl").read_text() and len(results.read_text().splitlines()) == 24
     refused = run_cli("evaluate", out, "--generate", "embedded", "--per-tag", "1")
     assert refused.returncode == 2 and "already holds GenEval prompt folders" in refused.stderr

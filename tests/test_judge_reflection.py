@@ -6,7 +6,7 @@ from PIL import Image
 from tiny_judges import CORPUS, byte_level_tokenizer, tiny_qwen2_vl
 
 from cotgen.errors import InputError
-from cotgen.judge.reflection import IGNORE, reflection_loss, reflection_scores, reflection_target, teacher_forced
+from cotgen.train.judge.reflection import IGNORE, reflection_loss, reflection_scores, reflection_target, teacher_forced
 
 REASONS = ("expected 2 circles, found 1", "the square is red, expected blue")
 TARGET = "no: expected 2 circles, found 1; the square is red, expected blue"

@@ -5,8 +5,8 @@ from transformers import AutoTokenizer, JanusVQVAEConfig
 
 from cotgen.errors import InputError
 from cotgen.generate import PathKey, Sampling, StepwiseGenerator
-from cotgen.models.ar import build_janus, drop_prompts, image_token_loss, pad_prompts
-from cotgen.models.janus import load_generator, tokenizer_specials
+from cotgen.models.ar import build_janus, drop_prompts, image_token_loss
+from cotgen.models.janus import load_generator, pad_prompts, tokenizer_specials
 from cotgen.models.tokenizer import build_world_tokenizer
 from cotgen.models.vq import (
     build_vq,

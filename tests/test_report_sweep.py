@@ -5,8 +5,8 @@ import math
 import numpy as np
 from conftest import run_cli
 
-from cotgen.distributed.store import ROW_SCHEMA, to_table
 from cotgen.report.sweep import bootstrap_ci, headline, oracle_curve, sweep_points
+from cotgen.sweep.store import ROW_SCHEMA, to_table
 
 
 def pool_rows(index: int, tag: str, correct: list[bool], chosen: dict[int, int]) -> list[dict]:

@@ -1,17 +1,23 @@
 """The Ray Serve application over real HTTP on loopback: the OpenAI Images API, the openai client,
-bad input, overload, a replica's death and auth. One application serves the whole module (starting
-it costs half a minute on two cores); the judge is the embedded architecture with random weights."""
+bad input, overload, a replica's death, auth and `cotgen serve` losing its cluster. One application
+serves the whole module (starting it costs half a minute on two cores); the judge is the embedded
+architecture with random weights."""
 
 import base64
 import io
 import json
+import os
 import secrets
+import signal
 import socket
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import requests
 import yaml
@@ -19,6 +25,7 @@ from conftest import REPO, run_cli
 from PIL import Image
 
 from cotgen.errors import InputError
+from cotgen.generate.sampling import Sampling
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +45,10 @@ def server(ray_session, untrained_judge_dir):
     from ray import serve
 
     from cotgen.distributed.serving import application
-    from cotgen.images_api import APP_NAME, ServeSettings
+    from cotgen.serving.config import APP_NAME, ServeConfig
 
     port = _free_port()
-    settings = ServeSettings(judge=str(untrained_judge_dir), default_candidates=2, max_candidates=8)
+    config = ServeConfig(judge=str(untrained_judge_dir), default_candidates=2, max_candidates=8)
     one_replica = {"min_replicas": 1, "max_replicas": 1}
     options = {
         # the key reaches the ingress through its environment, as it would on a node
@@ -50,9 +57,16 @@ def server(ray_session, untrained_judge_dir):
         "Judge": {"autoscaling_config": one_replica},
     }
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(application(settings, options), name=APP_NAME, route_prefix="/")
+    serve.run(application(config, options), name=APP_NAME, route_prefix="/")
     yield f"http://127.0.0.1:{port}"
     serve.shutdown()
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+        time.sleep(0.05)
 
 
 def post(url: str, body, key: str | None = API_KEY) -> requests.Response:
@@ -232,11 +246,14 @@ def test_dead_replicas_are_replaced(server):
 
     body = {"prompt": PROMPT, "strategy": "parm", "candidates": 4, "seed": 1}
     old = {name: _replicas(name) for name in ("Generator", "Judge")}
+    generator = ray.get_actor(next(iter(old["Generator"])), namespace="serve")
     with ThreadPoolExecutor(1) as pool:
         in_flight = pool.submit(post, server, body)
-        time.sleep(1)  # the request takes seconds: kill its replicas under it
+        # the replica's own count of the requests it is working on: ours has reached it
+        wait_for(lambda: ray.get(generator.get_num_ongoing_requests.remote()) > 0, 60, "the request at the Generator")
         for replicas in old.values():
             ray.kill(ray.get_actor(next(iter(replicas)), namespace="serve"), no_restart=True)
+        assert not in_flight.done(), "the request finished before its replicas were killed"
         # its Generator and Judge calls are sent again to the replacements (images depend on their keys)
         assert in_flight.result().status_code == 200, in_flight.result().text
     assert post(server, {**body, "seed": 2}).status_code == 200
@@ -251,35 +268,64 @@ def test_dead_replicas_are_replaced(server):
 def test_serve_config_file_is_valid():
     from ray.serve.schema import ServeDeploySchema
 
-    from cotgen.images_api import ServeSettings, settings_from_args
+    from cotgen.serving.config import ServeConfig, config_from_args
 
     config = yaml.safe_load((REPO / "serve" / "config.yaml").read_text())
     schema = ServeDeploySchema.model_validate(config)
     (app,) = schema.applications
     assert app.import_path == "cotgen.distributed.serving:build_app"
-    assert settings_from_args(app.args) == ServeSettings()  # the file documents the defaults
+    assert config_from_args(app.args) == ServeConfig()  # the file documents the defaults
     assert {d.name for d in app.deployments} == {"ImagesAPI", "Generator", "Judge"}
     assert all(d.autoscaling_config and d.max_queued_requests > 0 for d in app.deployments)
 
 
-def test_settings_name_the_bad_field():
-    from cotgen.images_api import ServeSettings, settings_from_args
+def test_config_names_the_bad_field():
+    from cotgen.serving.config import ServeConfig, config_from_args
 
     with pytest.raises(InputError, match="max_candidate: unknown field"):
-        settings_from_args({"max_candidate": 4})
+        config_from_args({"max_candidate": 4})
     with pytest.raises(InputError, match="max_images: expected int"):
-        settings_from_args({"max_images": "4"})
+        config_from_args({"max_images": "4"})
     with pytest.raises(InputError, match="default_strategy: 'parm' needs a judge"):
-        ServeSettings(judge="none")
+        ServeConfig(judge="none")
     with pytest.raises(InputError, match="judge_batch_size"):
-        ServeSettings(max_candidates=32, judge_batch_size=16)
+        ServeConfig(max_candidates=32, judge_batch_size=16)
     with pytest.raises(InputError, match="judge: janus-pro-1b is a generator preset"):
-        ServeSettings(judge="janus-pro-1b").check_models()  # names resolve as the loaders resolve them
+        ServeConfig(judge="janus-pro-1b").check_models()  # names resolve as the loaders resolve them
+    with pytest.raises(InputError, match="generator_device: .*got 'gpu'"):
+        config_from_args({"generator_device": "gpu"})
+    with pytest.raises(InputError, match=r"judge_device: expected cpu or cuda \(Ray chooses the GPU\)"):
+        ServeConfig(judge_device="cuda:1")
+    with pytest.raises(InputError, match="sampling.steps: parm .* at least 2"):
+        config_from_args({"sampling": {"steps": 1}})
+
+
+def test_a_step_wise_strategy_is_refused_when_sampling_has_one_step():
+    from cotgen.serving.config import ServeConfig
+    from cotgen.serving.errors import ApiError
+    from cotgen.serving.request import parse_request
+
+    config = ServeConfig(default_strategy="orm", sampling=Sampling(steps=1))
+    assert parse_request({"prompt": PROMPT}, config, "64x64").strategy == "orm"  # orm judges only the final image
+    with pytest.raises(ApiError) as refused:
+        parse_request({"prompt": PROMPT, "strategy": "parm"}, config, "64x64")
+    assert refused.value.status == 400 and refused.value.param == "strategy" and "at least 2" in refused.value.message
+
+
+def test_a_replica_holds_a_gpu_exactly_when_its_device_is_cuda(ray_session):
+    import ray
+
+    from cotgen.distributed.serving import _check_gpus
+
+    check = ray.remote(num_gpus=0)(_check_gpus)
+    ray.get(check.remote("Generator", "cpu"))
+    with pytest.raises(ray.exceptions.RayTaskError, match="generator_device: cuda, but the Generator replica was given 0 GPUs"):
+        ray.get(check.remote("Generator", "cuda"))
 
 
 def test_cotgen_serve_fails_fast_on_bad_input(tmp_path: Path):
     from cotgen.distributed.serving import run_local
-    from cotgen.images_api import ServeSettings
+    from cotgen.serving.config import ServeConfig
 
     result = run_cli("serve", "--judge", str(tmp_path))
     assert result.returncode == 2 and f"judge: {tmp_path} is not a model folder" in result.stderr
@@ -287,4 +333,21 @@ def test_cotgen_serve_fails_fast_on_bad_input(tmp_path: Path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         with pytest.raises(InputError, match="cannot listen there"):
-            run_local(ServeSettings(judge="none", default_strategy="baseline"), "127.0.0.1", busy.getsockname()[1])
+            run_local(ServeConfig(judge="none", default_strategy="baseline"), "127.0.0.1", busy.getsockname()[1])
+
+
+def test_cotgen_serve_exits_when_its_ray_cluster_dies():
+    port = _free_port()
+    command = [sys.executable, "-m", "cotgen", "serve", "--judge", "none", "--port", str(port)]
+    server = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert "serving 'cotgen'" in server.stdout.readline()  # printed once the application is up
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+        for process in psutil.Process(server.pid).children(recursive=True):  # Ray's processes, as `ray stop` ends them
+            process.kill()
+        _, stderr = server.communicate(timeout=120)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    assert server.returncode == 1
+    assert f"cotgen: error: the Ray cluster serving at http://127.0.0.1:{port} stopped answering" in stderr

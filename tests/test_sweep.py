@@ -1,10 +1,12 @@
-"""The sweep on real Ray: actor crashes, kill-and-rerun, `ray job submit` to a head started here, the report.
+"""The sweep on real Ray: actor crashes, kill-and-rerun, `ray job submit` to a head started here, the
+report; and without Ray: its config's checks, a folder refusing changed models, the progress lines.
 
 Every sweep here uses two prompts (a GenEval metadata file written by the test), baseline, orm and
 parm at N ≤ 2, the embedded generator and an untrained judge of the embedded judge's architecture."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,13 +20,15 @@ from conftest import REPO, run_cli
 from PIL import Image
 
 from cotgen.config import load_config
-from cotgen.distributed.config import SweepConfig
-from cotgen.distributed.store import load_rows
 from cotgen.errors import InputError
+from cotgen.models.presets import EMBEDDED, weights_digest
 from cotgen.prompts import write_records
+from cotgen.sweep.config import ROLES, SweepConfig
+from cotgen.sweep.plan import Run, Unit
+from cotgen.sweep.progress import Progress
+from cotgen.sweep.store import SweepStore, load_rows
 from cotgen.world.records import evaluation_records, first_per_tag
 
-pytestmark = pytest.mark.slow
 UNITS = {f"{run}/{i:05d}" for run in ("baseline@1", "orm@2", "parm@2") for i in range(2)}
 
 
@@ -59,6 +63,7 @@ def check_rows(out: Path) -> None:
         assert baseline.tobytes() == Image.open(out / "images" / "orm@1" / f"{i:05d}" / "samples" / "0000.png").tobytes()
 
 
+@pytest.mark.slow
 def test_sweep_survives_a_generator_and_a_judge_crash_and_reports(sweep_config, ray_session):
     from cotgen.distributed.pipeline import run_sweep
 
@@ -78,14 +83,17 @@ def test_sweep_survives_a_generator_and_a_judge_crash_and_reports(sweep_config, 
         assert Image.open(out / "report" / name).size[0] > 300
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_without_redoing_or_duplicating(sweep_config):
     command = [sys.executable, "jobs/sweep.py", "--config", str(sweep_config)]
     out = Path(yaml.safe_load(sweep_config.read_text())["out"])
     first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.time() + 240
-        while not list((out / "rows").glob("part-*.parquet")) and time.time() < deadline and first.poll() is None:
-            time.sleep(0.5)
+        deadline = time.monotonic() + 240
+        while not list((out / "rows").glob("part-*.parquet")):  # the first unit written
+            assert first.poll() is None, f"the sweep ended before writing a unit (exit {first.returncode})"
+            assert time.monotonic() < deadline, "no unit written in 240 s"
+            time.sleep(0.05)
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the driver and the Ray processes it started
         first.wait()
@@ -93,7 +101,7 @@ def test_killed_sweep_resumes_without_redoing_or_duplicating(sweep_config):
     done_before = {u for units in before.values() for u in units}
     assert done_before and done_before < UNITS, "the sweep was to be killed midway"
 
-    second = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=400)
+    second = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=400)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"{len(done_before)} already done" in second.stdout
     after = {p.name: pq.read_table(p).column("unit").to_pylist() for p in (out / "rows").glob("part-*.parquet")}
@@ -104,6 +112,7 @@ def test_killed_sweep_resumes_without_redoing_or_duplicating(sweep_config):
     assert "report:" in second.stdout
 
 
+@pytest.mark.slow
 def test_ray_job_submit_to_a_head_started_here(sweep_config, ray_head):
     job = ray_head.job("submit", "--working-dir", ".", "--", "python", "jobs/sweep.py", "--config", str(sweep_config))
     assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
@@ -112,14 +121,61 @@ def test_ray_job_submit_to_a_head_started_here(sweep_config, ray_head):
 
 
 def test_bad_config_and_records_are_clear_errors(sweep_config, tmp_path):
-    with pytest.raises(InputError, match=r"sweep.yaml: .*cluster.judge_actors: must be at least 1"):
+    with pytest.raises(InputError, match=r"sweep.yaml: cluster: judge_actors: must be at least 1"):
         load_config(SweepConfig, sweep_config, ["cluster.judge_actors=0"])
     with pytest.raises(InputError, match=r"sweep.yaml: .*strategies: \[.best.\]"):
         load_config(SweepConfig, sweep_config, ["strategies=[best]"])
+    with pytest.raises(InputError, match=r"sweep.yaml: .*sampling.steps: parm .* at least 2 checkpoint steps, got 1"):
+        load_config(SweepConfig, sweep_config, ["sampling.steps=1"])
+    assert load_config(SweepConfig, sweep_config, ["sampling.steps=1", "strategies=[baseline, orm]"]).sampling.steps == 1
+    with pytest.raises(InputError, match=r"sweep.yaml: cluster: judge_device: .*got 'gpu'"):
+        load_config(SweepConfig, sweep_config, ["cluster.judge_device=gpu"])
+    with pytest.raises(InputError, match=r"cluster: gpus_per_generator: must be above 0 .* got 1.0 with generator_device cpu"):
+        load_config(SweepConfig, sweep_config, ["cluster.gpus_per_generator=1"])
+    cuda = load_config(SweepConfig, sweep_config, ["cluster.generator_device=cuda", "cluster.judge_device=cuda", "cluster.gpus_per_judge=0.5"])
+    assert (cuda.cluster.gpus_per_generator, cuda.cluster.gpus_per_judge) == (1.0, 0.5)  # cuda: one GPU unless said otherwise
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"tag": "counting", "include": [{"class": "circle", "count": "two"}], "prompt": "x"}) + "\n")
     result = subprocess.run(
-        [sys.executable, "jobs/sweep.py", "--config", str(sweep_config), f"records={bad}"], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "jobs/sweep.py", "--config", str(sweep_config), f"records={bad}"], check=False, cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 2 and "bad.jsonl:1: include[0].count" in result.stderr
     assert not (tmp_path / "sweep").exists()  # nothing written before the input was checked
+
+
+def test_a_folder_refuses_a_model_whose_weights_changed(tmp_path):
+    generator = tmp_path / "generator"
+    shutil.copytree(EMBEDDED["generator"], generator)
+    records = first_per_tag(evaluation_records(), 1)[:2]
+    cfg = SweepConfig(out=str(tmp_path / "sweep"), generator=str(generator), strategies=["baseline"])
+
+    def prepare() -> None:
+        SweepStore(cfg.out).prepare(cfg, records, {role: weights_digest(getattr(cfg, role), role) for role in ROLES})
+
+    prepare()
+    prepare()  # the same model: the folder resumes
+    before = weights_digest(generator, "generator")
+    weights = generator / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # the same folder and name, other weights
+    weights.write_bytes(bytes(data))
+    after = weights_digest(generator, "generator")
+    assert after != before
+    with pytest.raises(InputError, match=f"generator weights {before}, and generator '{generator}' now has weights {after}"):
+        prepare()
+
+
+def test_progress_estimates_time_left_from_work_done_after_the_first_unit():
+    # Ray and the models take 60 s to start, then each path decoded takes 1 s on the one actor; the
+    # costliest units come first (orm@4 pools, 4 paths each), then the baseline units (1 path each).
+    units = [Unit(Run("orm", 4, pool=True), i) for i in range(10)] + [Unit(Run("baseline", 1, pool=False), i) for i in range(10)]
+    now = [60.0]
+    progress = Progress(units, every_s=0, clock=lambda: now[0])
+    lines = []
+    for unit in units:
+        now[0] += unit.run.n
+        lines.append(progress.update([unit.id]))
+    assert "left" not in lines[0]  # one unit that also waited for the start says nothing of the rest
+    assert lines[4] == "  5/20 units, about 30 s left (orm@4 5)"  # exactly: 5 orm@4 and 10 baseline units to go
+    assert lines[-1] == "  20/20 units (baseline@1 10, orm@4 10)"
+    assert progress.update([]) is None

@@ -1,4 +1,5 @@
-"""jobs/train_generator.py end to end in a tiny config: both stages, the card, a VQ continuation."""
+"""jobs/train_generator.py end to end in a tiny config (both stages, the card, continuations), and its
+pieces in cotgen.train.generator."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from cotgen.config import load_config
 from cotgen.errors import InputError
 from cotgen.models.janus import image_grid, load_generator
 from cotgen.models.tokenizer import SPECIALS, world_words
+from cotgen.train.generator.config import TrainGeneratorConfig, resolve_precision
+from cotgen.train.generator.dataset import CorrectivePrompts
+from cotgen.train.generator.scenes import training_images
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
@@ -27,14 +31,14 @@ TINY = [
 
 def run_job(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(REPO / "jobs" / "train_generator.py"), *args], capture_output=True, text=True, timeout=300
+        [sys.executable, str(REPO / "jobs" / "train_generator.py"), *args], capture_output=True, text=True, timeout=300, check=False
     )
 
 
 def test_train_generator_job_end_to_end_and_vq_continuation(tmp_path):
     done = run_job(f"out={tmp_path / 'a'}", *TINY)
     assert done.returncode == 0, done.stderr[-2000:]
-    model, tokenizer = load_generator(tmp_path / "a" / "generator")
+    model, _ = load_generator(tmp_path / "a" / "generator")
     assert image_grid(model) == 8 and model.config.vq_config.num_embeddings == 64
     card = (tmp_path / "a" / "generator" / "README.md").read_text()
     assert "8×8 image tokens" in card and "Share of the 6 held-out scenes" in card
@@ -75,15 +79,10 @@ def test_a_continuation_learns_corrective_prompts_and_grows_an_older_vocabulary(
     assert json.loads((tmp_path / "b" / "generator" / "stage.json").read_text())["rounds"] == 2
 
 
-def test_training_scenes_carry_the_evaluators_reasons_and_do_not_depend_on_workers(monkeypatch):
-    sys.path.insert(0, str(REPO / "jobs"))
-    import train_generator
-    from train_generator import CorrectivePrompts, training_images
-
-    monkeypatch.setattr(train_generator, "SCENES_PER_CHUNK", 16)
+def test_training_scenes_carry_the_evaluators_reasons_and_do_not_depend_on_workers():
     n = 3 * 16 + 8  # four chunks
-    records, images, reasons = training_images(n, np.random.default_rng(0), 64, feedback=True)
-    again = training_images(n, np.random.default_rng(0), 64, feedback=True, workers=2)
+    records, images, reasons = training_images(n, np.random.default_rng(0), 64, feedback=True, chunk=16)
+    again = training_images(n, np.random.default_rng(0), 64, feedback=True, workers=2, chunk=16)
     assert records == again[0] and reasons == again[2] and all(np.array_equal(a, b) for a, b in zip(images, again[1]))
     broken = [why for why in reasons if why]
     assert len(broken) >= n // 2  # a broken render that is still right has no reasons
@@ -105,19 +104,14 @@ def test_training_scenes_carry_the_evaluators_reasons_and_do_not_depend_on_worke
     ("ar.feedback_share=1.0", "ar.feedback_share: must be within [0, 1), got 1.0"),
     ("ar.workers=0", "ar.workers: must be at least 1, got 0"),
     ("ar.precision=fp16", "ar.precision: 'fp16' is not one of fp32, bf16, auto"),
+    ("ar.guidance=0.5", "ar.guidance: must be at least 1.0, got 0.5"),
 ])  # fmt: skip
 def test_train_generator_rejects_bad_corrector_and_device_settings(override, message):
-    sys.path.insert(0, str(REPO / "jobs"))
-    from train_generator import TrainGeneratorConfig
-
     with pytest.raises(InputError, match=re.escape(message)):
         load_config(TrainGeneratorConfig, None, [override])
 
 
 def test_auto_precision_takes_bf16_only_where_it_is_fast():
-    sys.path.insert(0, str(REPO / "jobs"))
-    from train_generator import resolve_precision
-
     assert resolve_precision("auto", "cuda:1") == "bf16"
     assert resolve_precision("fp32", "cuda") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
     flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []

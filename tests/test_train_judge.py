@@ -1,6 +1,5 @@
-"""The embedded judge's builder, its labelled data and its training job (run end to end, tiny)."""
+"""The embedded judge's builder, its labelled data and its training recipe (run end to end, tiny)."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,22 +12,17 @@ from PIL import Image
 from cotgen.errors import InputError
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.judge import JudgePrompts, answer_tokens, load_judge
-from cotgen.judge.data import (
-    CELL_COLORS,
-    CELL_SHAPES,
-    BalancedSampler,
-    Example,
-    ExampleSet,
-    JudgeData,
-    balanced_accuracy,
-    build_generated,
-    build_renders,
-    cached,
-    cell_targets,
-    training_records,
-)  # fmt: skip
-from cotgen.judge.embedded import JudgeModel, build_judge, byte_level_tokenizer, judge_corpus, world_prompts
 from cotgen.prompts import TAGS
+from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
+from cotgen.train.judge.config import JudgeDataConfig, JudgeModelConfig, TrainJudgeConfig
+from cotgen.train.judge.examples import Example, ExampleSet, cached
+from cotgen.train.judge.generated import build_generated
+from cotgen.train.judge.labels import training_records
+from cotgen.train.judge.metrics import balanced_accuracy
+from cotgen.train.judge.model import build_judge
+from cotgen.train.judge.renders import build_renders
+from cotgen.train.judge.sampler import BalancedSampler
+from cotgen.train.judge.tokenizer import byte_level_tokenizer, judge_corpus, world_prompts
 from cotgen.world.records import all_records
 from cotgen.world.render import render
 from cotgen.world.sampler import sample_scene
@@ -40,7 +34,7 @@ RECORDS = {r.prompt: r for tag in TAGS for r in all_records(tag)}
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return byte_level_tokenizer(judge_corpus(), JudgeModel().vocab_size)
+    return byte_level_tokenizer(judge_corpus(), JudgeModelConfig().vocab_size)
 
 
 def test_tokenizer_reads_every_judge_question_word_by_word(tokenizer):
@@ -105,14 +99,13 @@ def test_generated_examples_are_labelled_by_the_evaluator(tmp_path):
 def test_prefixes_are_labelled_from_real_rollouts(tmp_path):
     """The first rollout of a prefix is the path's own continuation, so it must equal the path
     generated alone; every label must follow from the rollouts' verdicts."""
-    from cotgen.generate.engine import PathKey
-    from cotgen.judge.data import load_generator_engine
-    from cotgen.judge.rollouts import first_clear_step, prefix_examples, prefix_rollouts
+    from cotgen.generate import PathKey, load_engine
     from cotgen.models.janus import generation_prompt_ids
+    from cotgen.train.judge.rollouts import first_clear_step, prefix_examples, prefix_rollouts
 
     records = [RECORDS["a photo of a red circle"], RECORDS["a photo of two circles"], RECORDS["a photo of a square"]]
     prefixes = list(prefix_rollouts(records, rollouts=3, seed=5, generator="embedded", batch=6))
-    engine, tokenizer = load_generator_engine("embedded")
+    engine, tokenizer = load_engine("embedded")
     steps = len(engine.step_rows()) - 1
     assert sorted((p.record, p.step) for p in prefixes) == [(i, s) for i in range(3) for s in range(1, steps + 1)]
     for i, record in enumerate(records):
@@ -176,11 +169,11 @@ def test_balanced_accuracy():
 
 def test_bad_data_settings_are_rejected():
     with pytest.raises(ValueError, match="generated_share"):
-        JudgeData(generated_share=1.5)
+        JudgeDataConfig(generated_share=1.5)
     with pytest.raises(ValueError, match="generated_share \\+ prefix_share"):
-        JudgeData(generated_share=0.8, prefix_share=0.3)
+        JudgeDataConfig(generated_share=0.8, prefix_share=0.3)
     with pytest.raises(ValueError, match="prefix_rollouts"):
-        JudgeData(prefix_rollouts=1)
+        JudgeDataConfig(prefix_rollouts=1)
 
 
 def run_job(*args: str) -> subprocess.CompletedProcess:
@@ -193,7 +186,8 @@ def run_job(*args: str) -> subprocess.CompletedProcess:
 def test_train_judge_job_end_to_end(tmp_path):
     out = tmp_path / "run"
     overrides = [
-        f"out={out}", "threads=1", "minutes=0.15", "vision.minutes=0.03", "batch_size=8", "eval_every=5", "log_every=5",
+        f"out={out}", "init_from=null", "data.generator=embedded",  # judge.yaml continues run 2's judge, on its generator
+        "threads=1", "minutes=0.15", "vision.minutes=0.03", "batch_size=8", "eval_every=5", "log_every=5",
         "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
         "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
         "reflection_share=0.5", "reflection_eval=3",
@@ -228,14 +222,10 @@ def test_train_judge_job_end_to_end(tmp_path):
 
 
 def test_bad_reflection_settings_are_rejected():
-    spec = importlib.util.spec_from_file_location("train_judge", REPO / "jobs" / "train_judge.py")
-    job = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = job  # its dataclasses look their module up there
-    spec.loader.exec_module(job)
     with pytest.raises(InputError, match=r"reflection_share: must be within \[0, 1\], got 1.5"):
-        job.TrainJudgeConfig(reflection_share=1.5)
+        TrainJudgeConfig(reflection_share=1.5)
     with pytest.raises(InputError, match="reflection_eval: must be at least 0"):
-        job.TrainJudgeConfig(reflection_eval=-1)
+        TrainJudgeConfig(reflection_eval=-1)
 
 
 def test_train_judge_job_rejects_an_unknown_field(tmp_path):

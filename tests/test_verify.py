@@ -4,21 +4,21 @@ The judge's answers are arbitrary but deterministic, so each test recomputes wha
 have decided from the judge itself, on images regenerated independently from the same path keys."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from tiny_judges import CORPUS, byte_level_tokenizer, tiny_qwen2_vl
-from transformers import JanusForConditionalGeneration
+from tiny_models import tiny_janus
 
 from cotgen.errors import InputError
 from cotgen.generate import PathKey, Sampling, StepwiseGenerator
 from cotgen.generate.feedback import corrective_prompt
 from cotgen.judge import JudgePrompts
-from cotgen.models.janus import SpecialTokens, configure_generation, tiny_janus_config
+from cotgen.verify.config import VerifyConfig, check_steps
 from cotgen.verify.pool import subset_picks
-from cotgen.verify.config import VerifyConfig
 from cotgen.verify.strategies import Verifier
 
 PROMPT = "two red circles"
@@ -32,10 +32,7 @@ def tokenize(text: str) -> list[int]:
 
 @pytest.fixture(scope="module")
 def engine():
-    torch.manual_seed(0)
-    model = JanusForConditionalGeneration(tiny_janus_config(grid=8, patch_pixels=4)).eval()
-    configure_generation(model, SpecialTokens(bos=1, pad=0, boi=3))
-    return StepwiseGenerator(model, Sampling(guidance=2.0, steps=4))
+    return StepwiseGenerator(tiny_janus(grid=8, patch_pixels=4), Sampling(guidance=2.0, steps=4))
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +132,52 @@ def test_parm_with_no_survivor_replays_the_lowest_p_no(engine, judge):
 
 
 def test_parm_counts_never_clear_paths_as_no(engine, judge):
-    (round_,) = verifier(engine, judge, strategy="parm", threshold=1.0).run(PROMPT, "p").rounds
+    selection = verifier(engine, judge, strategy="parm", threshold=1.0).run(PROMPT, "p")
+    (round_,) = selection.rounds
     assert all(t.clear_at is None and t.reason == "never clear" and t.potential is None for t in round_.traces)
-    assert all(len(t.step_scores) == 3 for t in round_.traces)  # asked at each checkpoint before the end
+    assert all(len(t.step_scores) == 4 for t in round_.traces)  # asked at each checkpoint and of the final image
     assert round_.chosen == 0  # all equally "no": the first finished path, no replay
+    assert selection.costs.judge_calls == 4 * N and selection.costs.image_tokens == N * 64
+
+
+def step_images(engine, key):
+    """A path's preview after each checkpoint step, the last being its final image."""
+    state, images = engine.start([tokenize(PROMPT)], [key]), []
+    while not engine.done(state):
+        engine.step(state)
+        images.append(engine.preview(state)[0])
+    return images
+
+
+def test_parm_asks_a_path_unclear_until_the_end_about_its_final_image(engine, judge):
+    keys = [PathKey(0, "p", i) for i in range(N)]
+    clarity = PROMPTS.clarity.format(prompt=PROMPT)
+    images = [step_images(engine, k) for k in keys]
+    scores = [judge.p_yes(i, [clarity] * 4).tolist() for i in images]
+    # the path whose final image the judge finds clearer than any of its previews, by the widest margin
+    late = int(np.argmax([s[3] - max(s[:3]) for s in scores]))
+    assert scores[late][3] - max(scores[late][:3]) > 2e-4
+    threshold = (scores[late][3] + max(scores[late][:3])) / 2
+    final = images[late][3]
+    potential = judge.p_yes([final], [PROMPTS.potential], [[(clarity, "yes")]]).item()
+    for potential_threshold in (0.0, 1.0):
+        config = {"strategy": "parm", "threshold": threshold, "potential_threshold": potential_threshold}
+        selection = verifier(engine, judge, **config).run(PROMPT, "p")
+        (round_,) = selection.rounds
+        trace = round_.traces[late]
+        assert trace.clear_at == 4 and trace.pruned_at is None
+        assert trace.step_scores == pytest.approx(scores[late], abs=1e-4)
+        assert trace.potential == pytest.approx(potential, abs=1e-4)
+        if potential_threshold == 0.0:  # clear, with potential: ranked with the survivors by the outcome question
+            assert trace.final_score == pytest.approx(orm_scores(judge, [final])[0], abs=1e-4) and trace.reason is None
+        else:  # clear without potential: "no", though decoded to the end
+            assert trace.final_score is None and trace.reason == "no potential"
+        decoded = {i for i, t in enumerate(round_.traces) if t.pruned_at is None}
+        assert set(round_.images) == decoded | {round_.chosen}
+        # the same tokens; decoded in a batch, a pixel may round one level apart
+        assert np.abs(np.asarray(round_.images[late], int) - np.asarray(final, int)).max() <= 1
+        asked = sum(len(t.step_scores) + (t.potential is not None) + (t.final_score is not None) for t in round_.traces)
+        assert selection.costs.judge_calls == asked  # the final image's questions are counted
 
 
 def test_parm_plus_plus_reflects_and_regenerates_with_feedback(engine, judge):
@@ -149,10 +188,19 @@ def test_parm_plus_plus_reflects_and_regenerates_with_feedback(engine, judge):
     assert all(r.feedback for r in selection.rounds[:2]) and selection.rounds[2].feedback is None
     assert selection.rounds[1].prompt == corrective_prompt(PROMPT, selection.rounds[0].feedback) != PROMPT
     assert {t.key.sample for t in selection.rounds[1].traces} == set(range(N, 2 * N))
-    assert selection.image is selection.rounds[-1].image
     assert selection.costs.judge_calls == sum(r.costs.judge_calls for r in selection.rounds)
     trace = selection.to_json()
     assert trace["strategy"] == "parm++" and len(trace["rounds"]) == 3 and "paths" in trace["rounds"][0]
+
+
+def test_parm_plus_plus_returns_its_best_aligned_round(engine, judge):
+    # at seed 7 the judge finds the first round's choice better aligned (0.364) than the second's (0.355)
+    selection = verifier(engine, judge, strategy="parm++", threshold=1.0, max_rounds=2).run(PROMPT, "p", seed=7)
+    first, second = selection.rounds
+    assert first.aligned > second.aligned + 1e-3
+    assert first.aligned == pytest.approx(orm_scores(judge, [first.image])[0], abs=1e-4)
+    assert selection.returned == 0 and selection.image is first.image
+    assert selection.to_json()["returned_round"] == 0
 
 
 def test_parm_plus_plus_resample_corrector_keeps_the_bare_prompt(engine, judge):
@@ -163,6 +211,18 @@ def test_parm_plus_plus_resample_corrector_keeps_the_bare_prompt(engine, judge):
 def test_parm_plus_plus_stops_when_the_judge_accepts(engine, judge):
     selection = verifier(engine, judge, strategy="parm++", threshold=0.0).run(PROMPT, "p")
     assert len(selection.rounds) == 1 and selection.rounds[0].feedback is None
+
+
+def test_step_wise_strategies_need_two_checkpoint_steps(engine, judge):
+    for strategy in ("prm", "parm", "parm++"):
+        with pytest.raises(InputError, match=f"steps: {re.escape(strategy)} judges the image step by step .* got 1"):
+            check_steps(strategy, 1)
+        check_steps(strategy, 2)
+    check_steps("orm", 1)
+    one_step = StepwiseGenerator(engine.model, Sampling(guidance=2.0, steps=1))
+    with pytest.raises(InputError, match="steps: parm"):
+        Verifier(one_step, judge, tokenize, VerifyConfig(strategy="parm"))
+    assert Verifier(one_step, judge, tokenize, VerifyConfig(strategy="orm", n=1)).run(PROMPT, "p").costs.judge_calls == 1
 
 
 def test_bad_configs_are_rejected():
@@ -205,11 +265,12 @@ POOL = 4
         {"strategy": "prm", "prm_aggregate": "mean"},
         {"strategy": "parm", "threshold": 0.0, "potential_threshold": 0.5},  # some pruned, some not
         {"strategy": "parm", "threshold": 0.0, "potential_threshold": 1.0},  # nothing survives: replay
+        {"strategy": "parm", "threshold": 1.0},  # never clear, the final image asked too
     ],
-    ids=["orm", "prm", "parm", "parm-replay"],
+    ids=["orm", "prm", "parm", "parm-replay", "parm-never-clear"],
 )
 def test_a_run_at_n_picks_and_spends_what_the_pool_says(engine, judge, settings):
-    run = lambda n: Verifier(engine, judge, tokenize, VerifyConfig(n=n, **settings)).run("two red circles", "p").rounds[0]  # noqa: E731
+    run = lambda n: Verifier(engine, judge, tokenize, VerifyConfig(n=n, **settings)).run("two red circles", "p").rounds[0]
     pool = run(POOL)
     picks = subset_picks(settings["strategy"], pool.traces, [3, 1, POOL], engine.step_rows(), engine.grid)
     assert [p.n for p in picks] == [1, 3, POOL]

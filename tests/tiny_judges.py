@@ -15,7 +15,8 @@ from transformers import (
 )  # fmt: skip
 
 from cotgen.judge import VLMJudge, image_processor_only
-from cotgen.judge.embedded import LLAVA_TEMPLATE, QWEN_TEMPLATE, SPECIALS, byte_level_tokenizer  # noqa: F401 (shared by tests)
+from cotgen.train.judge.model import LLAVA_TEMPLATE, QWEN_TEMPLATE
+from cotgen.train.judge.tokenizer import SPECIALS, byte_level_tokenizer  # noqa: F401 (shared by tests)
 
 CORPUS = [
     "system You are a helpful assistant. user assistant",

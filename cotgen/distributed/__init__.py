@@ -1,3 +1,4 @@
-"""The Ray layer: test-time scaling sweeps on Ray Data (`pipeline`) over generator and judge actors
-(`actors`). It holds no algorithm of its own: what a sweep runs (`plan`), how one unit of work becomes
-result rows (`work`) and where rows and images go (`store`) are plain Python, importable without Ray."""
+"""The Ray layer, and the only one: sweeps on Ray Data over generator and judge actors (`actors`,
+`pipeline`), iterative DPO on Ray Train (`dpo_train`, `dpo_worker`) and the Serve application
+(`serving`). It holds no algorithm of its own: what it runs is in `cotgen.sweep`, `cotgen.serving`
+and the core below them."""

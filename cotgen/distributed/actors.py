@@ -2,7 +2,7 @@
 
 Images cross the actor boundary as uint8 arrays. Judge actors are restarted by Ray when their process
 dies and their calls retried (max_restarts / max_task_retries); Ray Data does the same for the
-generator actors of its pool. Actors own no policy: they load models and run `work.run_unit`.
+generator actors of its pool. Actors own no policy: they load models and run `cotgen.sweep.work.run_unit`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import ray
 import torch
 from PIL import Image
 
-from cotgen.distributed.config import SweepConfig
-from cotgen.distributed.plan import Run, Unit, verify_config
-from cotgen.distributed.store import to_table
-from cotgen.distributed.work import evaluate_rows, run_unit
-from cotgen.generate.engine import StepwiseGenerator
 from cotgen.prompts import parse_line
+from cotgen.sweep.config import SweepConfig
+from cotgen.sweep.plan import Run, Unit, verify_config
+from cotgen.sweep.store import to_table
+from cotgen.sweep.work import evaluate_rows, run_unit
 
 
 def exit_once(out: Path, name: str) -> None:
@@ -36,10 +35,6 @@ def exit_once(out: Path, name: str) -> None:
     os._exit(1)
 
 
-def _device(gpus: float) -> str:
-    return "cuda" if gpus > 0 else "cpu"
-
-
 class JudgeWorker:
     """One judge model answering P(yes) and explanations for any generator actor."""
 
@@ -47,7 +42,7 @@ class JudgeWorker:
         from cotgen.judge import load_judge
 
         torch.set_num_threads(cfg.cluster.threads)
-        self.judge = load_judge(cfg.judge, device=_device(cfg.cluster.gpus_per_judge))
+        self.judge = load_judge(cfg.judge, device=cfg.cluster.judge_device)
         self.out, self.exit_at, self.calls = Path(cfg.out), cfg.faults.judge_exit_at_call, 0
 
     def _count(self) -> None:
@@ -92,11 +87,11 @@ class GenerateUnits:
     def __init__(self, cfg: SweepConfig, judges: list, strip_run: str | None):
         from transformers.utils import logging as hf_logging
 
-        from cotgen.generate.factory import load_engine, prompt_ids
+        from cotgen.generate import load_engine, prompt_ids
 
         torch.set_num_threads(cfg.cluster.threads)
         hf_logging.disable_progress_bar()
-        self.engine, tokenizer = load_engine(cfg.generator, cfg.sampling, _device(cfg.cluster.gpus_per_generator))
+        self.engine, tokenizer = load_engine(cfg.generator, cfg.sampling, cfg.cluster.generator_device)
         self.tokenize = lambda text: prompt_ids(tokenizer, text)
         self.judge = PoolJudge(judges, offset=os.getpid()) if judges else None
         self.cfg, self.strip_run, self.units = cfg, strip_run, 0

@@ -14,20 +14,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import ray.train
 import torch
 import torch.distributed as dist
 
-from cotgen.dpo.config import TrainConfig
-from cotgen.dpo.loss import collate, dpo_step
+from cotgen.train.dpo.batches import step_batches
+from cotgen.train.dpo.config import DPOTrainConfig
+from cotgen.train.dpo.loss import collate, dpo_step
 
 FROZEN = ("vqmodel", "vision_model", "aligner")
 """Janus parts that image generation does not train: the VQ tokenizer and the understanding tower."""
 
 
-def deepspeed_config(train: TrainConfig, workers: int, zero_stage: int, bf16: bool) -> dict:
+def deepspeed_config(train: DPOTrainConfig, workers: int, zero_stage: int, bf16: bool) -> dict:
     return {
         "train_batch_size": train.batch_size,
         "train_micro_batch_size_per_gpu": train.micro_batch,
@@ -40,24 +40,12 @@ def deepspeed_config(train: TrainConfig, workers: int, zero_stage: int, bf16: bo
     }
 
 
-def step_batches(num_pairs: int, train: TrainConfig, workers: int, rank: int, seed: int) -> list[list[list[int]]]:
-    """Per optimizer step, this rank's micro-batches (pair indices): each epoch a seeded shuffle, cut
-    into whole steps of `batch_size` pairs (a remainder smaller than a step is left out)."""
-    steps = []
-    for epoch in range(train.epochs):
-        order = np.random.default_rng([train.seed, seed, epoch]).permutation(num_pairs)
-        for start in range(0, num_pairs - train.batch_size + 1, train.batch_size):
-            mine = order[start : start + train.batch_size][rank::workers]
-            steps.append([mine[i : i + train.micro_batch].tolist() for i in range(0, len(mine), train.micro_batch)])
-    return steps
-
-
 def train_worker(config: dict) -> None:
     import deepspeed
 
     from cotgen.models.janus import load_generator, special_tokens
 
-    train: TrainConfig = config["train"]
+    train: DPOTrainConfig = config["train"]
     torch.set_num_threads(config["threads"])
     context = ray.train.get_context()
     rank, workers = context.get_world_rank(), context.get_world_size()

@@ -11,8 +11,6 @@ the same command reads the parts and submits only the units that are not in one.
 from __future__ import annotations
 
 import os
-import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -20,9 +18,12 @@ from pathlib import Path
 import ray
 
 from cotgen.distributed.actors import GenerateUnits, evaluate_batch, start_judges
-from cotgen.distributed.config import SweepConfig
-from cotgen.distributed.plan import Unit, plan_runs, plan_units, strip_run, sweep_records
-from cotgen.distributed.store import SweepStore
+from cotgen.errors import InputError
+from cotgen.models.presets import weights_digest
+from cotgen.sweep.config import ROLES, SweepConfig
+from cotgen.sweep.plan import Unit, plan_runs, plan_units, strip_run, sweep_records
+from cotgen.sweep.progress import Progress
+from cotgen.sweep.store import SweepStore
 
 
 def connect(cfg: SweepConfig) -> None:
@@ -43,8 +44,9 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> SweepStor
     """Run every unit of the sweep that is not in `cfg.out` yet; returns the store."""
     cfg = replace(cfg, out=str(Path(cfg.out).resolve()))  # actors may run elsewhere than the driver's cwd
     records = sweep_records(cfg)
+    connect(cfg)
     store = SweepStore(cfg.out)
-    store.prepare(cfg, records)
+    store.prepare(cfg, records, model_weights(cfg))
     runs = plan_runs(cfg)
     units = plan_units(runs, len(records))
     done = store.done()
@@ -53,7 +55,6 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> SweepStor
         f"{len(units)} units, {len(units) - len(pending)} already done")
     if not pending:
         return store
-    connect(cfg)
     ray.data.DataContext.get_current().enable_progress_bars = False  # the driver prints its own
     judges = start_judges(cfg) if any(u.run.strategy != "baseline" for u in pending) else []
     strips = strip_run(runs)
@@ -71,32 +72,41 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> SweepStor
         )
         .map_batches(evaluate_batch, batch_format="pyarrow", batch_size=None, num_cpus=0.25)
     )
-    _drain(dataset, store, records, cfg.flush_units, len(pending), log)
+    _drain(dataset, store, records, cfg.flush_units, Progress(pending), log)
     for judge in judges:
         ray.kill(judge)
     return store
+
+
+def model_weights(cfg: SweepConfig) -> dict[str, str]:
+    """Each model's weights digest, read where its actors will run: the driver's node may hold no
+    model (under `ray job submit` it is the head, and the presets are on the GPU workers)."""
+    c, digest = cfg.cluster, ray.remote(weights_digest)
+    found = {}
+    for role in ROLES:
+        task = digest.options(num_cpus=getattr(c, f"cpus_per_{role}"), num_gpus=getattr(c, f"gpus_per_{role}"))
+        try:
+            found[role] = ray.get(task.remote(getattr(cfg, role), role))
+        except ray.exceptions.RayTaskError as err:
+            if isinstance(err.cause, InputError):
+                raise InputError(str(err.cause)) from None
+            raise
+    return found
 
 
 def _item(unit: Unit, records) -> dict:
     return {"strategy": unit.run.strategy, "n": unit.run.n, "pool": unit.run.pool, "index": unit.index, "record": records[unit.index].to_line()}
 
 
-def _drain(dataset, store: SweepStore, records, flush_units: int, total: int, log: Callable[[str], None]) -> None:
+def _drain(dataset, store: SweepStore, records, flush_units: int, progress: Progress, log: Callable[[str], None]) -> None:
     """Collect rows as units finish, write them in parts, and report progress."""
-    start, last, finished, by_run = time.time(), 0.0, 0, Counter()
     try:
         for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-            rows = batch.to_pylist()
-            completed = store.add(rows)
-            finished += completed
-            by_run.update(r["run"] for r in rows if r["returned"])
+            completed = store.add(batch.to_pylist())
             if store.ready >= flush_units:
                 store.flush(records)
-            now = time.time()
-            if completed and (now - last > 5 or finished == total):
-                rate = finished / (now - start)
-                runs = ", ".join(f"{k} {v}" for k, v in sorted(by_run.items()))
-                log(f"  {finished}/{total} units, {rate:.2f}/s, about {(total - finished) / max(rate, 1e-9):.0f} s left ({runs})")
-                last = now
+            line = progress.update(completed)
+            if line:
+                log(line)
     finally:  # an interrupted or failed sweep keeps every unit that finished
         store.flush(records)

@@ -7,7 +7,7 @@ Three deployments, each autoscaled on its own:
 - `ImagesAPI`, the FastAPI ingress, validates requests (so bad input is answered at once, even under
   load), fans the `n` images of a request out to Generator replicas and answers in the OpenAI shape.
 
-Settings, request parsing and the OpenAI-shaped errors are Ray-free, in `cotgen.images_api`.
+The config, request checks and the OpenAI-shaped errors are Ray-free, in `cotgen.serving`.
 The code lives in the package, not in `serve/`, so that `cotgen serve` and Ray's workers import it from
 any install; `serve/config.yaml` points `serve run` / `serve deploy` at `build_app`.
 """
@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -36,31 +37,26 @@ from starlette.exceptions import HTTPException
 from transformers import AutoConfig, AutoTokenizer
 
 from cotgen.errors import InputError
-from cotgen.generate.factory import load_engine, prompt_ids
-from cotgen.generate.engine import PathKey, StepwiseGenerator
-from cotgen.images_api import (
-    APP_NAME,
-    ApiError,
-    ImageRequest,
-    ServeSettings,
-    bad_request,
-    error_type,
-    model_folder,
-    parse_request,
-    read_json,
-    settings_from_args,
-)
+from cotgen.generate import PathKey, load_engine, prompt_ids
+from cotgen.serving.config import APP_NAME, ServeConfig, config_from_args, model_folder
+from cotgen.serving.errors import ApiError, bad_request, error_type
+from cotgen.serving.request import ImageRequest, parse_request, read_json
 from cotgen.verify.strategies import Verifier
-from cotgen.verify.trace import Costs, PathTrace, Round, Selection
+from cotgen.verify.trace import Selection
 
 logger = logging.getLogger(__name__)
 
 # -- deployments ----------------------------------------------------------------------------------------
 
 
-def _device() -> str:
-    # Ray hides the GPUs an actor was not given (CUDA_VISIBLE_DEVICES), so this follows num_gpus.
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def _check_gpus(deployment: str, device: str) -> None:
+    """A replica holds GPUs (ray_actor_options.num_gpus) exactly when its model runs on cuda."""
+    gpus = ray.get_gpu_ids()
+    if (device == "cuda") != bool(gpus):
+        raise InputError(
+            f"{deployment.lower()}_device: {device}, but the {deployment} replica was given {len(gpus)} GPUs; "
+            f"set its ray_actor_options.num_gpus {'above 0' if device == 'cuda' else 'to 0'}"
+        )
 
 
 @serve.deployment(
@@ -72,10 +68,11 @@ def _device() -> str:
 class Judge:
     """A VLM judge answering the Verifier's questions for every Generator replica."""
 
-    def __init__(self, path: str, batch_size: int, batch_wait_s: float):
+    def __init__(self, path: str, device: str, batch_size: int, batch_wait_s: float):
         from cotgen.judge import load_judge
 
-        self.judge = load_judge(path, device=_device())
+        _check_gpus("Judge", device)
+        self.judge = load_judge(path, device=device)
         self._score.set_max_batch_size(batch_size)
         self._score.set_batch_wait_timeout_s(batch_wait_s)
 
@@ -139,19 +136,20 @@ class GeneratedImage:
 class Generator:
     """The step-wise engine and the verification strategies, one image per call."""
 
-    def __init__(self, judge: DeploymentHandle | None, settings: ServeSettings):
-        self.engine, self.tokenizer = load_engine(settings.generator, settings.sampling, _device())
+    def __init__(self, judge: DeploymentHandle | None, config: ServeConfig):
+        _check_gpus("Generator", config.generator_device)
+        self.engine, self.tokenizer = load_engine(config.generator, config.sampling, config.generator_device)
         self.tokenize = lambda text: prompt_ids(self.tokenizer, text)
         self.judge = RemoteJudge(judge) if judge is not None else None
-        self.verify = settings.verify
-        self.verifications = asyncio.Semaphore(settings.concurrent_verifications)
-        self._decode.set_max_batch_size(settings.generator_batch_size)
-        self._decode.set_batch_wait_timeout_s(settings.generator_batch_wait_s)
+        self.verify = config.verify
+        self.verifications = asyncio.Semaphore(config.concurrent_verifications)
+        self.baseline = Verifier(self.engine, None, self.tokenize, replace(config.verify, strategy="baseline"))
+        self._baseline.set_max_batch_size(config.generator_batch_size)
+        self._baseline.set_batch_wait_timeout_s(config.generator_batch_wait_s)
 
     async def generate(self, prompt: str, strategy: str, candidates: int, seed: int) -> GeneratedImage:
-        key = PathKey(seed, prompt, 0)
         if strategy == "baseline":
-            selection = await self._baseline(prompt, key)
+            selection = await self._baseline((prompt, PathKey(seed, prompt, 0)))
         else:
             config = replace(self.verify, strategy=strategy, n=candidates)
             verifier = Verifier(self.engine, self.judge, self.tokenize, config)
@@ -161,18 +159,11 @@ class Generator:
         selection.image.save(png, format="PNG")
         return GeneratedImage(png.getvalue(), selection.to_json())
 
-    async def _baseline(self, prompt: str, key: PathKey) -> Selection:
-        # The Verifier's baseline, one path, but decoded in a batch with other requests' paths:
-        # the same key gives the same image however paths are batched.
-        start = time.perf_counter()
-        image = await self._decode((self.tokenize(prompt), key))
-        costs = Costs(image_tokens=self.engine.grid**2, seconds=time.perf_counter() - start)
-        return Selection("baseline", [Round(prompt, [PathTrace(key, selected=True)], 0, image, costs, images={0: image})])
-
+    # Baseline images of concurrent requests are decoded in one batch (the Verifier's own baselines).
     @serve.batch(max_batch_size=8)
-    async def _decode(self, paths: list[tuple[list[int], PathKey]]) -> list:
-        ids, keys = zip(*paths)
-        return await asyncio.to_thread(lambda: self.engine.finish(self.engine.start(list(ids), list(keys)))[1])
+    async def _baseline(self, paths: list[tuple[str, PathKey]]) -> list[Selection]:
+        prompts, keys = zip(*paths)
+        return await asyncio.to_thread(self.baseline.baselines, list(prompts), list(keys))
 
 
 api = FastAPI(title="cotgen", description="The verified generator behind the OpenAI Images API")
@@ -198,16 +189,16 @@ async def _http_error(request: Request, err: HTTPException) -> JSONResponse:
 class ImagesAPI:
     """`POST /v1/images/generations`, `GET /v1/models`, `GET /healthz`."""
 
-    def __init__(self, generator: DeploymentHandle, settings: ServeSettings):
-        self.generator, self.settings = generator, settings
+    def __init__(self, generator: DeploymentHandle, config: ServeConfig):
+        self.generator, self.config = generator, config
         # The tokenizer and the model's shape, not its weights: prompts are checked here, before they queue.
-        path = model_folder(settings.generator, "generator")
+        path = model_folder(config.generator, "generator")
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        config = AutoConfig.from_pretrained(path)
-        side = config.vision_config.image_size
+        shape = AutoConfig.from_pretrained(path)
+        side = shape.vision_config.image_size
         self.size = f"{side}x{side}"
-        self.max_prompt_tokens = config.text_config.max_position_embeddings - (side // config.vision_config.patch_size) ** 2  # fmt: skip
-        self.api_key = os.environ.get(settings.api_key_env, "")
+        self.max_prompt_tokens = shape.text_config.max_position_embeddings - (side // shape.vision_config.patch_size) ** 2  # fmt: skip
+        self.api_key = os.environ.get(config.api_key_env, "")
         self.created = int(time.time())
 
     def _authorize(self, request: Request) -> None:
@@ -227,7 +218,7 @@ class ImagesAPI:
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
-        return {"status": "ok", "model": self.settings.model_id}
+        return {"status": "ok", "model": self.config.model_id}
 
     @api.get("/v1/models")
     async def models(self, request: Request) -> dict:
@@ -237,12 +228,12 @@ class ImagesAPI:
     @api.get("/v1/models/{model}")
     async def model(self, model: str, request: Request) -> dict:
         self._authorize(request)
-        if model != self.settings.model_id:
-            raise bad_request("model", f"{model!r} is not served here, {self.settings.model_id!r} is", "model_not_found", 404)
+        if model != self.config.model_id:
+            raise bad_request("model", f"{model!r} is not served here, {self.config.model_id!r} is", "model_not_found", 404)
         return self._model()
 
     def _model(self) -> dict:
-        return {"id": self.settings.model_id, "object": "model", "created": self.created, "owned_by": "cotgen"}
+        return {"id": self.config.model_id, "object": "model", "created": self.created, "owned_by": "cotgen"}
 
     async def _image(self, req: ImageRequest, seed: int) -> GeneratedImage:
         args = (req.prompt, req.strategy, req.candidates, seed)
@@ -254,7 +245,7 @@ class ImagesAPI:
     @api.post("/v1/images/generations")
     async def generations(self, request: Request) -> dict:
         self._authorize(request)
-        req = parse_request(await read_json(request, self.settings.max_body_bytes), self.settings, self.size)
+        req = parse_request(await read_json(request, self.config.max_body_bytes), self.config, self.size)
         self._check_prompt(req.prompt)
         # Image i is verified on its own with seed + i, so a request's images spread over replicas.
         # When one call fails its siblings are left to finish (at most max_images - 1):
@@ -279,27 +270,33 @@ class ImagesAPI:
         return {"created": int(time.time()), "data": data, "size": self.size, "output_format": "png"}
 
 
-def application(settings: ServeSettings, options: Mapping[str, dict] = {}):
-    """The bound application; `options` overrides a deployment's Serve options by name (tests, tuning)."""
-    settings.check_models()
+def application(config: ServeConfig, options: Mapping[str, dict] = {}):
+    """The bound application; `options` overrides a deployment's Serve options by name (tests, tuning).
+    A model deployment reserves one GPU when its device is cuda, unless `options` says otherwise."""
+    config.check_models()
 
-    def deployment(cls):
-        return cls.options(**options.get(cls.name, {})) if cls.name in options else cls
+    def deployment(cls, device: str | None = None):
+        gpus = {"ray_actor_options": {**cls.ray_actor_options, "num_gpus": int(device == "cuda")}} if device else {}
+        return cls.options(**{**gpus, **options.get(cls.name, {})})
 
     judge = None
-    if settings.judge != "none":
-        judge = deployment(Judge).bind(settings.judge, settings.judge_batch_size, settings.judge_batch_wait_s)
-    return deployment(ImagesAPI).bind(deployment(Generator).bind(judge, settings), settings)
+    if config.judge != "none":
+        judge = deployment(Judge, config.judge_device).bind(config.judge, config.judge_device, config.judge_batch_size, config.judge_batch_wait_s)  # fmt: skip
+    return deployment(ImagesAPI).bind(deployment(Generator, config.generator_device).bind(judge, config), config)
 
 
 def build_app(args: dict[str, Any]):
     """The application builder `serve run` and `serve deploy` import (serve/config.yaml)."""
-    return application(settings_from_args(args))
+    return application(config_from_args(args))
 
 
-def run_local(settings: ServeSettings, host: str, port: int) -> None:
-    """Start Ray on this machine, serve the application at http://host:port until Ctrl-C."""
-    settings.check_models()  # before Ray starts: a wrong path is one line, not a failed deployment
+class ClusterLost(RuntimeError):
+    """The Ray cluster under `cotgen serve` died: nothing answers requests any more."""
+
+
+def run_local(config: ServeConfig, host: str, port: int) -> None:
+    """`cotgen serve`: start Ray here, serve until Ctrl-C; raises ClusterLost when Ray dies under it."""
+    config.check_models()  # before Ray starts: a wrong path is one line, not a failed deployment
     with socket.socket() as probe:
         try:
             probe.bind((host, port))
@@ -308,11 +305,26 @@ def run_local(settings: ServeSettings, host: str, port: int) -> None:
     ray.init(address="local", logging_level=logging.WARNING)  # a Ray of its own, never a shared cluster
     try:
         serve.start(http_options={"host": host, "port": port})
-        serve.run(application(settings), name=APP_NAME, route_prefix="/")
-        auth = "a key from " + settings.api_key_env if os.environ.get(settings.api_key_env) else f"none (set {settings.api_key_env} to require a key)"  # fmt: skip
-        print(f"serving {settings.model_id!r} at http://{host}:{port}/v1/images/generations; auth: {auth}; Ctrl-C stops", flush=True)  # fmt: skip
-        while True:
-            time.sleep(3600)
-    finally:
+        serve.run(application(config), name=APP_NAME, route_prefix="/")
+        auth = "a key from " + config.api_key_env if os.environ.get(config.api_key_env) else f"none (set {config.api_key_env} to require a key)"  # fmt: skip
+        print(f"serving {config.model_id!r} at http://{host}:{port}/v1/images/generations; auth: {auth}; Ctrl-C stops", flush=True)  # fmt: skip
+        _wait_while_answering(f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}/-/healthz")
+    except BaseException:
         serve.shutdown()
         ray.shutdown()
+        raise
+    # Shutting Serve down would wait on the dead cluster's controller.
+    raise ClusterLost(f"the Ray cluster serving at http://{host}:{port} stopped answering (its processes died or hang); restart `cotgen serve`")  # fmt: skip
+
+
+def _wait_while_answering(url: str, every_s: float = 5.0, misses: int = 3) -> None:
+    """Return once Serve's HTTP proxy has failed its own health check `misses` times in a row."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no HTTP proxy
+    missed = 0
+    while missed < misses:
+        time.sleep(every_s)
+        try:
+            with direct.open(url, timeout=every_s):
+                missed = 0
+        except OSError:  # refused, timed out, or an error status (HTTPError)
+            missed += 1

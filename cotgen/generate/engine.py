@@ -32,7 +32,7 @@ from transformers import Cache, JanusForConditionalGeneration
 from cotgen.generate.cache import preallocated_cache
 from cotgen.generate.decode import decode_step, padding_bias
 from cotgen.generate.sampling import Sampling
-from cotgen.models.janus import SpecialTokens, image_grid, special_tokens
+from cotgen.models.janus import SpecialTokens, image_grid, pad_prompts, special_tokens
 
 
 @dataclass(frozen=True)
@@ -113,14 +113,11 @@ class StepwiseGenerator:
         if len(input_ids) != len(keys) or not keys:
             raise ValueError(f"need one prompt per path, got {len(input_ids)} prompts for {len(keys)} keys")
         s = self.special
-        width = max(len(ids) for ids in input_ids)
-        cond = torch.full((len(keys), width), s.pad, dtype=torch.long)
-        mask = torch.zeros((len(keys), width), dtype=torch.long)
         for i, ids in enumerate(input_ids):
             if not ids or ids[-1] != s.boi:
                 raise ValueError(f"prompt {i} must end with the begin-of-image token {s.boi}")
-            cond[i, width - len(ids) :] = torch.tensor(ids)
-            mask[i, width - len(ids) :] = 1
+        cond, mask = pad_prompts(input_ids, s.pad)
+        width = cond.shape[1]
         uncond = cond.masked_fill((cond != s.bos) & (cond != s.boi), s.pad)
         tokens = torch.cat([cond, uncond]).to(self.device)
         mask = torch.cat([mask, mask]).to(self.device)

@@ -11,16 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import (
-    JanusConfig,
-    JanusForConditionalGeneration,
-    JanusVisionConfig,
-    LlamaConfig,
-    PreTrainedTokenizerFast,
-)
+from transformers import JanusForConditionalGeneration, PreTrainedTokenizerFast
 from transformers.models.janus.modeling_janus import JanusVQVAE
 
-from cotgen.models.janus import SpecialTokens, configure_generation, tokenizer_specials
+from cotgen.models.janus import SpecialTokens, configure_generation, janus_config, tokenizer_specials
 
 
 def build_janus(
@@ -33,45 +27,15 @@ def build_janus(
     intermediate_size: int,
 ) -> JanusForConditionalGeneration:
     """A Janus whose VQ is `vq` (weights copied) and whose language model is fresh."""
-    grid = vq.config.num_patches
     special = tokenizer_specials(tokenizer)
-    text = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        max_position_embeddings=grid * grid + 64,
-        bos_token_id=special.bos,
-        pad_token_id=special.pad,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    # The understanding tower is unused for generation but part of every Janus checkpoint: keep it tiny.
-    vision = JanusVisionConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=image_size,
-        patch_size=image_size // grid, projection_dim=hidden_size, num_image_tokens=grid * grid,
+    config = janus_config(
+        vq.config, vq.config.num_patches, image_size, len(tokenizer), hidden_size, layers, heads, intermediate_size,
+        special, eos=tokenizer.eos_token_id, image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
     )  # fmt: skip
-    vq_config = vq.config.to_dict()
-    vq_config.update(projection_dim=hidden_size, image_token_embed_dim=hidden_size)
-    config = JanusConfig(
-        text_config=text, vision_config=vision, vq_config=vq_config, image_token_id=tokenizer.convert_tokens_to_ids("<image>")
-    )
     model = JanusForConditionalGeneration(config)
     model.model.vqmodel.load_state_dict(vq.state_dict())
     configure_generation(model, special)
     return model
-
-
-def pad_prompts(prompts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad token lists: (ids, attention mask)."""
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p) :] = torch.tensor(p)
-        mask[i, width - len(p) :] = 1
-    return ids, mask
 
 
 def drop_prompts(ids: torch.Tensor, special: SpecialTokens, rate: float, rng: np.random.Generator) -> torch.Tensor:

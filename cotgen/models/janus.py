@@ -1,4 +1,5 @@
-"""Janus configurations: tiny random ones for tests, and the special-token conventions.
+"""Janus configurations (the one builder, and tiny random ones for tests), loading, and the prompt
+conventions: special tokens, the generation prompt, left padding.
 
 A Janus checkpoint generates images from a prompt that ends with its begin-of-image token; the
 number of image tokens and the grid come from the vision config (image_size / patch_size per side),
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from transformers import (
     AutoTokenizer,
     JanusConfig,
@@ -22,7 +24,6 @@ from transformers import (
 
 from cotgen.errors import InputError
 from cotgen.models.presets import resolve
-
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,46 @@ def image_grid(model: JanusForConditionalGeneration) -> int:
     return vision.image_size // vision.patch_size
 
 
+PROMPT_POSITIONS = 128
+"""Positions the language model keeps for the prompt, before the image tokens."""
+
+
+def janus_config(
+    vq: JanusVQVAEConfig,
+    grid: int,
+    image_size: int,
+    vocab_size: int,
+    hidden_size: int,
+    layers: int,
+    heads: int,
+    intermediate_size: int,
+    special: SpecialTokens,
+    eos: int,
+    image_token_id: int,
+) -> JanusConfig:
+    """A Janus generating `grid`×`grid` image tokens of `image_size` px through the VQ `vq`, with a
+    Llama language model of these sizes. The understanding tower is unused for generation but part
+    of every Janus checkpoint: it is kept tiny."""
+    text = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=grid * grid + PROMPT_POSITIONS,
+        bos_token_id=special.bos,
+        pad_token_id=special.pad,
+        eos_token_id=eos,
+    )
+    vision = JanusVisionConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=image_size,
+        patch_size=image_size // grid, projection_dim=hidden_size, num_image_tokens=grid * grid,
+    )  # fmt: skip
+    vq = {**vq.to_dict(), "projection_dim": hidden_size, "image_token_embed_dim": hidden_size}
+    return JanusConfig(text_config=text, vision_config=vision, vq_config=vq, image_token_id=image_token_id)
+
+
 def tiny_janus_config(
     grid: int = 8,
     patch_pixels: int = 4,
@@ -99,39 +140,25 @@ def tiny_janus_config(
 ) -> JanusConfig:
     """A small random Janus with real Janus classes: `grid`×`grid` image tokens decoded by a VQ whose
     `len(vq_channels) - 1` downsamplings map each token to 2**(len-1) pixels per side."""
-    image_size = grid * patch_pixels
-    text = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        max_position_embeddings=grid * grid + 128,
-        bos_token_id=special.bos,
-        pad_token_id=special.pad,
-        eos_token_id=2,
-    )
-    vision = JanusVisionConfig(
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        image_size=image_size,
-        patch_size=patch_pixels,
-        projection_dim=hidden_size,
-        num_image_tokens=grid * grid,
-    )
     vq = JanusVQVAEConfig(
-        embed_dim=8,
-        num_embeddings=codebook,
-        latent_channels=32,
-        base_channels=32,
-        channel_multiplier=list(vq_channels),
-        num_res_blocks=1,
-        projection_dim=hidden_size,
-        image_token_embed_dim=hidden_size,
-    )
-    return JanusConfig(text_config=text, vision_config=vision, vq_config=vq, image_token_id=vocab_size - 1)
+        embed_dim=8, num_embeddings=codebook, latent_channels=32, base_channels=32,
+        channel_multiplier=list(vq_channels), num_res_blocks=1,
+    )  # fmt: skip
+    return janus_config(
+        vq, grid, grid * patch_pixels, vocab_size, hidden_size, layers, heads, hidden_size * 2, special,
+        eos=2, image_token_id=vocab_size - 1,
+    )  # fmt: skip
+
+
+def pad_prompts(prompts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad token lists so that their ends line up: (ids, attention mask)."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p) :] = torch.tensor(p)
+        mask[i, width - len(p) :] = 1
+    return ids, mask
 
 
 def configure_generation(model: JanusForConditionalGeneration, special: SpecialTokens) -> None:

@@ -9,11 +9,11 @@ import pandas as pd
 import yaml
 from PIL import Image, ImageDraw
 
-from cotgen.distributed.store import load_rows
-from cotgen.prompts import TAGS
 from cotgen.machine import describe_machine
+from cotgen.prompts import TAGS
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.report.sweep import Point, headline, oracle_curve, sweep_points, text_table
+from cotgen.sweep.store import load_rows
 from cotgen.verify.config import STRATEGIES
 
 COLORS = dict(zip(STRATEGIES, PALETTE))

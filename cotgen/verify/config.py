@@ -9,8 +9,17 @@ from cotgen.errors import InputError
 from cotgen.judge.prompts import JudgePrompts
 
 STRATEGIES = ("baseline", "orm", "prm", "parm", "parm++")
+STEPWISE = ("prm", "parm", "parm++")
+"""The strategies that judge previews at checkpoint steps before the final image."""
 PRM_AGGREGATES = ("min", "mean", "last")
 CORRECTORS = ("feedback", "resample")
+
+
+def check_steps(strategy: str, steps: int) -> None:
+    """Refuse a step-wise strategy with fewer than 2 checkpoint steps: with one, the only checkpoint
+    is the final image, so nothing is judged along the way (PARM would return path 0 at N× the cost)."""
+    if strategy in STEPWISE and steps < 2:
+        raise InputError(f"steps: {strategy} judges the image step by step and needs at least 2 checkpoint steps, got {steps}")
 
 
 @dataclass(frozen=True)

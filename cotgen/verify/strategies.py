@@ -7,11 +7,13 @@
   step and branch each into N/beam continuations).
 - parm: clarity asked at each checkpoint step until the judge says "yes"; potential asked once, at
   the first clear step, as a follow-up turn; "no" prunes the path for real (its rows leave the KV
-  cache). Survivors are ranked by the outcome P(yes) (best-of-N′). Paths never called clear count
-  as "no". If nothing survives, the pruned path with the lowest P(no) is returned: it is replayed
-  from its key, which reproduces it exactly, rather than kept alive at full cost.
+  cache). A path still unclear at the end is asked both on its final image, as the paper's code
+  does: never clear, or clear without potential, counts as "no". The rest are ranked by the outcome
+  P(yes) (best-of-N′). If nothing survives, the path with the lowest P(no) is returned; a pruned one
+  is replayed from its key, which reproduces it exactly, rather than kept alive at full cost.
 - parm++: parm, then reflection on the chosen image: if the judge says it does not match the prompt,
   it explains why and the corrector regenerates (parm again, new samples) — at most `max_rounds`.
+  The image returned is that of the round whose choice the judge found best aligned.
   The `feedback` corrector gives the generator the prompt and the judge's reasons
   (`cotgen.generate.feedback`); `resample` gives it the bare prompt again.
 """
@@ -21,7 +23,6 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Container, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -30,7 +31,7 @@ from PIL import Image
 from cotgen.errors import InputError
 from cotgen.generate.engine import PathKey, State, StepwiseGenerator
 from cotgen.generate.feedback import corrective_prompt, feedback_from_explanation, readable
-from cotgen.verify.config import PRM_AGGREGATES, STRATEGIES, VerifyConfig
+from cotgen.verify.config import PRM_AGGREGATES, VerifyConfig, check_steps
 from cotgen.verify.trace import Costs, PathTrace, Round, Selection
 
 AGGREGATES = {"min": min, "mean": statistics.fmean, "last": lambda scores: scores[-1]}
@@ -61,18 +62,34 @@ class Verifier:
     def __init__(self, engine: StepwiseGenerator, judge: Judge | None, tokenize: Callable[[str], list[int]], config: VerifyConfig):
         if judge is None and config.strategy != "baseline":
             raise InputError(f"strategy {config.strategy!r} needs a judge")
+        check_steps(config.strategy, len(engine.step_rows()))
         self.engine, self.judge, self.tokenize, self.config = engine, judge, tokenize, config
 
     def run(self, prompt: str, prompt_id: str, seed: int = 0) -> Selection:
         c = self.config
-        if c.strategy == "baseline":
-            rounds = [self._baseline(prompt, PathKey(seed, prompt_id, 0))]
-        elif c.strategy == "parm++":
+        if c.strategy == "parm++":
             rounds = self._reflect(prompt, prompt_id, seed)
-        else:
-            keys = [PathKey(seed, prompt_id, i) for i in range(c.n)]
-            rounds = [{"orm": self._orm, "prm": self._prm, "parm": self._parm}[c.strategy](prompt, prompt, keys)]
+            # Each round's choice was asked the same outcome question: return the best answered
+            # (the earliest on ties), not merely the last.
+            return Selection(c.strategy, rounds, returned=max(range(len(rounds)), key=lambda r: rounds[r].aligned))
+        if c.strategy == "baseline":
+            return self.baselines([prompt], [PathKey(seed, prompt_id, 0)])[0]
+        keys = [PathKey(seed, prompt_id, i) for i in range(c.n)]
+        rounds = [{"orm": self._orm, "prm": self._prm, "parm": self._parm}[c.strategy](prompt, prompt, keys)]
         return Selection(c.strategy, rounds)
+
+    def baselines(self, prompts: Sequence[str], keys: Sequence[PathKey]) -> list[Selection]:
+        """The baseline of several prompts (one path each, `keys[i]` for `prompts[i]`) decoded in one
+        batch: a path's image depends only on its key, so it is the one `run` would return alone.
+        Each selection's seconds are the batch's."""
+        start, costs = time.perf_counter(), Costs()
+        images = self._finish(self.engine.start([self.tokenize(p) for p in prompts], list(keys)), costs)
+        seconds = time.perf_counter() - start
+        return [
+            Selection("baseline", [Round(prompt, [PathTrace(key, selected=True)], 0, image,
+                                         Costs(image_tokens=costs.image_tokens // len(prompts), seconds=seconds), images={0: image})])
+            for prompt, key, image in zip(prompts, keys, images)
+        ]  # fmt: skip
 
     # -- the judge, counted ---------------------------------------------------------------------
     def _ask(self, costs: Costs, images: list[Image.Image], question: str, history=None) -> list[float]:
@@ -95,12 +112,6 @@ class Verifier:
         return self.engine.finish(state)[1]
 
     # -- strategies -----------------------------------------------------------------------------
-    def _baseline(self, prompt: str, key: PathKey) -> Round:
-        start, costs = time.perf_counter(), Costs()
-        image = self._finish(self.engine.start([self.tokenize(prompt)], [key]), costs)[0]
-        costs.seconds = time.perf_counter() - start
-        return Round(prompt, [PathTrace(key, selected=True)], 0, image, costs, images={0: image})
-
     def _orm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
         start, costs = time.perf_counter(), Costs()
         images = self._finish(self.engine.start([self.tokenize(generation_prompt)] * len(keys), keys), costs)
@@ -151,28 +162,17 @@ class Verifier:
         return rows
 
     def _parm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
-        c, q = self.config, self.config.prompts
         start, costs = time.perf_counter(), Costs()
         ids = self.tokenize(generation_prompt)
         state: State | None = self.engine.start([ids] * len(keys), keys)
         traces = [PathTrace(k) for k in keys]
         live = list(range(len(keys)))
-        clarity = q.clarity.format(prompt=prompt)
         for step in range(1, len(self.engine.step_rows())):  # checkpoints before the final image
             self._step(state, costs)
-            previews = self.engine.preview(state)
-            unclear = [r for r in range(len(live)) if traces[live[r]].clear_at is None]
-            for r, p in zip(unclear, self._ask(costs, [previews[r] for r in unclear], clarity)):
-                traces[live[r]].step_scores.append(p)
-                if p >= c.threshold:
-                    traces[live[r]].clear_at = step
-            newly = [r for r in unclear if traces[live[r]].clear_at == step]
-            history = [[(clarity, "yes")]] * len(newly)
-            for r, p in zip(newly, self._ask(costs, [previews[r] for r in newly], q.potential, history)):
-                traces[live[r]].potential = p
-                if p < c.potential_threshold:
-                    traces[live[r]].pruned_at, traces[live[r]].reason = step, "no potential"
-            keep = [r for r in range(len(live)) if traces[live[r]].pruned_at is None]
+            self._clarity_and_potential(costs, prompt, traces, live, self.engine.preview(state), step)
+            keep = [r for r in range(len(live)) if self._hopeful(traces[live[r]])]
+            for r in set(range(len(live))) - set(keep):
+                traces[live[r]].pruned_at, traces[live[r]].reason = step, "no potential"
             if not keep:
                 state = None
                 break
@@ -180,16 +180,42 @@ class Verifier:
                 self.engine.select(state, keep)
                 live = [live[r] for r in keep]
         finished = {} if state is None else dict(zip(live, self._finish(state, costs)))
+        # The paper's code asks a path still unclear at the end about its final image too.
+        final = len(self.engine.step_rows())
+        self._clarity_and_potential(costs, prompt, traces, list(finished), list(finished.values()), final)
         for t in finished:
             if traces[t].clear_at is None:
                 traces[t].reason = "never clear"
-        survivors = [t for t in finished if traces[t].clear_at is not None]
+            elif not self._hopeful(traces[t]):
+                traces[t].reason = "no potential"
+        survivors = [t for t in finished if traces[t].clear_at is not None and self._hopeful(traces[t])]
         for t, score in zip(survivors, self._outcome(costs, prompt, [finished[t] for t in survivors])):
             traces[t].final_score = score
         chosen = choose(traces, range(len(traces)), finished)
         if chosen not in finished:
             finished[chosen] = self._finish(self.engine.start([ids], [traces[chosen].key]), costs)[0]
         return self._chosen(generation_prompt, traces, chosen, finished, costs, start)
+
+    def _clarity_and_potential(
+        self, costs: Costs, prompt: str, traces: list[PathTrace], paths: list[int], images: list[Image.Image], step: int
+    ) -> None:
+        """PARM at one checkpoint: clarity asked of the paths (trace indices, one per image) not yet
+        clear, and potential, once, of those it finds clear now."""
+        c, q = self.config, self.config.prompts
+        clarity = q.clarity.format(prompt=prompt)
+        unclear = [i for i, t in enumerate(paths) if traces[t].clear_at is None]
+        for i, p in zip(unclear, self._ask(costs, [images[i] for i in unclear], clarity)):
+            traces[paths[i]].step_scores.append(p)
+            if p >= c.threshold:
+                traces[paths[i]].clear_at = step
+        newly = [i for i in unclear if traces[paths[i]].clear_at == step]
+        history = [[(clarity, "yes")]] * len(newly)
+        for i, p in zip(newly, self._ask(costs, [images[i] for i in newly], q.potential, history)):
+            traces[paths[i]].potential = p
+
+    def _hopeful(self, trace: PathTrace) -> bool:
+        """Not (yet) judged without potential."""
+        return trace.potential is None or trace.potential >= self.config.potential_threshold
 
     def _reflect(self, prompt: str, prompt_id: str, seed: int) -> list[Round]:
         c, q = self.config, self.config.prompts

@@ -15,15 +15,17 @@ class PathTrace:
 
     key: PathKey
     step_scores: list[float] = field(default_factory=list)
-    """PRM: P(yes) of the prompt question on each step's preview. PARM: clarity at each step asked."""
+    """PRM: P(yes) of the prompt question on each step's preview. PARM: clarity at each step asked
+    (the last step's image is the final one)."""
     clear_at: int | None = None
-    """PARM: the checkpoint step (1-based) at which the judge first called the image clear."""
+    """PARM: the checkpoint step (1-based; the last is the final image) at which the judge first
+    called the image clear."""
     potential: float | None = None
     """PARM: P(yes) that the path can still satisfy the prompt, asked once at the first clear step."""
     pruned_at: int | None = None
     """The checkpoint step after which the path stopped being decoded, if it was pruned."""
     reason: str | None = None
-    """Why the path was pruned or rejected."""
+    """Why the path was pruned or rejected (PARM: "no potential", or "never clear" at the end)."""
     final_score: float | None = None
     """P(yes) of the outcome question on the finished image (ORM, PARM's best-of-N′)."""
     selected: bool = False
@@ -70,10 +72,12 @@ class Round:
 class Selection:
     strategy: str
     rounds: list[Round]
+    returned: int = 0
+    """The round whose chosen image is returned: PARM++'s best-aligned round, else the only one."""
 
     @property
     def image(self) -> Image.Image:
-        return self.rounds[-1].image
+        return self.rounds[self.returned].image
 
     @property
     def costs(self) -> Costs:
@@ -96,14 +100,15 @@ class Selection:
                     "paths": [asdict(t) for t in r.traces],
                 }
             )
-        return {"strategy": self.strategy, "costs": asdict(self.costs), "rounds": rounds}
+        return {"strategy": self.strategy, "costs": asdict(self.costs), "returned_round": self.returned, "rounds": rounds}
 
 
 def describe(selection: Selection) -> str:
     """The trace as a person reads it: what each path scored, which were pruned when, the reflection."""
     lines = [f"strategy {selection.strategy}"]
     for number, r in enumerate(selection.rounds, 1):
-        lines.append(f"round {number}: generated from {r.prompt!r}")
+        returned = "  <- returned" if len(selection.rounds) > 1 and number - 1 == selection.returned else ""
+        lines.append(f"round {number}: generated from {r.prompt!r}{returned}")
         for i, t in enumerate(r.traces):
             parts = [f"  path {i:>2} (sample {t.key.sample})"]
             if t.step_scores:

@@ -20,13 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.generate.engine import PathKey
-from cotgen.judge.data import Example, load_generator_engine
+from cotgen.generate.factory import load_engine
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.models.janus import generation_prompt_ids
 from cotgen.prompts import Record
+from cotgen.train.judge.examples import Example
+from cotgen.world.records import sample_training_record
 
 PREFIX_TASKS = ("prm", "clarity", "potential")
 
@@ -52,9 +55,7 @@ def prefix_rollouts(
 ) -> Iterator[Prefix]:
     """Every checkpoint-step prefix of one path per record, with its rollouts' verdicts. The prefix is
     decoded afresh for each step (a few rows) rather than copied, as the engine keeps no snapshots."""
-    from tqdm import tqdm
-
-    engine, tokenizer = load_generator_engine(generator)
+    engine, tokenizer = load_engine(generator)
     steps = len(engine.step_rows()) - 1
     per_batch = max(1, batch // rollouts)
     bar = tqdm(total=len(records) * steps, desc="prefix rollouts", unit="prefix", disable=None if progress else True)
@@ -117,7 +118,5 @@ def first_clear_step(examples: Sequence[Example]) -> set[int]:
 
 
 def training_prefix_records(n: int, seed: int) -> list[Record]:
-    from cotgen.world.records import sample_training_record
-
     rng = np.random.default_rng([seed, 5])
     return [sample_training_record(rng) for _ in range(n)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from cotgen.distributed.config import SweepConfig
 from cotgen.prompts import Record, load_records
-from cotgen.verify.pool import poolable
+from cotgen.sweep.config import SweepConfig
 from cotgen.verify.config import VerifyConfig
+from cotgen.verify.pool import poolable
 from cotgen.world.records import evaluation_records, first_per_tag
 
 
@@ -63,7 +63,12 @@ def strip_run(runs: list[Run]) -> Run | None:
     return next((r for r in pools if r.strategy == "parm"), pools[0] if pools else None)
 
 
+def run_cost(run: Run) -> float:
+    """A unit's rough cost relative to one decoded path: N paths, parm++ up to 3 rounds of them."""
+    return run.n * (3 if run.strategy == "parm++" else 1)
+
+
 def plan_units(runs: list[Run], count: int) -> list[Unit]:
     """Every unit, the costliest runs first so that no long unit is left for the end."""
-    order = sorted(runs, key=lambda r: -r.n * (3 if r.strategy == "parm++" else 1))
+    order = sorted(runs, key=lambda r: -run_cost(r))
     return [Unit(run, i) for run in order for i in range(count)]

@@ -1,4 +1,4 @@
-"""What `cotgen generate` and `cotgen evaluate --generate` do, kept out of the argument parsing."""
+"""What `cotgen generate`, `cotgen evaluate --generate` and the demo do, kept out of the argument parsing."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from tqdm import tqdm
 
 from cotgen.evaluate.folder import evaluate_folder
 from cotgen.evaluate.summary import Summary
-from cotgen.generate.engine import PathKey, StepwiseGenerator
-from cotgen.generate.factory import prompt_ids
+from cotgen.generate import PathKey, StepwiseGenerator, prompt_ids
 from cotgen.generate.pipeline import generate_images
+from cotgen.generate.strips import step_strip
 from cotgen.layout import write_prompt_folder
 from cotgen.prompts import Record
-from cotgen.generate.strips import step_strip
 
 
 def generate_with_strips(engine: StepwiseGenerator, tokenizer, prompt: str, n: int, out: Path, seed: int) -> list[Path]:
@@ -35,8 +34,9 @@ def generate_with_strips(engine: StepwiseGenerator, tokenizer, prompt: str, n: i
 
 def generate_and_evaluate(
     engine: StepwiseGenerator, tokenizer, records: list[Record], samples: int, out: Path, seed: int, batch_size: int = 64
-) -> Summary:
-    """Generate `samples` images per record into GenEval's layout under `out`, then score the folder."""
+) -> tuple[list[dict], Summary]:
+    """Generate `samples` images per record into GenEval's layout under `out`, then score the folder:
+    one result row per image, and the summary."""
     for record in records:
         prompt_ids(tokenizer, record.prompt)  # fail before any work
     pending: dict[int, list] = {}
@@ -44,4 +44,4 @@ def generate_and_evaluate(
         pending.setdefault(i, []).append(image)
         if len(pending[i]) == samples:
             write_prompt_folder(out, i, records[i], pending.pop(i))
-    return evaluate_folder(out, progress=True)[1]
+    return evaluate_folder(out, progress=True)

@@ -15,9 +15,12 @@ import torch
 
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.generate.engine import PathKey, StepwiseGenerator
+from cotgen.generate.factory import load_engine, prompt_ids
+from cotgen.generate.sampling import Sampling
+from cotgen.models.janus import special_tokens
 from cotgen.prompts import Record
-
-LABELLERS = ("judge", "exact")
+from cotgen.train.dpo.config import LABELLERS
+from cotgen.train.dpo.loss import reference_logps
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,24 @@ def regenerate(engine: StepwiseGenerator, prompt_ids: list[int], record: Record,
         if sample.correct is not None and evaluate_image(image, record).correct != sample.correct:
             raise ValueError(f"path {sample.key} did not replay to the sampled image: are the sampling settings the sweep's?")
     return tokens[0].cpu(), tokens[1].cpu()
+
+
+def pair_rows(
+    policy: str, sampling: Sampling, device: str, records: list[Record], rows: list[dict], labeller: str, threshold: float
+) -> list[dict]:
+    """A round's training rows: its sweep rows (`label_rows`) paired, each pair's tokens replayed by
+    the policy that sampled them, and their reference log-probs under that policy."""
+    engine, tokenizer = load_engine(policy, sampling, device)
+    out = []
+    for pair in build_pairs(label_rows(rows, labeller, threshold)):
+        record = records[pair.prompt_index]
+        ids = prompt_ids(tokenizer, record.prompt)
+        chosen, rejected = regenerate(engine, ids, record, pair)
+        out.append({
+            "prompt_index": pair.prompt_index, "tag": record.tag, "prompt": record.prompt, "prompt_ids": ids,
+            "chosen_sample": pair.chosen.key.sample, "rejected_sample": pair.rejected.key.sample,
+            "chosen_tokens": chosen.tolist(), "rejected_tokens": rejected.tolist(),
+        })  # fmt: skip
+    for row, (c, rej) in zip(out, reference_logps(engine.model, out, special_tokens(engine.model).pad)):
+        row["ref_chosen"], row["ref_rejected"] = c, rej
+    return out

@@ -1,6 +1,6 @@
 """A sweep folder: Parquet rows, PNGs in GenEval's layout, and which units are done.
 
-    OUT/config.yaml              the resolved config;  OUT/sweep.json  what the rows depend on
+    OUT/config.yaml              the resolved config;  OUT/sweep.json  what the rows depend on (models by weights digest)
     OUT/records.jsonl            the sweep's records (prompt index = line number - 1)
     OUT/rows/part-*.parquet      one row per path (see ROW_SCHEMA); a unit's rows are all in one part
     OUT/images/<strategy>@<N>/00000/{metadata.jsonl,samples/0000.png}   the image returned at N
@@ -22,11 +22,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cotgen.config import save_config
-from cotgen.distributed.config import SweepConfig
-from cotgen.distributed.work import from_png
 from cotgen.errors import InputError
 from cotgen.layout import write_prompt_folder
 from cotgen.prompts import Record, load_records, write_records
+from cotgen.sweep.config import ROLES, SweepConfig
+from cotgen.sweep.work import from_png
 
 ROW_SCHEMA = pa.schema(
     [
@@ -89,13 +89,22 @@ class SweepStore:
         self._pending: dict[str, list[dict]] = {}
         self._ready: list[list[dict]] = []
 
-    def prepare(self, cfg: SweepConfig, records: list[Record]) -> None:
-        """Start a sweep folder, or check that the one there was made with the same generator, judge,
-        records, seed, sampling and strategy settings (strategies and N may change)."""
-        identity = json.loads(json.dumps(cfg.identity()))
+    def prepare(self, cfg: SweepConfig, records: list[Record], weights: dict[str, str]) -> None:
+        """Start a sweep folder, or check that the one there was made with the same generator and judge,
+        records, seed, sampling and strategy settings (strategies and N may change). The models count
+        by `weights`, each one's `weights_digest`, not by name: "embedded" retrained, or a folder
+        overwritten, is another model."""
+        identity = json.loads(json.dumps({**cfg.identity(), **{f"{role}_weights": weights[role] for role in ROLES}}))
         marker = self.root / "sweep.json"
         if marker.is_file():
             before = json.loads(marker.read_text())
+            for role in ROLES:
+                was, now = before.get(f"{role}_weights") or "not recorded", weights[role]
+                if was != now:
+                    raise InputError(
+                        f"{self.root}: holds a sweep made with {role} weights {was}, and {role} {getattr(cfg, role)!r} "
+                        f"now has weights {now}; choose a new out for the changed model"
+                    )
             changed = sorted(k for k in identity.keys() | before.keys() if identity.get(k) != before.get(k))
             if changed:
                 raise InputError(f"{self.root}: holds a sweep made with another {', '.join(changed)}; choose a new out or the same settings")
@@ -111,15 +120,16 @@ class SweepStore:
         parts = sorted((self.root / "rows").glob("part-*.parquet"))
         return {u for p in parts for u in pq.read_table(p, columns=["unit"]).column("unit").to_pylist()}
 
-    def add(self, rows: list[dict]) -> int:
-        """Take rows from the pipeline; returns how many units became complete."""
-        before = len(self._ready)
+    def add(self, rows: list[dict]) -> list[str]:
+        """Take rows from the pipeline; returns the units they completed."""
+        completed = []
         for row in rows:
             unit = self._pending.setdefault(row["unit"], [])
             unit.append(row)
             if len(unit) == row["unit_rows"]:
                 self._ready.append(self._pending.pop(row["unit"]))
-        return len(self._ready) - before
+                completed.append(row["unit"])
+        return completed
 
     @property
     def ready(self) -> int:

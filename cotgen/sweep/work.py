@@ -1,7 +1,8 @@
 """One unit of work as result rows: a strategy's run for one prompt, one row per path; and the verdicts.
 
-Plain Python over the core (no Ray): the generator actors call `run_unit`, the evaluator stage
-`evaluate_rows`, and a single-process loop can call both to do the same work without a cluster.
+Plain Python over the core: the generator actors of `cotgen.distributed` call `run_unit`, its
+evaluator stage `evaluate_rows`, and a single-process loop can call both to do the same work without
+a cluster.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from cotgen.distributed.plan import Unit
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.generate.engine import StepwiseGenerator
-from cotgen.prompts import Record, parse_line
 from cotgen.generate.strips import step_strip
-from cotgen.verify.pool import path_costs, subset_picks
+from cotgen.prompts import Record, parse_line
+from cotgen.sweep.plan import Unit
 from cotgen.verify.config import VerifyConfig
+from cotgen.verify.pool import path_costs, subset_picks
 from cotgen.verify.strategies import Judge, Verifier
 
 
@@ -67,7 +68,6 @@ def run_unit(
         "run_seconds": costs.seconds,
     }
     rows = []
-    last = len(selection.rounds) - 1
     for r, round_ in enumerate(selection.rounds):
         for p, trace in enumerate(round_.traces):
             image = round_.images.get(p)
@@ -85,7 +85,7 @@ def run_unit(
                     "reason": trace.reason,
                     "final_score": trace.final_score,
                     "selected": trace.selected,
-                    "returned": r == last and p == round_.chosen,
+                    "returned": r == selection.returned and p == round_.chosen,
                     "aligned": round_.aligned,
                     "feedback": round_.feedback,
                     "image": None if image is None else png(image),

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from transformers import JanusForConditionalGeneration
 from trl.trainer.utils import selective_log_softmax
 
-from cotgen.models.ar import image_token_logits, pad_prompts
+from cotgen.models.ar import image_token_logits
+from cotgen.models.janus import pad_prompts
 
 
 def sequence_logps(model: JanusForConditionalGeneration, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

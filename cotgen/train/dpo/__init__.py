@@ -1,0 +1,15 @@
+"""Preference training (the paper's DPO and iterative DPO) for Janus image generators, without Ray.
+
+- `config`: the run's config (`DPOConfig`) and its sections: training hyperparameters (the paper's
+  β 0.1, lr 1e-5, one epoch by default), the Ray Train workers, the held-out evaluation.
+- `pairs`: labelled samples of the current policy → one "yes" and one "no" image per prompt, as
+  path keys (the engine reproduces a path's tokens exactly from its key).
+- `loss`: sequence log-probs of image tokens (conditional, teacher-forced, no guidance) and the
+  sigmoid DPO loss with TRL's metrics, against precomputed reference log-probs.
+- `batches`: each optimizer step's pairs, split between the workers.
+- `rounds`: a run folder's layout, round by round, and the models it was started with.
+- `card`: each round's model card.
+
+The Ray layer is `cotgen.distributed.dpo_train` (sampling, Ray Train) and `dpo_worker`; the recipe
+that owns the round loop is `jobs/train_dpo.py`.
+"""

@@ -1,0 +1,68 @@
+"""A DPO run folder, round by round, and the models it was started with.
+
+    models.json                            the starting policy's and the judge's weights digests
+    round-0/eval.json                      the starting policy on the held-out prompts
+    round-R/prompts.jsonl                  training-split prompts of the round (seed + R)
+    round-R/samples/                       a sweep folder: orm@K, one row per path (judge P(yes), exact verdict)
+    round-R/pairs.parquet                  prompt ids, chosen/rejected tokens (replayed from path keys), reference log-probs
+    round-R/model/                         the trained policy (save_pretrained, safetensors) and its card
+    round-R/train_log.jsonl, eval.json     per-step metrics; held-out scores (written last: the round is done)
+    ray_train/round-R/                     Ray Train's checkpoints (DeepSpeed state of every rank)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cotgen.errors import InputError
+from cotgen.generate.factory import load_engine
+from cotgen.generate.pipeline import generate_and_score
+from cotgen.models.presets import weights_digest
+from cotgen.prompts import TAGS, Record
+from cotgen.train.dpo.config import DPOConfig
+from cotgen.world.records import evaluation_records, first_per_tag, sample_records
+
+ROLES = ("generator", "judge")
+
+
+def round_dir(cfg: DPOConfig, r: int) -> Path:
+    return Path(cfg.out) / f"round-{r}"
+
+
+def policy(cfg: DPOConfig, r: int) -> str:
+    """The policy after round r (round 0: the starting one)."""
+    return cfg.generator if r == 0 else str(round_dir(cfg, r) / "model")
+
+
+def round_records(cfg: DPOConfig, r: int) -> list[Record]:
+    """Round r's training-split prompts: `prompts_per_tag` of each tag, drawn with seed + r."""
+    return [rec for tag in TAGS for rec in sample_records(tag, cfg.prompts_per_tag, "train", cfg.seed + r)]
+
+
+def heldout_scores(cfg: DPOConfig, r: int) -> dict:
+    """Held-out GenEval scores of round r's policy by the exact evaluator (`Summary.to_json`)."""
+    engine, tokenizer = load_engine(policy(cfg, r), cfg.sampling, cfg.trainer.device)
+    records = evaluation_records()
+    records = first_per_tag(records, cfg.eval.per_tag) if cfg.eval.per_tag else records
+    return generate_and_score(engine, tokenizer, records, cfg.eval.samples, cfg.eval.seed).to_json()
+
+
+def check_models(cfg: DPOConfig) -> None:
+    """Record the weights digests of the starting policy and the judge in <out>/models.json, or, in a
+    folder that has them, refuse models whose weights differ: a run resumed with another model
+    (the same name retrained, a folder overwritten) would mix two models' samples and policies."""
+    path = Path(cfg.out) / "models.json"
+    models = {role: {"name": str(getattr(cfg, role)), "weights_digest": weights_digest(getattr(cfg, role), role)} for role in ROLES}
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(models, indent=2) + "\n")
+        return
+    recorded = json.loads(path.read_text())
+    for role in ROLES:
+        now, then = models[role], recorded[role]
+        if now["weights_digest"] != then["weights_digest"]:
+            raise InputError(
+                f"{role}: {now['name']} has weights digest {now['weights_digest']}, but {cfg.out} was run with "
+                f"{then['name']} of weights digest {then['weights_digest']}; resume with that {role} or start another run folder"
+            )

@@ -1,0 +1,137 @@
+"""The embedded judge's model card (README.md in its folder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cotgen.judge.vlm import VLMJudge
+from cotgen.machine import describe_machine
+from cotgen.prompts import TAGS
+from cotgen.train.common.cards import config_section, rate, table_cell
+from cotgen.train.judge.config import TrainJudgeConfig
+from cotgen.train.judge.examples import ExampleSet
+from cotgen.train.judge.model import count_parameters
+
+TARGETS = {"orm": 0.90, "potential_first_clear": 0.80}
+
+
+def accuracy_table(result: dict) -> str:
+    lines = ["| tag | images | evaluator says correct | TPR (yes→yes) | TNR (no→no) | balanced accuracy |", "|---|---|---|---|---|---|"]
+    for tag in [t for t in TAGS if t in result] + ["overall"]:
+        r = result[tag]
+        name = f"**{tag}**" if tag == "overall" else tag
+        lines.append(f"| {name} | {r['n']} | {r['positives']} | {rate(r['tpr'])} | {rate(r['tnr'])} | {rate(r['balanced'])} |")
+    lines.append(f"| mean over tags with both answers | | | | | {rate(result['tag_mean'])} |")
+    return "\n".join(lines)
+
+
+def summary_table(result: dict) -> str:
+    lines = ["| task | examples | yes | balanced accuracy | mean over tags | target |", "|---|---|---|---|---|---|"]
+    for task, r in result.items():
+        target = f"≥ {TARGETS[task]:.2f}" if task in TARGETS else ""
+        lines.append(f"| {task} | {r['overall']['n']} | {r['overall']['positives']} | {rate(r['overall']['balanced'])} | {rate(r['tag_mean'])} | {target} |")
+    return "\n".join(lines)
+
+
+def data_table(sets: dict[str, ExampleSet]) -> str:
+    lines = ["| set | source | yes | no |", "|---|---|---|---|"]
+    for name, s in sets.items():
+        for source, counts in sorted(s.counts().items()):
+            lines.append(f"| {name} | {source} | {counts['yes']} | {counts['no']} |")
+    return "\n".join(lines)
+
+
+def reflection_text(cfg: TrainJudgeConfig) -> str:
+    if not cfg.reflection_share:
+        return "Reflections (`explain`) are not trained (`reflection_share` 0): the judge's free text is not meaningful."
+    return (
+        "PARM++'s **reflection** (the reflection question, answered in free text by greedy `explain`) is trained "
+        f"too, on {cfg.reflection_share:.0%} of the answer-stage steps: the judge answers \"yes\", or \"no: \" and the exact "
+        "evaluator's reasons joined by \"; \" (`cotgen.train.judge.reflection.reflection_target`)."
+    )
+
+
+def reflections_section(reflections: dict | None) -> str:
+    if reflections is None:
+        return "Not measured (`reflection_eval` 0)."
+    r = reflections
+    lines = [
+        (
+            f"Greedy `explain` with the reflection question on {r['wrong']} held-out images the evaluator calls wrong and "
+            f"{r['right']} it calls correct (spread over the tags)."
+        ),
+        "",
+        "| reason recall (evaluator's reasons found verbatim) | wrong images answered \"no…\" | correct images answered \"yes…\" |",
+        "|---|---|---|",
+        f"| {rate(r['reason_recall'])} | {rate(r['says_no'])} | {rate(r['says_yes'])} |",
+        "",
+        "| prompt | evaluator's reasons | the judge's reflection |",
+        "|---|---|---|",
+    ]  # fmt: skip
+    lines += [f"| {s['prompt']} | {'; '.join(s['reasons'])} | {table_cell(s['reflection']) or '(empty)'} |" for s in r["samples"]]
+    return "\n".join(lines)
+
+
+def write_card(
+    folder: Path, cfg: TrainJudgeConfig, judge: VLMJudge, stage: dict, sets: dict[str, ExampleSet], result: dict,
+    reflections: dict | None, data_minutes: float,
+) -> None:  # fmt: skip
+    m = cfg.model
+    heldout = sets["heldout"]
+    base = result["orm"]["overall"]["positives"] / max(1, result["orm"]["overall"]["n"])
+    grid = m.image_size // m.patch_size
+    text = f"""# cotgen embedded judge
+
+A tiny Qwen2-VL (`Qwen2VLForConditionalGeneration`) trained from scratch on the shapes world by
+`jobs/train_judge.py`. Load it with `cotgen.judge.load_judge(path)` (or as any Qwen2-VL folder).
+Tasks, each a yes/no question answered by P(yes) from the "yes"/"no" logits, in the wording of
+`JudgePrompts`: **ORM** (the outcome question on final images), **PRM** (the outcome question on a
+partial image: can this prefix still succeed?), PARM's **clarity** and **potential** (the latter as
+the follow-up turn after clarity was answered "yes"). {reflection_text(cfg)}
+
+- Vision: patch {m.patch_size} px, {grid}×{grid} patches of a {m.image_size}×{m.image_size} image merged {m.merge_size}×{m.merge_size} into {(grid // m.merge_size) ** 2} tokens; ViT width {m.vision_dim}, depth {m.vision_depth}, {m.vision_heads} heads.
+- Language model: Qwen2, hidden {m.hidden_size}, {m.layers} layers, {m.heads} heads ({m.kv_heads} key/value), MLP {m.intermediate_size}.
+- Tokenizer: byte-level BPE, {len(judge.processor.tokenizer)} tokens, trained on every judge question for every world prompt, the answers and the evaluator's reasons.
+- Parameters: {count_parameters(judge):,}.
+- Trained on: {describe_machine()}.
+
+## Training
+{f"Continued from `{cfg.init_from}`." if cfg.init_from else f"Initial weights random (std {m.init_std})."} Data: {data_minutes:.1f} minutes to build or load.
+
+| stage | steps | samples | minutes | what |
+|---|---|---|---|---|
+| vision | {stage['vision']['steps']} | {stage['vision']['samples_seen']} | {stage['vision']['minutes']} | vision tower + linear head: colour and shape of the object in each merged visual token, on rendered scenes (head dropped) |
+| answers | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: cross-entropy of the answer token; batches balanced between "yes" and "no" within each task, tag and source ({cfg.data.generated_share:.0%} ORM on generated images, {cfg.data.prefix_share:.0%} prefix tasks, the rest ORM on renders); AdamW lr {cfg.lr} |
+| of which reflections | {stage['reflection_steps']} | {stage['reflection_steps'] * cfg.batch_size} | | teacher-forced cross-entropy of the reflection's tokens and end of turn, each example's mean; ORM examples balanced as above ({cfg.data.generated_share:.0%} on generated images, the rest on renders) |
+
+Examples (every label is the exact evaluator's verdict on an image; "/swap": the image asked about
+another training-split record; "/stepK": a prefix after checkpoint step K, labelled from
+{cfg.data.prefix_rollouts} rollouts — PRM "yes" if any passes, clarity "yes" if all agree, potential
+(clear prefixes only) "yes" if they pass):
+
+{data_table(sets)}
+
+## Held-out accuracy
+Balanced accuracy (the mean of the true-positive and true-negative rates; the judge says "yes" when
+P(yes) ≥ 0.5) on the generator's images of held-out records. The pooled figure rewards knowing
+which tags the generator usually gets right, which the prompt's text alone tells; the mean over
+tags with both answers does not, so read it as the measure of whether the judge looks at the image.
+
+{summary_table(result)}
+
+### ORM per tag
+The {len(heldout)} images: {cfg.data.heldout_samples} per record of the evaluation set (553 records), seed {cfg.seed}, each asked
+the ORM question with its own prompt. Base rate (share the evaluator calls correct): **{base:.3f}**.
+
+{accuracy_table(result["orm"])}
+
+### Potential at the first clear step, per tag
+Prefixes of {cfg.data.heldout_prefix_records} held-out records, at the first checkpoint step whose rollouts agree.
+
+{accuracy_table(result["potential_first_clear"])}
+
+## Held-out reflections
+{reflections_section(reflections)}
+
+{config_section(cfg)}"""
+    (folder / "README.md").write_text(text)

@@ -1,0 +1,178 @@
+"""The embedded judge's training config: the data to make, the model to build, the two stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cotgen.config import check_device
+from cotgen.errors import InputError
+from cotgen.judge.prompts import JudgePrompts
+
+
+@dataclass
+class JudgeDataConfig:
+    """How many examples of each kind to make (the `data` section)."""
+
+    render_images: int = 6000
+    """Rendered training-split scenes; half of them broken."""
+    degrade_rate: float = 0.3
+    """Share of rendered images passed through a random degradation (blur, JPEG, jitter, shift)."""
+    generated_images: int = 2000
+    """Generator images of training-split records."""
+    swaps: int = 2
+    """Extra questions per training image naming other training-split records."""
+    heldout_samples: int = 2
+    """Generator images per held-out evaluation record (553 records)."""
+    heldout_records: int = 0
+    """Use only the first N held-out records, spread over the tags (0: all 553)."""
+    generator: str = "embedded"
+    """Generator ("embedded", a preset or a folder) whose images the judge learns and is tested on."""
+    generator_batch: int = 64
+    """Paths decoded together by the generator."""
+    generated_share: float = 0.5
+    """Share of each training batch drawn from generated-image examples."""
+    prefix_records: int = 300
+    """Training-split records whose path prefixes (one path, every checkpoint step) get PRM,
+    clarity and potential labels from rollouts (`cotgen.train.judge.rollouts`)."""
+    prefix_rollouts: int = 4
+    """Rollouts decoded from each prefix to label it."""
+    prefix_share: float = 0.3
+    """Share of each training batch drawn from prefix examples (the rest of the batch, after the
+    generated share, from renders)."""
+    heldout_prefix_records: int = 120
+    """Held-out records (spread over the tags) whose prefixes test PRM, clarity and potential."""
+
+    def __post_init__(self) -> None:
+        for name in ("degrade_rate", "generated_share", "prefix_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InputError(f"{name}: must be within [0, 1], got {getattr(self, name)}")
+        if self.generated_share + self.prefix_share > 1.0:
+            raise InputError(f"generated_share + prefix_share: must be at most 1, got {self.generated_share + self.prefix_share}")
+        if self.prefix_rollouts < 2:
+            raise InputError(f"prefix_rollouts: must be at least 2 (clarity is whether rollouts agree), got {self.prefix_rollouts}")
+        for name in ("render_images", "generated_images", "swaps", "heldout_records", "prefix_records", "heldout_prefix_records"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name}: must be at least 0, got {getattr(self, name)}")
+        if self.heldout_samples < 1 or self.generator_batch < 1:
+            raise InputError("heldout_samples and generator_batch: must be at least 1")
+
+
+@dataclass
+class JudgeModelConfig:
+    """The embedded judge's architecture (a Qwen2-VL; the `model` section)."""
+
+    vocab_size: int = 1024
+    """Largest tokenizer vocabulary (byte alphabet + merges); BPE stops earlier when the corpus runs out."""
+    image_size: int = 64
+    """Side of the images the processor produces (the world's canvas)."""
+    patch_size: int = 8
+    """Vision patch side in pixels (image processor and vision tower)."""
+    merge_size: int = 2
+    """Patches merged per side into one language-model token."""
+    vision_dim: int = 128
+    """Vision tower width."""
+    vision_depth: int = 3
+    """Vision tower blocks."""
+    vision_heads: int = 4
+    """Vision tower attention heads."""
+    vision_mlp_ratio: int = 2
+    """Vision tower MLP width over its model width."""
+    hidden_size: int = 128
+    """Language model width (also the merger's output)."""
+    layers: int = 4
+    """Language model blocks."""
+    heads: int = 4
+    """Language model attention heads."""
+    kv_heads: int = 2
+    """Language model key/value heads (grouped-query attention)."""
+    intermediate_size: int = 384
+    """Language model MLP width."""
+    rope_theta: float = 10000.0
+    """Rotary embedding base."""
+    init_std: float = 0.08
+    """Standard deviation of the random initial weights (transformers' `initializer_range`). At
+    transformers' usual 0.02 the visual tokens barely differ between images and a model this small
+    does not start learning from them within a CPU budget; about 1/sqrt(width) does."""
+
+    def __post_init__(self) -> None:
+        if self.image_size % (self.patch_size * self.merge_size):
+            raise InputError(f"image_size: {self.image_size} is not a multiple of patch_size × merge_size")
+        for dim, heads, name in ((self.hidden_size, self.heads, "heads"), (self.vision_dim, self.vision_heads, "vision_heads")):
+            if dim % heads:
+                raise InputError(f"{name}: {heads} does not divide the width {dim}")
+        if (self.hidden_size // self.heads) % 4 or self.heads % self.kv_heads:
+            raise InputError(f"heads: head_dim must be a multiple of 4 and kv_heads ({self.kv_heads}) divide heads")
+
+
+@dataclass
+class VisionConfig:
+    """The vision stage: the vision tower alone learns each visual token's object (the `vision` section)."""
+
+    minutes: float = 4.0
+    """Wall-clock budget of the vision stage (0 skips it)."""
+    batch_size: int = 32
+    """Rendered scenes per step."""
+    lr: float = 1e-3
+    """AdamW learning rate (constant)."""
+    random_scene_rate: float = 0.3
+    """Share of prompt-free random scenes among the rendered training scenes."""
+    degrade_rate: float = 0.3
+    """Share of rendered scenes passed through a random degradation."""
+
+
+@dataclass
+class TrainJudgeConfig:
+    out: str = "runs/judge"
+    """Output folder: data/ (cached examples), judge/ (the model and its card), config.yaml, log.jsonl."""
+    seed: int = 0
+    """Seeds the data, the fresh model's weights and the batches."""
+    threads: int = 1
+    """torch CPU threads (on a shared machine a second thread can make a step ten times slower)."""
+    device: str = "cpu"
+    """Where the judge trains: cpu or cuda[:N] (the data, generator images included, are made on the CPU)."""
+    model: JudgeModelConfig = field(default_factory=JudgeModelConfig)
+    """The architecture of a fresh judge (ignored with init_from)."""
+    data: JudgeDataConfig = field(default_factory=JudgeDataConfig)
+    """The labelled examples, cached in <out>/data."""
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    """The vision stage, before the answer stage."""
+    prompts: JudgePrompts = field(default_factory=JudgePrompts)
+    """The questions the judge is trained (and will be asked) with."""
+    init_from: str | None = None
+    """Continue training this judge folder instead of building a fresh model."""
+    batch_size: int = 32
+    """Answer-stage batch size."""
+    lr: float = 1e-3
+    """Answer-stage peak AdamW learning rate."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (both stages)."""
+    warmup_steps: int = 100
+    """Answer-stage steps of linear warm-up."""
+    minutes: float = 30.0
+    """Wall-clock budget of the answer stage (the learning rate decays to 10 % over it); data and the
+    vision stage are extra."""
+    log_every: int = 25
+    """Steps between progress lines."""
+    eval_every: int = 500
+    """Steps between held-out evaluations (and checkpoints)."""
+    eval_batch: int = 64
+    """Examples per forward pass in the evaluations."""
+    reflection_share: float = 0.15
+    """Share of the answer-stage steps whose batch trains reflections instead of yes/no answers: ORM
+    examples from the renders and generated images (in the ratio of data.generated_share), balanced
+    as the answer batches are, asked the reflection question (0: reflections are not trained)."""
+    reflection_eval: int = 100
+    """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
+    reflections are scored at each evaluation (0: none)."""
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
+        for name in ("threads", "batch_size", "warmup_steps", "log_every", "eval_every", "eval_batch"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.minutes <= 0 or self.lr <= 0:
+            raise InputError("minutes and lr: must be positive")
+        if not 0.0 <= self.reflection_share <= 1.0:
+            raise InputError(f"reflection_share: must be within [0, 1], got {self.reflection_share}")
+        if self.reflection_eval < 0:
+            raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")

@@ -1,0 +1,79 @@
+"""The judge's five example sets under one folder, each built once and cached (`examples.cached`).
+
+Training: `renders` (world renders, half broken), `generated` (the generator's images of training
+records), `prefixes` (previews of path prefixes labelled from rollouts: PRM, clarity, potential).
+Test: `heldout` (the generator's images of the held-out records) and `heldout_prefixes`.
+
+Adding a task means a builder that yields `Example`s with its own `task`, `question` (and `history`
+for follow-up turns, as potential follows clarity) into its own cached folder; `ExampleSet` and the
+trainer take them as they are. Reflections need none: they ask the ORM examples' images the
+reflection question, answered from their `reasons` (`cotgen.train.judge.reflection`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cotgen.judge.prompts import JudgePrompts
+from cotgen.models.presets import weights_digest
+from cotgen.train.judge.config import JudgeDataConfig
+from cotgen.train.judge.examples import ExampleSet, cached
+from cotgen.train.judge.generated import build_generated, build_heldout, heldout_records
+from cotgen.train.judge.renders import build_renders
+from cotgen.train.judge.rollouts import build_prefixes, training_prefix_records
+
+
+@dataclass
+class JudgeDataset:
+    renders: ExampleSet
+    generated: ExampleSet
+    prefixes: ExampleSet
+    heldout: ExampleSet
+    """ORM on the generator's images of held-out records: the judge's main test set."""
+    heldout_prefixes: ExampleSet
+    """PRM, clarity and potential on prefixes of held-out records."""
+
+    def sets(self) -> dict[str, ExampleSet]:
+        """Every set by name, training sets first."""
+        return {name: getattr(self, name) for name in ("renders", "generated", "prefixes", "heldout", "heldout_prefixes")}
+
+
+def build_dataset(
+    root: Path, data: JudgeDataConfig, seed: int, prompts: JudgePrompts | None = None, progress: bool = False
+) -> JudgeDataset:
+    """The training sets (renders, generated, prefixes) and the held-out sets under `root`, each cached."""
+    prompts = prompts or JudgePrompts()
+    common = {"seed": seed, "prompts": asdict(prompts)}
+    renders = cached(
+        root / "renders",
+        {**common, "n": data.render_images, "degrade_rate": data.degrade_rate, "swaps": data.swaps},
+        lambda folder: build_renders(folder, data.render_images, seed, data.degrade_rate, data.swaps, prompts),
+    )  # fmt: skip
+    # the weights' digest, not the name: cached images follow a retrained generator
+    gen = {"generator": str(data.generator), "generator_digest": weights_digest(data.generator, "generator")}
+    train_generated = cached(
+        root / "generated",
+        {**common, **gen, "n": data.generated_images, "swaps": data.swaps},
+        lambda folder: build_generated(folder, data.generated_images, seed, data.swaps, data.generator, data.generator_batch, prompts, progress),
+    )  # fmt: skip
+    records = heldout_records(data.heldout_records)
+    heldout = cached(
+        root / "heldout",
+        {**common, **gen, "records": len(records), "samples": data.heldout_samples},
+        lambda folder: build_heldout(folder, records, data.heldout_samples, seed, data.generator, data.generator_batch, prompts, progress),
+    )  # fmt: skip
+    rollouts = {**common, **gen, "rollouts": data.prefix_rollouts}
+    prefix_records = training_prefix_records(data.prefix_records, seed)
+    prefixes = cached(
+        root / "prefixes",
+        {**rollouts, "records": data.prefix_records},
+        lambda folder: build_prefixes(folder, prefix_records, data.prefix_rollouts, seed, data.generator, data.generator_batch, "prefix", prompts, progress),
+    )  # fmt: skip
+    heldout_prefix_records = heldout_records(data.heldout_prefix_records)
+    heldout_prefixes = cached(
+        root / "heldout_prefixes",
+        {**rollouts, "records": len(heldout_prefix_records)},
+        lambda folder: build_prefixes(folder, heldout_prefix_records, data.prefix_rollouts, seed, data.generator, data.generator_batch, "heldout", prompts, progress),
+    )  # fmt: skip
+    return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes)

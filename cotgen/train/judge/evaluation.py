@@ -1,0 +1,68 @@
+"""The judge on its held-out sets: balanced accuracy per task, and its reflections' reasons."""
+
+from __future__ import annotations
+
+from cotgen.judge.prompts import JudgePrompts
+from cotgen.judge.vlm import VLMJudge
+from cotgen.train.judge.config import TrainJudgeConfig
+from cotgen.train.judge.examples import ANSWERS, ExampleSet, spread
+from cotgen.train.judge.metrics import rates
+from cotgen.train.judge.reflection import reflection_scores
+from cotgen.train.judge.rollouts import PREFIX_TASKS, first_clear_step
+
+EXPLAIN_TOKENS = 128
+"""Greedy tokens per held-out reflection: well past the longest target (a reason is at most ~16 tokens)."""
+REFLECTION_SAMPLES = 4
+"""Held-out reflections on wrong images shown in the card."""
+REFLECTION_RATES = ("reason_recall", "says_no", "says_yes")
+
+
+def judge_p_yes(judge: VLMJudge, examples: ExampleSet, batch: int) -> list[float]:
+    judge.model.eval()
+    p_yes = []
+    for start in range(0, len(examples), batch):
+        chunk = examples.examples[start : start + batch]
+        p_yes += judge.p_yes([examples.image(e.image) for e in chunk], [e.question for e in chunk], [e.history for e in chunk]).tolist()
+    return p_yes
+
+
+def evaluate(judge: VLMJudge, heldout: ExampleSet, heldout_prefixes: ExampleSet, batch: int) -> dict:
+    """Held-out accuracy per task: ORM on final images; PRM, clarity and potential on prefixes, and
+    potential at each path's first clear step (where PARM asks it)."""
+    result = {"orm": rates(list(zip(judge_p_yes(judge, heldout, batch), heldout.examples)))}
+    pairs = list(zip(judge_p_yes(judge, heldout_prefixes, batch), heldout_prefixes.examples))
+    for task in PREFIX_TASKS:
+        result[task] = rates([(p, e) for p, e in pairs if e.task == task])
+    first = first_clear_step(heldout_prefixes.examples)
+    result["potential_first_clear"] = rates([pairs[i] for i in sorted(first)])
+    return result
+
+
+def evaluate_reflections(judge: VLMJudge, heldout: ExampleSet, n: int, batch: int, prompts: JudgePrompts) -> dict:
+    """`reflection_scores` of the greedy reflections on up to n held-out images the evaluator calls
+    wrong and n it calls correct, spread over the set (tags in order); and a few of the former."""
+    examples = [e for a in ANSWERS for e in spread([e for e in heldout.examples if e.answer == a], n)]
+    judge.model.eval()
+    texts = []
+    for start in range(0, len(examples), batch):
+        chunk = examples[start : start + batch]
+        questions = [prompts.reflection.format(prompt=e.prompt) for e in chunk]
+        texts += judge.explain([heldout.image(e.image) for e in chunk], questions, max_new_tokens=EXPLAIN_TOKENS)
+    scores = reflection_scores(texts, [e.answer for e in examples], [e.reasons for e in examples])
+    wrong = [(e, t) for e, t in zip(examples, texts) if e.answer == "no"]
+    scores["samples"] = [{"prompt": e.prompt, "reasons": list(e.reasons), "reflection": t} for e, t in spread(wrong, REFLECTION_SAMPLES)]
+    return scores
+
+
+def evaluate_all(cfg: TrainJudgeConfig, judge: VLMJudge, heldout: ExampleSet, heldout_prefixes: ExampleSet) -> tuple[dict, dict | None]:
+    """`evaluate`'s accuracies, and `evaluate_reflections` unless reflection_eval is 0."""
+    result = evaluate(judge, heldout, heldout_prefixes, cfg.eval_batch)
+    if not cfg.reflection_eval:
+        return result, None
+    return result, evaluate_reflections(judge, heldout, cfg.reflection_eval, cfg.eval_batch, cfg.prompts)
+
+
+def headline(result: dict, reflections: dict | None = None) -> dict:
+    """Each task's pooled and tag-mean balanced accuracy, and the reflections' rates, for the log."""
+    accuracies = {f"{task}{suffix}": r["overall"]["balanced"] if suffix == "" else r["tag_mean"] for task, r in result.items() for suffix in ("", "_tag_mean")}
+    return accuracies | ({f"reflection_{k}": reflections[k] for k in REFLECTION_RATES} if reflections else {})

@@ -1,0 +1,119 @@
+"""Labelled yes/no examples for training and evaluating the embedded judge, and their cached folders.
+
+An *example* is one question about one image: (image, question, answer, tag), plus where it came
+from. Every label is the exact evaluator's verdict on the image itself, never an assumption about
+how the image was made: a perturbed scene that still satisfies its prompt is labelled "yes".
+
+Images are stored once as PNG under a dataset folder and shared by the examples that ask about them;
+`examples.jsonl` lists the examples. A folder is built once per fingerprint (the settings that made
+it) and reused by a rerun (`cached`). The builders that fill the folders: `renders` (world renders),
+`generated` (the generator's images), `rollouts` (prefixes labelled from rollouts); `dataset` puts
+them together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image
+
+ANSWERS = ("yes", "no")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One yes/no question about one image."""
+
+    image: str
+    """PNG path relative to the dataset folder."""
+    question: str
+    answer: str
+    """"yes" or "no"."""
+    tag: str
+    """GenEval tag of the record the question names."""
+    prompt: str
+    """The generation prompt the question names."""
+    task: str = "orm"
+    source: str = ""
+    """What made the image and chose the question: render, broken, generated, heldout (+ "/swap")."""
+    history: tuple[tuple[str, str], ...] = ()
+    """Earlier (question, answer) turns of the chat, for follow-up questions."""
+    reasons: tuple[str, ...] = ()
+    """The evaluator's reasons (empty when the answer is "yes")."""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Example:
+        data = dict(data)
+        data["history"] = tuple(tuple(turn) for turn in data.get("history", ()))
+        data["reasons"] = tuple(data.get("reasons", ()))
+        return cls(**data)
+
+
+class ExampleSet:
+    """Examples and their images (loaded into memory) from one dataset folder."""
+
+    def __init__(self, folder: Path, examples: list[Example]):
+        self.folder = folder
+        self.examples = examples
+        self._images: dict[str, Image.Image] = {}
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def image(self, path: str) -> Image.Image:
+        if path not in self._images:
+            with Image.open(self.folder / path) as image:
+                self._images[path] = image.convert("RGB")
+        return self._images[path]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{source: {"yes": n, "no": n}}."""
+        table: dict[str, dict[str, int]] = defaultdict(lambda: {"yes": 0, "no": 0})
+        for e in self.examples:
+            table[e.source][e.answer] += 1
+        return dict(table)
+
+    @classmethod
+    def load(cls, folder: Path) -> ExampleSet:
+        lines = (folder / "examples.jsonl").read_text().splitlines()
+        return cls(folder, [Example.from_json(json.loads(line)) for line in lines if line])
+
+
+def fingerprint(**settings) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached(folder: Path, settings: dict, build: Callable[[Path], Iterable[Example]]) -> ExampleSet:
+    """The examples in `folder` if it was completed with the same settings, else `build(folder)`'s,
+    written there (images are saved by `build`; examples.jsonl is written as they come)."""
+    done = folder / "done.json"
+    key = fingerprint(**settings)
+    if done.exists() and json.loads(done.read_text()).get("fingerprint") == key:
+        return ExampleSet.load(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    done.unlink(missing_ok=True)
+    examples = []
+    with open(folder / "examples.jsonl", "w") as f:
+        for example in build(folder):
+            examples.append(example)
+            f.write(json.dumps(example.to_json()) + "\n")
+    done.write_text(json.dumps({"fingerprint": key, "settings": settings, "examples": len(examples)}))
+    return ExampleSet.load(folder)
+
+
+def spread(items: Sequence[T], n: int) -> list[T]:
+    """`n` of the items, evenly spread over them in order (all of them when n is 0 or more than there are)."""
+    if not n or n >= len(items):
+        return list(items)
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, n).round()]
