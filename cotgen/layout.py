@@ -10,9 +10,9 @@ Prompt folders are the subfolders whose names are all digits, as in GenEval's ev
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from PIL import Image, UnidentifiedImageError
 

@@ -7,6 +7,8 @@ import cycle joins modules of different packages. Each failure names the file, t
 
 import ast
 import itertools
+import subprocess
+import sys
 from collections import deque
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = [
-    ("cotgen.errors", "cotgen.prompts", "cotgen.config", "cotgen.layout", "cotgen.machine"),
+    ("cotgen.errors", "cotgen.prompts", "cotgen.config", "cotgen.layout", "cotgen.machine", "cotgen.lazy"),
     ("cotgen.world",),
     ("cotgen.models",),  # builders and loaders: the detector the evaluator runs is one
     ("cotgen.evaluate",),
@@ -136,3 +138,11 @@ def test_no_import_cycle_joins_modules_of_different_packages():
             cycles.append(" -> ".join(cycle) + "\n    " + "\n    ".join(steps))
     if cycles:
         pytest.fail("import cycles across packages:\n" + "\n".join(cycles), pytrace=False)
+
+
+@pytest.mark.parametrize("module", ["cotgen.sweep.config", "cotgen.serving.config", "cotgen.verify.config", "cotgen.cli"])
+def test_configs_and_the_cli_parser_load_without_torch(module):
+    # a config error or `cotgen --help` should answer at once, not after seconds of torch import
+    code = f"import sys, {module}; heavy = sorted({{'torch', 'transformers', 'ray'}} & set(sys.modules)); print(heavy); sys.exit(bool(heavy))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"importing {module} loads {result.stdout.strip()}{result.stderr[-500:]}"

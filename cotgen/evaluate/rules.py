@@ -16,8 +16,8 @@ Reasons are plain sentences ("expected 3 triangles, found 2"; "the circle is blu
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from cotgen.prompts import Record
 from cotgen.world.scene import Box, ShapeObject, relations

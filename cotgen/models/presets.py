@@ -94,7 +94,7 @@ def _download(hub_id: str) -> Path:
 
     try:
         return Path(snapshot_download(hub_id))
-    except Exception as err:  # offline, gated, missing: one line for the user either way
+    except Exception as err:  # noqa: BLE001 -- offline, gated, missing: one line for the user either way
         raise InputError(f"{hub_id}: could not download from the Hugging Face Hub ({type(err).__name__})") from None
 
 

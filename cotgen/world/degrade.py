@@ -6,7 +6,7 @@ Used to measure how robust the exact evaluator is; each takes and returns an RGB
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter

@@ -22,7 +22,7 @@ drawing more samples per prompt; GenEval's per-tag mean makes that harmless.
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -78,7 +78,7 @@ def color_attr(color_a: str, a: str, color_b: str, b: str) -> Record:
     return Record("color_attr", include, prompt)
 
 
-@lru_cache(maxsize=None)
+@cache
 def all_records(tag: str) -> tuple[Record, ...]:
     """Every distinct record of `tag` the world can express, in a fixed order."""
     pairs = list(itertools.permutations(SHAPES, 2))

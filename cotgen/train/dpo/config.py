@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cotgen.config import check_device
+from cotgen.config import check_ray_device
 from cotgen.errors import InputError
 from cotgen.generate.sampling import Sampling
 
@@ -148,12 +148,7 @@ class DPOConfig:
             raise InputError("trainer.workers and trainer.threads: must be at least 1; cpus_per_worker and max_failures not negative")
         if t.zero_stage not in (2, 3):
             raise InputError(f"trainer.zero_stage: expected 2 or 3, got {t.zero_stage}")
-        try:
-            check_device(t.device)
-        except InputError as err:
-            raise InputError(f"trainer.{err}") from None
-        if t.device not in ("cpu", "cuda"):
-            raise InputError(f"trainer.device: Ray chooses each worker's GPU; expected cpu or cuda, got {t.device!r}")
+        check_ray_device(t.device, "trainer.device")
         try:
             self.train.accumulation(t.workers)
         except InputError as err:
