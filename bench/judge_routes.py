@@ -16,7 +16,8 @@ degraded) and a cache of the shipped generator's images of training-split record
 asked about two other training records, batches balanced yes/no per tag
 (`BalancedSampler`), half from each source. Test: the shipped generator's images of 300 of the 553
 held-out records, 2 each, every label from the exact evaluator. "seconds" counts training only
-(data included, evaluations not).
+(data included, evaluations not); "samples_seen" counts every training image, route a's vision
+stage's too ("vision_samples").
 
     python bench/judge_routes.py --prepare --threads 2        # the generator caches, once
     python bench/judge_routes.py --route a --minutes 25 --threads 1
@@ -82,6 +83,7 @@ class Route:
 
 
 ROUTES = {"a": Route(1, False, 0.12), "b": Route(1, True, 0.0), "c": Route(2, True, 0.0)}
+LABELS = {"a": "a direct, 64 tokens", "b": "b describe, 64 tokens", "c": "c describe, 16 tokens"}
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,12 @@ TINY = Scale(generated=16, heldout_records=12, heldout_samples=1, chunk=96)
 
 def generator_sets(root: Path, scale: Scale, prompts: JudgePrompts) -> tuple[ExampleSet, ExampleSet]:
     """The shipped generator's training-split images (with swapped questions) and held-out test set, cached."""
-    common = {"seed": SEED, "prompts": asdict(prompts), "generator": "embedded", "digest": weights_digest("embedded", "generator")}
+    common = {
+        "seed": SEED,
+        "prompts": asdict(prompts),
+        "generator": "embedded",
+        "digest": weights_digest("embedded", "generator"),
+    }
     generated = cached(
         root / "generated", {**common, "n": scale.generated, "swaps": SWAPS},
         lambda folder: build_generated(folder, scale.generated, SEED, SWAPS, "embedded", 64, prompts, True),
@@ -125,12 +132,16 @@ class Readings:
         return self._readings[key]
 
 
-def train_loss(judge: VLMJudge, route: Route, batch: list[tuple[ExampleSet, Example]], readings: Readings, targets: dict) -> torch.Tensor:
+def train_loss(
+    judge: VLMJudge, route: Route, batch: list[tuple[ExampleSet, Example]], readings: Readings, targets: dict
+) -> torch.Tensor:
     if not route.describe:
         return answer_loss(judge, batch, targets)[0]
     images = [s.image(e.image) for s, e in batch]
     questions = [QUESTION.format(prompt=e.prompt) for _, e in batch]
-    return reflection_loss(judge, images, questions, [describe_target(readings(s, e.image), e.answer) for s, e in batch])
+    return reflection_loss(
+        judge, images, questions, [describe_target(readings(s, e.image), e.answer) for s, e in batch]
+    )
 
 
 def evaluate(judge: VLMJudge, route: Route, heldout: ExampleSet, truth: list[str]) -> dict:
@@ -142,7 +153,9 @@ def evaluate(judge: VLMJudge, route: Route, heldout: ExampleSet, truth: list[str
         p_yes, descriptions = [], []
         for start in range(0, len(heldout), EVAL_BATCH):
             chunk = heldout.examples[start : start + EVAL_BATCH]
-            p, d = described_p_yes(judge, [heldout.image(e.image) for e in chunk], [QUESTION.format(prompt=e.prompt) for e in chunk])
+            p, d = described_p_yes(
+                judge, [heldout.image(e.image) for e in chunk], [QUESTION.format(prompt=e.prompt) for e in chunk]
+            )
             p_yes += p.tolist()
             descriptions += d
         extra["description_exact"] = float(np.mean([d == t for d, t in zip(descriptions, truth)]))
@@ -162,24 +175,25 @@ def run(args: argparse.Namespace, scale: Scale, out: Path) -> None:
     route = ROUTES[args.route]
     prompts = JudgePrompts()
     generated, heldout = generator_sets(out / "data", scale, prompts)
-    truth = [describe(read_scene(heldout.image(e.image))) for e in heldout.examples]
-    judge = build_judge(JudgeModelConfig(merge_size=route.merge), prompts, SEED)
+    truth = [describe(read_scene(heldout.image(e.image))) for e in heldout.examples] if route.describe else []
+    spec = JudgeModelConfig(merge_size=route.merge)
+    judge = build_judge(spec, prompts, SEED)
     targets = answer_ids(judge)
     model = judge.model
     log_path = out / f"{args.route}.jsonl"
     log_path.write_text("")
     budget = args.minutes * 60
     trained, wall_start = 0.0, time.time()  # training seconds, and wall-clock seconds
-    samples, next_eval, losses = 0, args.eval_every, []
+    samples, evaluated, vision_samples, losses = 0, 0, 0, []
 
-    def maybe_evaluate(stage: str) -> None:
-        nonlocal next_eval, losses
-        if samples < next_eval:
+    def maybe_evaluate(stage: str, now: bool = False) -> None:
+        nonlocal evaluated, losses
+        if not now and samples < evaluated + args.eval_every:
             return
-        next_eval += args.eval_every
+        evaluated = samples
         line = {
             "route": args.route, "stage": stage, "samples_seen": samples, "seconds": round(trained),
-            "wall_seconds": round(time.time() - wall_start), "train_loss": float(np.mean(losses)) if losses else None,
+            "wall_seconds": round(time.time() - wall_start), "vision_samples": vision_samples, "train_loss": float(np.mean(losses)) if losses else None,
             **evaluate(judge, route, heldout, truth),
         }  # fmt: skip
         losses = []
@@ -193,7 +207,6 @@ def run(args: argparse.Namespace, scale: Scale, out: Path) -> None:
         params = [*model.model.visual.parameters(), *head.parameters()]
         optimizer = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
         rng = np.random.default_rng([SEED, 11])
-        spec = JudgeModelConfig(merge_size=route.merge)
         while trained < route.vision_share * budget:
             tick = time.time()
             model.train()
@@ -203,6 +216,7 @@ def run(args: argparse.Namespace, scale: Scale, out: Path) -> None:
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             samples += BATCH
+            vision_samples += BATCH
             losses.append(loss.item())
             trained += time.time() - tick
             maybe_evaluate("vision")
@@ -235,13 +249,12 @@ def run(args: argparse.Namespace, scale: Scale, out: Path) -> None:
             losses.append(loss.item())
             trained += time.time() - tick
             maybe_evaluate("answers")
-    if samples + args.eval_every != next_eval:  # the final state, unless just evaluated
-        next_eval = samples
-        maybe_evaluate("final")
+    if evaluated < samples:  # the final state, unless just evaluated
+        maybe_evaluate("final", now=True)
 
 
-def draw(out: Path) -> None:
-    """Every route's curves from <out>/<route>.jsonl: pooled solid, tag mean dashed."""
+def draw(out: Path, figure: Path) -> None:
+    """Every route's curves from <out>/<route>.jsonl: pooled solid, tag mean dashed; chance dotted grey."""
     series = []
     for k, name in enumerate(sorted(ROUTES)):
         path = out / f"{name}.jsonl"
@@ -250,12 +263,21 @@ def draw(out: Path) -> None:
             continue
         xs = [line["samples_seen"] for line in lines]
         color = PALETTE[k]
-        series.append(Series(f"{name} pooled", xs, [line["pooled"] for line in lines], color))
-        series.append(Series(f"{name} tag mean", xs, [line["tag_mean"] for line in lines], color, dashed=True, radius=3))
-    FIGURE.parent.mkdir(parents=True, exist_ok=True)
-    title = "Judge routes: held-out ORM balanced accuracy (a direct 64 tok, b describe 64 tok, c describe 16 tok)"
-    plot(series, title, "training samples seen", "balanced accuracy", size=(900, 520)).save(FIGURE)
-    print(f"wrote {FIGURE}")
+        series.append(Series(f"{LABELS[name]}: pooled", xs, [line["pooled"] for line in lines], color))
+        series.append(
+            Series(f"{LABELS[name]}: tag mean", xs, [line["tag_mean"] for line in lines], color, dashed=True, radius=3)
+        )
+    xs = sorted({x for s in series for x in s.xs})
+    series.append(Series("chance", [xs[0], xs[-1]], [0.5, 0.5], PALETTE[6], dashed=True, marker=False))
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    plot(
+        series,
+        "Judge routes: held-out ORM balanced accuracy",
+        "training samples seen",
+        "balanced accuracy",
+        size=(900, 520),
+    ).save(figure)
+    print(f"wrote {figure}")
 
 
 def main(argv: list[str]) -> int:
@@ -267,16 +289,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--eval-every", type=int, default=8192, help="training samples between evaluations")
     parser.add_argument("--prepare", action="store_true", help="build the generator caches and stop")
     parser.add_argument("--plot", action="store_true", help="draw the routes' curves from <out> and stop")
-    parser.add_argument("--tiny", action="store_true", help="smoke test: tiny caches under <out>/tiny, 15 s, evaluations every 64 samples")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="smoke test: tiny caches, logs and plot under <out>/tiny, 15 s, evaluations every 64 samples",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     transformers.utils.logging.disable_progress_bar()
-    scale, out = FULL, args.out
+    scale, out, figure = FULL, args.out, FIGURE
     if args.tiny:
         scale, out, args.minutes, args.eval_every = TINY, out / "tiny", 0.25, 64
+        figure = out / FIGURE.name
     out.mkdir(parents=True, exist_ok=True)
     if args.plot:
-        draw(out)
+        draw(out, figure)
     elif args.prepare:
         generator_sets(out / "data", scale, JudgePrompts())
     elif args.route:
