@@ -86,7 +86,7 @@ def build_config(cls: type[T], data: dict, where: str = "") -> T:
     try:
         return cls(**values)
     except (TypeError, ValueError) as err:
-        raise InputError(f"{where or cls.__name__}: {err}") from None
+        raise InputError(f"{where}: {err}" if where else str(err)) from None
 
 
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:

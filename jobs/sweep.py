@@ -15,36 +15,25 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 
-from cotgen.config import load_config
-from cotgen.errors import InputError
+from cotgen.recipe import parse_config, run
 from cotgen.sweep.config import SweepConfig
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="YAML config (defaults apply where it is silent)")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. per_tag=4 ns=[1,4,16] cluster.generator_actors=2")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_config(SweepConfig, args.config, args.overrides)
-        from cotgen.distributed.pipeline import run_sweep  # after the config is checked: Ray takes seconds to import
-        from cotgen.report.markdown import write_report
+    cfg = parse_config(SweepConfig, argv, __doc__, "per_tag=4 ns=[1,4,16] cluster.generator_actors=2")
+    from cotgen.distributed.pipeline import run_sweep  # after the config is checked: Ray takes seconds to import
+    from cotgen.report.markdown import write_report
 
-        start = time.time()
-        store = run_sweep(cfg, log=lambda line: print(line, flush=True))  # progress shows up in `ray job logs` as it happens
-        print(f"sweep finished in {time.time() - start:.0f} s; writing the report", flush=True)
-        report, table = write_report(store.root, resamples=cfg.bootstrap)
-    except InputError as err:
-        print(f"sweep: error: {err}", file=sys.stderr)
-        return 2
+    start = time.time()
+    store = run_sweep(cfg, log=lambda line: print(line, flush=True))  # progress shows up in `ray job logs` as it happens
+    print(f"sweep finished in {time.time() - start:.0f} s; writing the report", flush=True)
+    report, table = write_report(store.root, resamples=cfg.bootstrap)
     print(table)
     print(f"report: {report}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    run(main, "sweep")

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from cotgen.distributed.dpo_config import DPOJobConfig
 from cotgen.distributed.dpo_train import connect_cluster, fit_round, pair_round, sample_round, score_round
 from cotgen.models.presets import resolve
-from cotgen.train.common.recipe import parse_config, run, save_resolved
+from cotgen.recipe import parse_config, run, save_resolved
 from cotgen.train.dpo.batches import step_batches
 from cotgen.train.dpo.card import write_round_card
 from cotgen.train.dpo.rounds import check_models, policy, round_dir, round_records

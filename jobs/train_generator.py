@@ -33,8 +33,8 @@ from cotgen.generate.sampling import Sampling
 from cotgen.models.janus import load_generator, tokenizer_specials
 from cotgen.models.tokenizer import build_world_tokenizer
 from cotgen.models.vq import pixels_to_tensor, restart_dead_codes
+from cotgen.recipe import parse_config, run, save_resolved
 from cotgen.train.common.log import log
-from cotgen.train.common.recipe import parse_config, run, save_resolved
 from cotgen.train.common.schedule import set_lr, warmup_cosine
 from cotgen.train.generator.ar_stage import batch_loss, draw_batch, save_generator, stage_record, start_ar, trainable
 from cotgen.train.generator.card import write_card

@@ -38,8 +38,8 @@ import torch
 import transformers
 
 from cotgen.judge.vlm import VLMJudge, load_judge, save_judge
+from cotgen.recipe import parse_config, run, save_resolved
 from cotgen.train.common.log import log
-from cotgen.train.common.recipe import parse_config, run, save_resolved
 from cotgen.train.common.schedule import set_lr, warmup_cosine
 from cotgen.train.judge.card import summary_table, write_card
 from cotgen.train.judge.cells import cell_batch

@@ -16,7 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = [
-    ("cotgen.errors", "cotgen.prompts", "cotgen.config", "cotgen.layout", "cotgen.machine", "cotgen.lazy"),
+    ("cotgen.errors", "cotgen.prompts", "cotgen.config", "cotgen.recipe", "cotgen.layout", "cotgen.machine", "cotgen.lazy"),
     ("cotgen.world",),
     ("cotgen.models",),  # builders and loaders: the detector the evaluator runs is one
     ("cotgen.evaluate",),
