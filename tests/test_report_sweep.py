@@ -5,7 +5,14 @@ import math
 import numpy as np
 from conftest import run_cli
 
-from cotgen.report.sweep import bootstrap_ci, headline, oracle_curve, sweep_points
+from cotgen.report.sweep import (
+    bootstrap_ci,
+    compare_with_baseline,
+    comparison_table,
+    headline,
+    oracle_curve,
+    sweep_points,
+)
 from cotgen.sweep.store import ROW_SCHEMA, to_table
 
 
@@ -66,3 +73,33 @@ def test_bootstrap_interval_covers_the_estimate_and_narrows_with_prompts():
 def test_report_of_a_folder_without_rows_is_one_clear_error(tmp_path):
     result = run_cli("report", tmp_path)
     assert result.returncode == 2 and result.stderr.strip() == f"cotgen: error: {tmp_path}: no sweep rows (rows/part-*.parquet); run jobs/sweep.py first"
+
+
+def test_paired_comparison_with_the_baseline():
+    # 40 prompts: orm@4 returns a correct image wherever the baseline did, and also on every other
+    # prompt where it did not; path 3 is correct on every prompt (the any-of-4 ceiling is 1.0)
+    rows = []
+    for i in range(40):
+        tag = ("single_object", "counting")[i % 2]
+        base_ok = i % 3 != 0
+        fixed = not base_ok and i % 2 == 0
+        returned = 0 if base_ok else (3 if fixed else 1)
+        rows += pool_rows(i, tag, [base_ok, False, False, True], {1: 0, 2: 0, 4: returned})
+        rows.append(direct_row("baseline@1", i, tag, base_ok))
+    table = to_table(rows, ROW_SCHEMA).to_pandas()
+    points = headline(sweep_points(table, resamples=500))
+    (c,) = compare_with_baseline(points, table, resamples=500)
+    orm, base = points[1], points[0]
+    assert c.point.name == "orm@4" and c.prompts == 40
+    assert math.isclose(c.difference, orm.summary.overall - base.summary.overall) and c.difference > 0
+    assert c.ceiling == 1.0 and math.isclose(c.headroom, c.difference / (1.0 - base.summary.overall))
+    # paired: the same resamples of prompts for both, so the interval of the difference excludes
+    # zero (the strategy never loses a prompt), while the two intervals side by side overlap
+    assert 0 < c.ci[0] <= c.difference <= c.ci[1]
+    assert base.ci[1] > orm.ci[0]
+    assert "orm@4" in comparison_table([c]) and "any-of-N" in comparison_table([c])
+
+
+def test_a_sweep_without_a_baseline_has_nothing_to_compare():
+    table = to_table(pool_rows(0, "counting", [True, False, False, False], {1: 0, 2: 0, 4: 0}), ROW_SCHEMA).to_pandas()
+    assert compare_with_baseline(sweep_points(table, resamples=10), table) == []

@@ -12,7 +12,16 @@ from PIL import Image, ImageDraw
 from cotgen.machine import describe_machine
 from cotgen.prompts import TAGS
 from cotgen.report.plot import PALETTE, Series, plot
-from cotgen.report.sweep import Point, headline, oracle_curve, sweep_points, text_table
+from cotgen.report.sweep import (
+    Comparison,
+    Point,
+    compare_with_baseline,
+    comparison_table,
+    headline,
+    oracle_curve,
+    sweep_points,
+    text_table,
+)
 from cotgen.sweep.store import load_rows
 from cotgen.verify.config import STRATEGIES
 
@@ -121,11 +130,24 @@ def _markdown_table(points: list[Point]) -> str:
     return "\n".join(lines)
 
 
+def _comparison_markdown(comparisons: list[Comparison]) -> str:
+    if not comparisons:
+        return "No baseline in this sweep: nothing to compare with."
+    lines = ["| strategy@N | prompts | difference from baseline | paired 95% CI | any of N | share of the headroom recovered |", "|---|---|---|---|---|---|"]
+    for c in comparisons:
+        ci = "–" if math.isnan(c.ci[0]) else f"{c.ci[0]:+.3f} to {c.ci[1]:+.3f}"
+        ceiling = "–" if c.ceiling is None else f"{c.ceiling:.3f}"
+        headroom = "–" if c.headroom is None else f"{c.headroom:.0%}"
+        lines.append(f"| {c.point.name} | {c.prompts} | **{c.difference:+.3f}** | {ci} | {ceiling} | {headroom} |")
+    return "\n".join(lines)
+
+
 def write_report(root: str | Path, resamples: int = 1000) -> tuple[Path, str]:
     """Write root/report/report.md and its PNGs; returns the path and the plain-text table."""
     root = Path(root)
     rows = load_rows(root).to_pandas()
     points = sweep_points(rows, resamples)
+    comparisons = compare_with_baseline(headline(points), rows, resamples)
     out = root / "report"
     out.mkdir(exist_ok=True)
     curves_plot(points, oracle_curve(rows)).save(out / "curves.png")
@@ -148,6 +170,16 @@ judge `{config.get('judge', '?')}`; rows: `{root}/rows` ({len(rows)} paths); ima
 ## Strategy × tag at each strategy's largest N
 
 {_markdown_table(headline(points))}
+
+## Against the baseline, paired
+
+The difference of each strategy (at its largest N) from baseline@1 on the same prompts, with a 95 %
+bootstrap interval that resamples the prompts once for both (the baseline's path is path 0 of every
+strategy's: the same key, the same image); "any of N": GenEval if any of the first N paths of the
+orm pool counted, the ceiling of every verifier; the share of the headroom is
+(strategy − baseline) / (any of N − baseline).
+
+{_comparison_markdown(comparisons)}
 
 ## Every point
 
@@ -174,4 +206,4 @@ cannot be read off a pool and are run at each N. Intervals: 95 % bootstrap over 
 
 """ + "\n\n".join(f"![{s}]({s})" for s in strips) + "\n"
     (out / "report.md").write_text(text)
-    return out / "report.md", text_table(headline(points))
+    return out / "report.md", text_table(headline(points)) + "\n\n" + comparison_table(comparisons)
