@@ -11,9 +11,11 @@
 2. Round 0: the starting policy's held-out scores (exact evaluator).
 3. Round r = 1..R: K samples per training prompt from round r−1's policy through the sweep pipeline
    (judge P(yes) and exact verdict per image) → one "yes" and one "no" image per prompt
-   (`cotgen.train.dpo.pairs`), tokens replayed from their path keys, reference log-probs
-   precomputed → a Ray Train TorchTrainer whose workers run DeepSpeed ZeRO on the sigmoid DPO loss
-   (`cotgen.train.dpo.loss`, `cotgen.distributed.dpo_train`) → round-r/model (save_pretrained, with
+   (`cotgen.train.dpo.pairs`), on the image tokens the sweep stored with their rows (a sample of the
+   pairs replayed from their path keys as a check, counted in round-r/replay.json), reference
+   log-probs precomputed in the precision the policy trains in → a Ray Train TorchTrainer whose
+   workers run DeepSpeed ZeRO on the sigmoid DPO loss (`cotgen.train.dpo.loss`,
+   `cotgen.distributed.dpo_train`) → round-r/model (save_pretrained, with
    a card) → held-out scores. The folder's layout: `cotgen.train.dpo.rounds`.
 4. Report: the held-out overall of every round.
 """
@@ -31,6 +33,7 @@ import pyarrow.parquet as pq
 
 from cotgen.distributed.dpo_config import DPOJobConfig
 from cotgen.distributed.dpo_train import connect_cluster, fit_round, pair_round, sample_round, score_round
+from cotgen.errors import InputError
 from cotgen.models.presets import resolve
 from cotgen.recipe import parse_config, run, save_resolved
 from cotgen.train.dpo.batches import step_batches
@@ -58,9 +61,13 @@ def main(argv: list[str]) -> int:
             scores.append(json.loads((folder / "eval.json").read_text()))
             continue
         folder.mkdir(parents=True, exist_ok=True)
+        if (folder / "pairs.parquet").is_file() and not (folder / "replay.json").is_file():
+            raise InputError(f"{folder}: pairs.parquet was made before pairs kept their sampled tokens (no replay.json); delete it to pair again")
         if r and not (folder / "pairs.parquet").is_file():
             rows = sample_round(cfg, r, log)
-            pairs = pair_round(cfg, r, rows)
+            pairs, replay = pair_round(cfg, r, rows)
+            (folder / "replay.json").write_text(json.dumps(replay, indent=2) + "\n")
+            log(f"round {r}: replay check: {replay['differ']} of {replay['replayed']} paths replayed to other tokens than stored (trained on the stored ones)")
             pq.write_table(pa.Table.from_pylist(pairs), folder / "pairs.tmp.parquet")
             (folder / "pairs.tmp.parquet").rename(folder / "pairs.parquet")
             log(f"round {r}: {len(pairs)} pairs from {len(rows)} images of {len(round_records(cfg, r))} prompts ({cfg.labeller} labels)")

@@ -16,18 +16,20 @@ from tiny_models import SPECIAL, tiny_janus
 
 from cotgen.errors import InputError
 from cotgen.evaluate.exact import evaluate_image
-from cotgen.generate.engine import PathKey, Sampling, StepwiseGenerator
+from cotgen.generate.engine import PathKey, Sampling
+from cotgen.generate.factory import load_engine, prompt_ids
 from cotgen.models.ar import image_token_loss
-from cotgen.models.janus import generation_prompt_ids, load_generator, pad_prompts
+from cotgen.models.janus import load_generator, pad_prompts, special_tokens
 from cotgen.models.presets import resolve, weights_digest
 from cotgen.train.dpo.config import DPOConfig, DPOTrainConfig
-from cotgen.train.dpo.loss import collate, dpo_loss, dpo_step, reference_logps, sequence_logps
-from cotgen.train.dpo.pairs import Pair, Sample, build_pairs, label_rows, regenerate
+from cotgen.train.dpo.loss import collate, dpo_loss, dpo_step, policy_dtype, reference_logps, sequence_logps
+from cotgen.train.dpo.pairs import build_pairs, label_rows, pair_rows
 from cotgen.train.dpo.rounds import check_models
 from cotgen.world.records import split_records
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"grid": 4, "layers": 1}
+SAMPLING = Sampling(guidance=5.0, temperature=1.0)
 
 
 def test_loss_and_metrics_equal_a_hand_computation():
@@ -46,7 +48,8 @@ def test_loss_and_metrics_equal_a_hand_computation():
 
 
 def row(prompt, sample, score, correct, seed=3):
-    return {"prompt_index": prompt, "seed": seed, "key": str(prompt), "sample": sample, "final_score": score, "correct": correct}
+    return {"prompt_index": prompt, "seed": seed, "key": str(prompt), "sample": sample, "final_score": score, "correct": correct,
+            "tokens": [prompt, sample]}  # fmt: skip
 
 
 def test_pairs_join_one_yes_with_one_no_and_drop_unanimous_prompts():
@@ -64,6 +67,9 @@ def test_pairs_join_one_yes_with_one_no_and_drop_unanimous_prompts():
     assert build_pairs(label_rows(rows, "judge", threshold=0.95)) == []  # every label "no": nothing to prefer
     with pytest.raises(ValueError, match="labeller"):
         label_rows(rows, "human")
+    old = [{**r, "tokens": None} for r in rows]  # rows of a sweep written before they stored tokens
+    with pytest.raises(InputError, match=r"prompt 0, path .*decoded but without image tokens"):
+        label_rows(old, "exact")
 
 
 def test_sequence_logps_are_the_teacher_forced_likelihood_whatever_the_padding():
@@ -108,20 +114,82 @@ def test_dpo_steps_raise_the_margin_of_chosen_over_rejected():
     assert (m["rewards/chosen"] > 0).all() and (m["rewards/rejected"] < 0).all()
 
 
-def test_pair_tokens_replay_from_path_keys():
-    model, tokenizer = load_generator("embedded")
-    engine = StepwiseGenerator(model, Sampling(guidance=5.0, temperature=1.0))
-    record = split_records("colors", "train")[0]
-    ids = generation_prompt_ids(tokenizer, record.prompt)
-    keys = [PathKey(5, "0", i) for i in range(4)]
-    tokens, images = engine.finish(engine.start([ids] * 4, keys))
-    verdicts = [evaluate_image(im, record).correct for im in images]
-    pair = Pair(0, Sample(0, keys[3], True, verdicts[3]), Sample(0, keys[1], False, verdicts[1]))
-    chosen, rejected = regenerate(engine, ids, record, pair)
-    assert torch.equal(chosen, tokens[3]) and torch.equal(rejected, tokens[1])
-    flipped = Pair(0, Sample(0, keys[3], True, not verdicts[3]), pair.rejected)
-    with pytest.raises(ValueError, match="did not replay"):
-        regenerate(engine, ids, record, flipped)
+@pytest.fixture(scope="module")
+def sampled(tmp_path_factory, untrained_judge_dir):
+    """A round's samples as the sweep stores them: orm@8 rows of the embedded generator (a copy in
+    a folder, the round's policy) for three training prompts, through a sweep folder and back."""
+    from cotgen.judge import load_judge
+    from cotgen.sweep.plan import Run, Unit
+    from cotgen.sweep.store import SweepStore, load_rows
+    from cotgen.sweep.work import evaluate_rows, run_unit
+    from cotgen.verify.config import VerifyConfig
+
+    root = tmp_path_factory.mktemp("round")
+    shutil.copytree(resolve("embedded", "generator"), root / "policy")
+    engine, tokenizer = load_engine(str(root / "policy"), SAMPLING)
+    judge = load_judge(untrained_judge_dir)
+    records = [split_records(tag, "train")[0] for tag in ("single_object", "colors", "counting")]
+    store = SweepStore(root / "samples")
+    for i, record in enumerate(records):
+        unit = Unit(Run("orm", 8, pool=True), i)
+        store.add(evaluate_rows(run_unit(engine, judge, lambda t: prompt_ids(tokenizer, t), VerifyConfig(strategy="orm", n=8), unit, record, 5, [8])))
+    store.flush(records)
+    return root / "policy", records, load_rows(root / "samples").to_pylist()
+
+
+def test_pairs_train_on_the_tokens_stored_with_their_rows(sampled):
+    policy, records, rows = sampled
+    pairs, replay = pair_rows(str(policy), SAMPLING, "cpu", torch.float32, records, rows, "exact", 0.5, replay=100)
+    assert pairs and replay == {"replayed": 2 * len(pairs), "differ": 0, "paths": []}  # on this CPU replay is exact
+    by_path = {(r["prompt_index"], r["sample"]): r for r in rows}
+    engine, _ = load_engine(str(policy), SAMPLING)
+    batch = collate(pairs, special_tokens(engine.model).pad)
+    n = len(pairs)
+    for i, pair in enumerate(pairs):
+        for side, sample, tokens in (("chosen", pair["chosen_sample"], batch["tokens"][i]), ("rejected", pair["rejected_sample"], batch["tokens"][n + i])):
+            stored = by_path[(pair["prompt_index"], sample)]
+            assert pair[f"{side}_tokens"] == stored["tokens"] and tokens.tolist() == stored["tokens"]  # what the trainer sees
+            image = Image.fromarray(engine.decode_rows(tokens[None])[0])
+            assert evaluate_image(image, records[pair["prompt_index"]]).correct == stored["correct"] == (side == "chosen")
+
+
+def test_a_replay_that_differs_is_reported_and_the_stored_tokens_are_used(sampled, tmp_path, caplog):
+    policy, records, rows = sampled
+    changed = tmp_path / "policy"
+    shutil.copytree(policy, changed)
+    weights = load_file(changed / "model.safetensors")
+    weights["model.generation_head.vision_head.weight"] *= 1.05  # the same key now samples (some) other tokens
+    save_file(weights, changed / "model.safetensors", metadata={"format": "pt"})
+    with caplog.at_level("WARNING", logger="cotgen.train.dpo.pairs"):
+        pairs, replay = pair_rows(str(changed), SAMPLING, "cpu", torch.float32, records, rows, "exact", 0.5, replay=100)
+    assert replay["replayed"] == 2 * len(pairs) and 0 < replay["differ"] == len(replay["paths"])
+    assert f"replay check: {replay['differ']} of {replay['replayed']} paths replayed to other tokens" in caplog.text
+    by_path = {(r["prompt_index"], r["sample"]): r["tokens"] for r in rows}
+    for path in replay["paths"]:
+        assert path["tokens_differ"] > 0 and (path["prompt_index"], path["sample"]) in by_path
+    same, _ = pair_rows(str(policy), SAMPLING, "cpu", torch.float32, records, rows, "exact", 0.5, replay=0)
+    for pair, before in zip(pairs, same, strict=True):  # the same pairs, on the stored tokens
+        assert pair["chosen_tokens"] == before["chosen_tokens"] == by_path[(pair["prompt_index"], pair["chosen_sample"])]
+        assert pair["rejected_tokens"] == before["rejected_tokens"] == by_path[(pair["prompt_index"], pair["rejected_sample"])]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_round_starts_at_zero_margin_in_the_precision_the_policy_trains_in(sampled, dtype):
+    """The reference log-probs of `pair_rows` against the first training step of a policy in `dtype`
+    (DeepSpeed casts the module to bf16 when it trains in bf16); a reference in the other precision
+    would not start at zero."""
+    policy, records, rows = sampled
+    model, _ = load_generator(policy)
+    model.to(dtype).train()
+    margins = {}
+    for reference in (torch.float32, torch.bfloat16):
+        pairs, _ = pair_rows(str(policy), SAMPLING, "cpu", reference, records, rows, "exact", 0.5, replay=0)
+        with torch.no_grad():
+            _, metrics = dpo_step(model, collate(pairs, special_tokens(model).pad), beta=0.1)
+        margins[reference] = metrics["rewards/margins"].abs().max().item()
+    other = torch.bfloat16 if dtype == torch.float32 else torch.float32
+    assert margins[dtype] < 1e-4 and margins[other] > 1e-3, margins
+    assert policy_dtype("cuda") == torch.bfloat16 and policy_dtype("cpu") == torch.float32  # what fit_round and pair_round use
 
 
 def test_train_config_checks_batch_shapes():

@@ -19,6 +19,7 @@ from cotgen.config import load_config
 from cotgen.distributed.dpo_config import DPOJobConfig
 from cotgen.errors import InputError
 from cotgen.models.janus import load_generator
+from cotgen.sweep.store import load_rows
 
 pytestmark = pytest.mark.slow
 
@@ -79,6 +80,12 @@ def test_job_trains_with_deepspeed_is_killed_and_resumes_from_its_checkpoint(dpo
     assert (out / "round-1" / "pairs.parquet").stat().st_mtime_ns == pairs_before  # not sampled again
 
     pairs = pq.read_table(out / "round-1" / "pairs.parquet").to_pylist()
+    stored = {(r["prompt_index"], r["sample"]): r["tokens"] for r in load_rows(out / "round-1" / "samples").to_pylist()}
+    for pair in pairs:  # trained on the tokens the sweep stored, through Ray Data and Parquet
+        assert pair["chosen_tokens"] == stored[(pair["prompt_index"], pair["chosen_sample"])]
+        assert pair["rejected_tokens"] == stored[(pair["prompt_index"], pair["rejected_sample"])]
+    replay = json.loads((out / "round-1" / "replay.json").read_text())
+    assert replay["replayed"] == 2 * min(16, len(pairs)) and replay["differ"] == 0  # the default check; this CPU replays exactly
     log = [json.loads(line) for line in (out / "round-1" / "train_log.jsonl").read_text().splitlines()]
     steps = log[0]["steps"]
     assert steps == 4 * (len(pairs) // 2) and [r["step"] for r in log] == list(range(1, steps + 1))
@@ -99,7 +106,8 @@ def test_job_trains_with_deepspeed_is_killed_and_resumes_from_its_checkpoint(dpo
     assert any("language_model" in n for n in changed) and not any("vqmodel" in n for n in changed)
     scores = [json.loads((out / f"round-{r}" / "eval.json").read_text()) for r in (0, 1)]
     assert all(s["images"] == 6 for s in scores)
-    assert f"overall {scores[1]['overall']:.3f}" in (out / "round-1" / "model" / "README.md").read_text()  # the model card
+    card = (out / "round-1" / "model" / "README.md").read_text()
+    assert f"overall {scores[1]['overall']:.3f}" in card and f"0 of {replay['replayed']} paths replayed" in card
     assert "round 1: overall" in second.stdout and (out / "config.yaml").is_file()
 
 

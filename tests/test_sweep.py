@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -21,6 +22,7 @@ from PIL import Image
 
 from cotgen.config import load_config
 from cotgen.errors import InputError
+from cotgen.generate.engine import PathKey
 from cotgen.models.presets import EMBEDDED, weights_digest
 from cotgen.prompts import write_records
 from cotgen.sweep.config import ROLES, SweepConfig
@@ -179,3 +181,55 @@ def test_progress_estimates_time_left_from_work_done_after_the_first_unit():
     assert lines[4] == "  5/20 units, about 30 s left (orm@4 5)"  # exactly: 5 orm@4 and 10 baseline units to go
     assert lines[-1] == "  20/20 units (baseline@1 10, orm@4 10)"
     assert progress.update([]) is None
+
+
+def test_rows_carry_each_decoded_paths_tokens_through_the_store(tmp_path):
+    """orm: every path's tokens, the same as the path decoded alone; parm with every path pruned: only
+    the replayed choice has tokens. The tokens come back from the Parquet part as they went in."""
+    import torch
+    from tiny_judges import CORPUS, byte_level_tokenizer, tiny_qwen2_vl
+    from tiny_models import tiny_janus
+
+    from cotgen.generate import Sampling, StepwiseGenerator
+    from cotgen.sweep.work import evaluate_rows, from_png, run_unit
+    from cotgen.verify.config import VerifyConfig
+
+    engine = StepwiseGenerator(tiny_janus(grid=8, patch_pixels=4), Sampling(guidance=2.0, steps=4))
+    torch.manual_seed(1)
+    judge = tiny_qwen2_vl(byte_level_tokenizer(CORPUS, vocab_size=400))
+    record = first_per_tag(evaluation_records(), 1)[0]
+
+    def tokenize(text: str) -> list[int]:
+        return [1, *(10 + ord(ch) % 50 for ch in text[:12]), 3]
+
+    orm = run_unit(engine, judge, tokenize, VerifyConfig(strategy="orm", n=3), Unit(Run("orm", 3, pool=True), 0), record, 5, [3])
+    for row in orm:
+        alone = engine.finish(engine.start([tokenize(record.prompt)], [PathKey(5, "0", row["sample"])]))[0][0].tolist()
+        assert row["tokens"] == alone and len(alone) == 64
+        decoded = engine.decode_rows(torch.tensor([row["tokens"]]))[0].astype(int)
+        assert abs(decoded - np.asarray(from_png(row["image"]), int)).max() <= 1  # the row's image (decoded alone, ±1 level)
+    parm_config = VerifyConfig(strategy="parm", n=3, threshold=0.0, potential_threshold=1.0)  # all clear at step 1, none hopeful
+    parm = run_unit(engine, judge, tokenize, parm_config, Unit(Run("parm", 3, pool=True), 0), record, 5, [3])
+    assert all(row["pruned_at"] == 1 for row in parm)
+    assert [row["tokens"] is not None for row in parm] == [row["selected"] for row in parm]  # only the replayed choice
+
+    cfg = SweepConfig(out=str(tmp_path / "sweep"), strategies=["orm", "parm"], ns=[3])
+    store = SweepStore(cfg.out)
+    store.add(evaluate_rows(orm + parm))
+    store.flush([record])
+    stored = {(r["run"], r["path"]): r["tokens"] for r in load_rows(cfg.out).to_pylist()}
+    assert stored == {(r["run"], r["path"]): r["tokens"] for r in orm + parm}
+
+
+def test_a_folder_written_before_rows_stored_tokens_is_not_resumed(tmp_path):
+    records = first_per_tag(evaluation_records(), 1)[:2]
+    cfg = SweepConfig(out=str(tmp_path / "sweep"), strategies=["baseline"])
+    weights = {role: f"digest-{role}" for role in ROLES}
+    SweepStore(cfg.out).prepare(cfg, records, weights)
+    SweepStore(cfg.out).prepare(cfg, records, weights)  # this format: the folder resumes
+    marker = tmp_path / "sweep" / "sweep.json"
+    old = json.loads(marker.read_text())
+    del old["row_format"]  # sweep.json as cotgen wrote it before rows carried tokens
+    marker.write_text(json.dumps(old))
+    with pytest.raises(InputError, match=r"holds sweep rows of format 1, and this cotgen writes format 2 \(each decoded path's image tokens"):
+        SweepStore(cfg.out).prepare(cfg, records, weights)

@@ -2,7 +2,8 @@
 
 - `sample_round`: K paths per prompt from the last policy through the sweep pipeline (Ray Data),
   every one decoded and scored by the judge (ORM) and the exact evaluator.
-- `pair_round`, `score_round`: `pair_rows` and `heldout_scores` as Ray tasks, on the trainer's device.
+- `pair_round`, `score_round`: `pair_rows` (with its replay check) and `heldout_scores` as Ray tasks,
+  on the trainer's device.
 - `fit_round`: a Ray Train TorchTrainer whose workers (`dpo_worker`) run DeepSpeed ZeRO over the
   round's pairs; a killed round restarts from Ray Train's latest checkpoint.
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import ray
+import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -24,6 +26,7 @@ from cotgen.distributed.pipeline import connect, run_sweep
 from cotgen.prompts import write_records
 from cotgen.sweep.config import SweepConfig
 from cotgen.sweep.store import load_rows
+from cotgen.train.dpo.loss import policy_dtype
 from cotgen.train.dpo.pairs import pair_rows
 from cotgen.train.dpo.rounds import heldout_scores, policy, round_dir, round_records
 from cotgen.verify.config import VerifyConfig
@@ -53,10 +56,13 @@ def sample_round(cfg: DPOJobConfig, r: int, log: Callable[[str], None]) -> list[
     return load_rows(round_dir(cfg, r) / "samples").to_pylist()
 
 
-def pair_round(cfg: DPOJobConfig, r: int, rows: list[dict]) -> list[dict]:
-    """Round r's pair rows, made by a Ray task that loads the policy that sampled them."""
+def pair_round(cfg: DPOJobConfig, r: int, rows: list[dict]) -> tuple[list[dict], dict]:
+    """Round r's pair rows and replay check (`pair_rows`), made by a Ray task that loads the policy that
+    sampled them; reference log-probs in the precision the workers train in."""
     task = ray.remote(pair_rows).options(num_cpus=1, num_gpus=cfg.trainer.gpus)
-    return ray.get(task.remote(policy(cfg, r - 1), cfg.sampling, cfg.trainer.device, round_records(cfg, r), rows, cfg.labeller, cfg.label_threshold))
+    device = cfg.trainer.device
+    return ray.get(task.remote(policy(cfg, r - 1), cfg.sampling, device, policy_dtype(device), round_records(cfg, r), rows,
+                               cfg.labeller, cfg.label_threshold, cfg.replay_check))  # fmt: skip
 
 
 def score_round(cfg: DPOJobConfig, r: int) -> dict:
@@ -73,7 +79,7 @@ def fit_round(cfg: DPOJobConfig, r: int) -> list[dict]:
         train_worker,
         train_loop_config={
             "policy": policy(cfg, r - 1), "pairs": str((folder / "pairs.parquet").resolve()), "train": cfg.train,
-            "seed": r, "threads": t.threads, "zero_stage": t.zero_stage, "bf16": t.device == "cuda",
+            "seed": r, "threads": t.threads, "zero_stage": t.zero_stage, "bf16": policy_dtype(t.device) == torch.bfloat16,
             "stall_at_step": cfg.faults.stall_at_step if r == 1 else 0, "faults_dir": str(Path(cfg.out) / ".faults"),
         },
         scaling_config=ScalingConfig(num_workers=t.workers, use_gpu=t.device == "cuda", resources_per_worker={"CPU": t.cpus_per_worker}),

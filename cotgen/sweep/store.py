@@ -66,8 +66,12 @@ ROW_SCHEMA = pa.schema(
         ("run_seconds", pa.float64()),
         ("correct", pa.bool_()),  # the exact evaluator's verdict on the path's image, if decoded
         ("reasons", pa.list_(pa.string())),
+        ("tokens", pa.list_(pa.int16())),  # the image's tokens (raster order), if decoded: what DPO trains on
     ]
 )
+ROW_FORMAT = 2
+"""Recorded in sweep.json; 2: rows carry each decoded path's image tokens. A folder of another format
+is not resumed: its old rows would lack what the new ones have."""
 WIRE_SCHEMA = ROW_SCHEMA.append(pa.field("image", pa.binary())).append(pa.field("strip", pa.binary()))
 """Rows between the pipeline's stages: the images travel as PNG bytes and become files at the end."""
 
@@ -94,10 +98,16 @@ class SweepStore:
         records, seed, sampling and strategy settings (strategies and N may change). The models count
         by `weights`, each one's `weights_digest`, not by name: "embedded" retrained, or a folder
         overwritten, is another model."""
-        identity = json.loads(json.dumps({**cfg.identity(), **{f"{role}_weights": weights[role] for role in ROLES}}))
+        models = {f"{role}_weights": weights[role] for role in ROLES}
+        identity = json.loads(json.dumps({**cfg.identity(), **models, "row_format": ROW_FORMAT}))
         marker = self.root / "sweep.json"
         if marker.is_file():
             before = json.loads(marker.read_text())
+            if before.get("row_format", 1) != ROW_FORMAT:
+                raise InputError(
+                    f"{self.root}: holds sweep rows of format {before.get('row_format', 1)}, and this cotgen writes format "
+                    f"{ROW_FORMAT} (each decoded path's image tokens stored with its row); choose a new out"
+                )
             for role in ROLES:
                 was, now = before.get(f"{role}_weights") or "not recorded", weights[role]
                 if was != now:

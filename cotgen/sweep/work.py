@@ -43,7 +43,8 @@ def run_unit(
     ns: list[int],
     strip: bool = False,
 ) -> list[dict]:
-    """Run `unit` and return its rows: one per path and round, with the decoded images as PNG bytes.
+    """Run `unit` and return its rows: one per path and round, with the decoded images as PNG bytes
+    and their image tokens (None for a path pruned before its end).
 
     A pool run also marks, for each n in `ns` up to its N, the path a run over the first n paths would
     have returned and what that run costs (`chosen_at`, `chosen_tokens`, `chosen_judge_calls`). If
@@ -89,6 +90,7 @@ def run_unit(
                     "aligned": round_.aligned,
                     "feedback": round_.feedback,
                     "image": None if image is None else png(image),
+                    "tokens": round_.tokens.get(p),
                     "analysis_only": False,
                     "chosen_at": [],
                     "chosen_tokens": [],
@@ -115,8 +117,8 @@ def _mark_subsets(engine: StepwiseGenerator, ids: list[int], traces, rows: list[
         row["chosen_tokens"].append(pick.costs.image_tokens)
         row["chosen_judge_calls"].append(pick.costs.judge_calls)
         if row["image"] is None:
-            row["image"] = png(engine.finish(engine.start([ids], [traces[pick.chosen].key]))[1][0])
-            row["analysis_only"] = True
+            tokens, images = engine.finish(engine.start([ids], [traces[pick.chosen].key]))
+            row["image"], row["tokens"], row["analysis_only"] = png(images[0]), tokens[0].tolist(), True
 
 
 def _add_strips(engine: StepwiseGenerator, ids: list[int], traces, rows: list[dict]) -> None:

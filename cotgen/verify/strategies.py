@@ -83,12 +83,13 @@ class Verifier:
         batch: a path's image depends only on its key, so it is the one `run` would return alone.
         Each selection's seconds are the batch's."""
         start, costs = time.perf_counter(), Costs()
-        images = self._finish(self.engine.start([self.tokenize(p) for p in prompts], list(keys)), costs)
+        tokens, images = self._finish(self.engine.start([self.tokenize(p) for p in prompts], list(keys)), costs)
         seconds = time.perf_counter() - start
         return [
             Selection("baseline", [Round(prompt, [PathTrace(key, selected=True)], 0, image,
-                                         Costs(image_tokens=costs.image_tokens // len(prompts), seconds=seconds), images={0: image})])
-            for prompt, key, image in zip(prompts, keys, images)
+                                         Costs(image_tokens=costs.image_tokens // len(prompts), seconds=seconds),
+                                         images={0: image}, tokens={0: path_tokens})])
+            for prompt, key, image, path_tokens in zip(prompts, keys, images, tokens)
         ]  # fmt: skip
 
     # -- the judge, counted ---------------------------------------------------------------------
@@ -106,20 +107,22 @@ class Verifier:
         self.engine.step(state)
         costs.image_tokens += (state.tokens.shape[1] - before) * state.num_paths
 
-    def _finish(self, state: State, costs: Costs) -> list[Image.Image]:
+    def _finish(self, state: State, costs: Costs) -> tuple[list[list[int]], list[Image.Image]]:
+        """Each path's image tokens and image."""
         while not self.engine.done(state):
             self._step(state, costs)
-        return self.engine.finish(state)[1]
+        tokens, images = self.engine.finish(state)
+        return tokens.tolist(), images
 
     # -- strategies -----------------------------------------------------------------------------
     def _orm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
         start, costs = time.perf_counter(), Costs()
-        images = self._finish(self.engine.start([self.tokenize(generation_prompt)] * len(keys), keys), costs)
+        tokens, images = self._finish(self.engine.start([self.tokenize(generation_prompt)] * len(keys), keys), costs)
         traces = [PathTrace(k) for k in keys]
         for trace, score in zip(traces, self._outcome(costs, prompt, images)):
             trace.final_score = score
         chosen = choose(traces, range(len(traces)), range(len(traces)))
-        return self._chosen(generation_prompt, traces, chosen, dict(enumerate(images)), costs, start)
+        return self._chosen(generation_prompt, traces, chosen, dict(enumerate(images)), dict(enumerate(tokens)), costs, start)
 
     def _prm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
         c = self.config
@@ -139,12 +142,12 @@ class Verifier:
                 index = [r for r in best for _ in range(c.n // c.beam)]
                 self.engine.select(state, index)
                 live = self._branch(traces, live, index, state)
-        images = self._finish(state, costs)
+        tokens, images = self._finish(state, costs)
         aggregate = AGGREGATES[c.prm_aggregate]
         for row in range(len(live)):
             traces[live[row]].final_score = aggregate(traces[live[row]].step_scores)
         chosen = choose(traces, live, live)
-        return self._chosen(generation_prompt, traces, chosen, dict(zip(live, images)), costs, start)
+        return self._chosen(generation_prompt, traces, chosen, dict(zip(live, images)), dict(zip(live, tokens)), costs, start)
 
     @staticmethod
     def _branch(traces: list[PathTrace], live: list[int], index: list[int], state: State) -> list[int]:
@@ -179,7 +182,8 @@ class Verifier:
             if len(keep) < len(live):
                 self.engine.select(state, keep)
                 live = [live[r] for r in keep]
-        finished = {} if state is None else dict(zip(live, self._finish(state, costs)))
+        tokens, images = ([], []) if state is None else self._finish(state, costs)
+        finished, finished_tokens = dict(zip(live, images)), dict(zip(live, tokens))
         # The paper's code asks a path still unclear at the end about its final image too.
         final = len(self.engine.step_rows())
         self._clarity_and_potential(costs, prompt, traces, list(finished), list(finished.values()), final)
@@ -193,8 +197,8 @@ class Verifier:
             traces[t].final_score = score
         chosen = choose(traces, range(len(traces)), finished)
         if chosen not in finished:
-            finished[chosen] = self._finish(self.engine.start([ids], [traces[chosen].key]), costs)[0]
-        return self._chosen(generation_prompt, traces, chosen, finished, costs, start)
+            (finished_tokens[chosen],), (finished[chosen],) = self._finish(self.engine.start([ids], [traces[chosen].key]), costs)
+        return self._chosen(generation_prompt, traces, chosen, finished, finished_tokens, costs, start)
 
     def _clarity_and_potential(
         self, costs: Costs, prompt: str, traces: list[PathTrace], paths: list[int], images: list[Image.Image], step: int
@@ -248,7 +252,10 @@ class Verifier:
         return True
 
     @staticmethod
-    def _chosen(generation_prompt: str, traces: list[PathTrace], chosen: int, images: dict[int, Image.Image], costs: Costs, start: float) -> Round:
+    def _chosen(
+        generation_prompt: str, traces: list[PathTrace], chosen: int, images: dict[int, Image.Image], tokens: dict[int, list[int]],
+        costs: Costs, start: float,
+    ) -> Round:
         traces[chosen].selected = True
         costs.seconds = time.perf_counter() - start
-        return Round(generation_prompt, traces, chosen, images[chosen], costs, images=images)
+        return Round(generation_prompt, traces, chosen, images[chosen], costs, images=images, tokens=tokens)

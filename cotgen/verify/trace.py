@@ -66,6 +66,8 @@ class Round:
     image does not match."""
     images: dict[int, Image.Image] = field(default_factory=dict)
     """Every path decoded to the end, by trace index (the chosen one included, replayed or not)."""
+    tokens: dict[int, list[int]] = field(default_factory=dict)
+    """The image tokens (raster order) of each path in `images`: what a DPO pair trains on."""
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 - `config`: the run's config (`DPOConfig`) and its sections: training hyperparameters (the paper's
   β 0.1, lr 1e-5, one epoch by default), the Ray Train workers, the held-out evaluation.
-- `pairs`: labelled samples of the current policy → one "yes" and one "no" image per prompt, as
-  path keys (the engine reproduces a path's tokens exactly from its key).
+- `pairs`: labelled samples of the current policy → one "yes" and one "no" image per prompt, on the
+  image tokens the sweep stored with them (replaying a sample of their path keys is a check).
 - `loss`: sequence log-probs of image tokens (conditional, teacher-forced, no guidance) and the
   sigmoid DPO loss with TRL's metrics, against precomputed reference log-probs.
 - `batches`: each optimizer step's pairs, split between the workers.

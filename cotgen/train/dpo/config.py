@@ -123,7 +123,10 @@ class DPOConfig:
     seed: int = 0
     """Seeds the prompts and paths of every round (round r uses seed + r)."""
     sampling: Sampling = field(default_factory=Sampling)
-    """How the policy samples (the pairs' tokens are replayed with the same settings)."""
+    """How the policy samples (the replay check replays with the same settings)."""
+    replay_check: int = 16
+    """Pairs whose two paths are replayed from their keys and compared with the stored tokens the pairs
+    train on (0: none); paths that replay differently are counted in round-R/replay.json."""
     train: DPOTrainConfig = field(default_factory=DPOTrainConfig)
     """Training hyperparameters of each round."""
     trainer: DPOTrainerConfig = field(default_factory=DPOTrainerConfig)
@@ -141,6 +144,8 @@ class DPOConfig:
         for name in ("rounds", "prompts_per_tag"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.replay_check < 0:
+            raise InputError(f"replay_check: must not be negative, got {self.replay_check}")
         if self.samples < 2:
             raise InputError(f"samples: a pair needs at least 2 images per prompt, got {self.samples}")
         t = self.trainer

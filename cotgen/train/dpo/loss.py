@@ -22,6 +22,13 @@ from cotgen.models.ar import image_token_logits
 from cotgen.models.janus import pad_prompts
 
 
+def policy_dtype(device: str) -> torch.dtype:
+    """The precision a round's policy trains in on `device` (DeepSpeed bf16 on CUDA, fp32 on CPU). The
+    reference log-probs are computed in it too: in another, the policy would differ from its own
+    reference before the first update (a reward margin that is rounding, not preference)."""
+    return torch.bfloat16 if device == "cuda" else torch.float32
+
+
 def sequence_logps(model: JanusForConditionalGeneration, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """log p(tokens | prompt) per row: (batch,). Prompts left-padded; tokens (batch, grid²)."""
     logits = image_token_logits(model, prompt_ids, prompt_mask, tokens)

@@ -1,19 +1,21 @@
 """Preference pairs as in the paper: per prompt, K labelled samples of the current policy; one "yes"
 image paired with one "no"; prompts whose samples all got the same label are dropped.
 
-A sample is identified by its path key: the engine reproduces a path's image tokens exactly from
-its key and sampling settings, so the sampling step (the sweep) needs to keep only keys and labels,
-and the tokens of the two images of each pair are regenerated here.
+A pair trains on the image tokens the sweep stored with each sampled path's row: the very images
+that were labelled. Replaying a path from its key reproduces them only where the kernels are
+bit-identical across batch shapes (not promised by bf16 or GPU kernels), so replay is a check here:
+a sample of the pairs' paths is replayed and any that differ from the stored tokens are reported.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
 
-from cotgen.evaluate.exact import evaluate_image
+from cotgen.errors import InputError
 from cotgen.generate.engine import PathKey, StepwiseGenerator
 from cotgen.generate.factory import load_engine, prompt_ids
 from cotgen.generate.sampling import Sampling
@@ -22,6 +24,11 @@ from cotgen.prompts import Record
 from cotgen.train.dpo.config import LABELLERS
 from cotgen.train.dpo.loss import reference_logps
 
+logger = logging.getLogger(__name__)
+
+REPLAY_BATCH = 16
+"""Paths replayed in one batch by the replay check."""
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -29,8 +36,10 @@ class Sample:
     key: PathKey
     label: bool
     """The labeller's verdict: does the image match its prompt?"""
+    tokens: tuple[int, ...]
+    """The image's tokens as the sweep stored them: what the pair trains on."""
     correct: bool | None = None
-    """The exact evaluator's verdict, when known (checked again after regeneration)."""
+    """The exact evaluator's verdict, when known."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,7 @@ class Pair:
 
 def label_rows(rows: list[dict], labeller: str, threshold: float = 0.5) -> list[Sample]:
     """Samples from sweep rows (one per decoded path: `prompt_index`, `seed`, `key`, `sample`,
-    `final_score` = the judge's ORM P(yes), `correct` = the exact evaluator's verdict).
+    `final_score` = the judge's ORM P(yes), `correct` = the exact evaluator's verdict, `tokens`).
     `judge` labels by P(yes) ≥ threshold, `exact` by the evaluator (the oracle, for ablations)."""
     if labeller not in LABELLERS:
         raise ValueError(f"labeller must be one of {', '.join(LABELLERS)}, got {labeller!r}")
@@ -53,7 +62,10 @@ def label_rows(rows: list[dict], labeller: str, threshold: float = 0.5) -> list[
             continue  # a path that was never decoded to the end has no label
         label = value >= threshold if labeller == "judge" else value
         key = PathKey(int(row["seed"]), str(row["key"]), int(row["sample"]))
-        samples.append(Sample(int(row["prompt_index"]), key, bool(label), row["correct"]))
+        if row.get("tokens") is None:
+            raise InputError(f"sweep row of prompt {row['prompt_index']}, path {key}: decoded but without image tokens (a sweep "
+                             "written before rows stored them); sample the round again in a new folder")  # fmt: skip
+        samples.append(Sample(int(row["prompt_index"]), key, bool(label), tuple(row["tokens"]), row["correct"]))
     return samples
 
 
@@ -72,34 +84,51 @@ def build_pairs(samples: list[Sample]) -> list[Pair]:
     return pairs
 
 
+def checked_pairs(pairs: list[Pair], count: int) -> list[Pair]:
+    """`count` of the pairs, spread evenly over them (all of them if there are fewer)."""
+    if count >= len(pairs):
+        return list(pairs)
+    return [pairs[i * len(pairs) // count] for i in range(count)]
+
+
 @torch.no_grad()
-def regenerate(engine: StepwiseGenerator, prompt_ids: list[int], record: Record, pair: Pair) -> tuple[torch.Tensor, torch.Tensor]:
-    """The image tokens of a pair's chosen and rejected paths, replayed from their keys. Where the
-    exact verdict is known, the replayed image must get it again: a different verdict means the
-    sampling settings differ from the sweep's, and the pair would train on other images."""
-    tokens, images = engine.finish(engine.start([prompt_ids] * 2, [pair.chosen.key, pair.rejected.key]))
-    for sample, image in zip((pair.chosen, pair.rejected), images):
-        if sample.correct is not None and evaluate_image(image, record).correct != sample.correct:
-            raise ValueError(f"path {sample.key} did not replay to the sampled image: are the sampling settings the sweep's?")
-    return tokens[0].cpu(), tokens[1].cpu()
+def replay_check(engine: StepwiseGenerator, ids: dict[int, list[int]], pairs: list[Pair]) -> dict:
+    """Replay the pairs' paths from their keys and compare with the stored tokens: how many were
+    replayed, how many differ, and which (prompt index, sample index, tokens that differ)."""
+    samples = [s for pair in pairs for s in (pair.chosen, pair.rejected)]
+    differ = []
+    for start in range(0, len(samples), REPLAY_BATCH):
+        batch = samples[start : start + REPLAY_BATCH]
+        tokens, _ = engine.finish(engine.start([ids[s.prompt_index] for s in batch], [s.key for s in batch]))
+        for sample, replayed in zip(batch, tokens.cpu()):
+            changed = int((replayed != torch.tensor(sample.tokens)).sum())
+            if changed:
+                differ.append({"prompt_index": sample.prompt_index, "sample": sample.key.sample, "tokens_differ": changed})
+    if differ:
+        logger.warning("replay check: %d of %d paths replayed to other tokens than stored; the stored ones are trained on", len(differ), len(samples))
+    return {"replayed": len(samples), "differ": len(differ), "paths": differ}
 
 
 def pair_rows(
-    policy: str, sampling: Sampling, device: str, records: list[Record], rows: list[dict], labeller: str, threshold: float
-) -> list[dict]:
-    """A round's training rows: its sweep rows (`label_rows`) paired, each pair's tokens replayed by
-    the policy that sampled them, and their reference log-probs under that policy."""
+    policy: str, sampling: Sampling, device: str, dtype: torch.dtype, records: list[Record], rows: list[dict],
+    labeller: str, threshold: float, replay: int,
+) -> tuple[list[dict], dict]:
+    """A round's training rows: its sweep rows (`label_rows`) paired on their stored tokens, with
+    reference log-probs under the policy that sampled them in `dtype` (the one it trains in, so
+    training starts at zero margin); and the replay check of `replay` pairs (`replay_check`)."""
     engine, tokenizer = load_engine(policy, sampling, device)
+    pairs = build_pairs(label_rows(rows, labeller, threshold))
+    ids = {p.prompt_index: prompt_ids(tokenizer, records[p.prompt_index].prompt) for p in pairs}
+    report = replay_check(engine, ids, checked_pairs(pairs, replay))
     out = []
-    for pair in build_pairs(label_rows(rows, labeller, threshold)):
+    for pair in pairs:
         record = records[pair.prompt_index]
-        ids = prompt_ids(tokenizer, record.prompt)
-        chosen, rejected = regenerate(engine, ids, record, pair)
         out.append({
-            "prompt_index": pair.prompt_index, "tag": record.tag, "prompt": record.prompt, "prompt_ids": ids,
+            "prompt_index": pair.prompt_index, "tag": record.tag, "prompt": record.prompt, "prompt_ids": ids[pair.prompt_index],
             "chosen_sample": pair.chosen.key.sample, "rejected_sample": pair.rejected.key.sample,
-            "chosen_tokens": chosen.tolist(), "rejected_tokens": rejected.tolist(),
+            "chosen_tokens": list(pair.chosen.tokens), "rejected_tokens": list(pair.rejected.tokens),
         })  # fmt: skip
-    for row, (c, rej) in zip(out, reference_logps(engine.model, out, special_tokens(engine.model).pad)):
+    model = engine.model.to(dtype)
+    for row, (c, rej) in zip(out, reference_logps(model, out, special_tokens(model).pad)):
         row["ref_chosen"], row["ref_rejected"] = c, rej
-    return out
+    return out, report

@@ -4,7 +4,8 @@
     round-0/eval.json                      the starting policy on the held-out prompts
     round-R/prompts.jsonl                  training-split prompts of the round (seed + R)
     round-R/samples/                       a sweep folder: orm@K, one row per path (judge P(yes), exact verdict)
-    round-R/pairs.parquet                  prompt ids, chosen/rejected tokens (replayed from path keys), reference log-probs
+    round-R/replay.json                    the replay check: pairs' paths replayed from their keys that differ from the stored tokens
+    round-R/pairs.parquet                  prompt ids, chosen/rejected tokens (stored by the sweep), reference log-probs
     round-R/model/                         the trained policy (save_pretrained, safetensors) and its card
     round-R/train_log.jsonl, eval.json     per-step metrics; held-out scores (written last: the round is done)
     ray_train/round-R/                     Ray Train's checkpoints (DeepSpeed state of every rank)
