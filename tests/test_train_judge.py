@@ -11,11 +11,13 @@ from PIL import Image
 
 from cotgen.errors import InputError
 from cotgen.evaluate.exact import evaluate_image
+from cotgen.evaluate.reader import read_scene
 from cotgen.judge import JudgePrompts, answer_tokens, load_judge
 from cotgen.prompts import TAGS
 from cotgen.train.common.cards import rate
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
 from cotgen.train.judge.config import JudgeDataConfig, JudgeModelConfig, TrainJudgeConfig
+from cotgen.train.judge.describe import describe, describe_target
 from cotgen.train.judge.examples import Example, ExampleSet, cached
 from cotgen.train.judge.generated import build_generated
 from cotgen.train.judge.labels import training_records
@@ -246,3 +248,17 @@ def test_train_judge_job_rejects_an_unknown_field(tmp_path):
     done = run_job(f"out={tmp_path}", "data.colour_rate=0.5")
     assert done.returncode == 2
     assert "data.colour_rate" in done.stderr and "unknown field" in done.stderr
+
+
+def test_a_description_is_the_evaluators_reading_in_reading_order():
+    # blue cross centred at (51, 47) is in cell row 5, column 6 of 8×8; red circle at (12, 12) in 1, 1;
+    # a green square at (51, 12) in row 1, column 6: reading order is by row, then column
+    objects = (
+        ShapeObject("cross", "blue", Box(40, 36, 62, 58)),
+        ShapeObject("square", "green", Box(40, 2, 62, 22)),
+        ShapeObject("circle", "red", Box(2, 2, 22, 22)),
+    )
+    reading = read_scene(render(Scene(64, objects)))
+    assert describe(reading) == "red circle at 1 1, green square at 6 1, blue cross at 6 5"
+    assert describe_target(reading, "no") == "red circle at 1 1, green square at 6 1, blue cross at 6 5. answer: no"
+    assert describe(read_scene(render(Scene(64, ())))) == "nothing"
