@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from transformers.models.janus.modeling_janus import JanusVQVAE
 
-from cotgen.evaluate.summary import format_table
+from cotgen.evaluate.summary import format_table, summarize
 from cotgen.generate.engine import StepwiseGenerator
-from cotgen.generate.pipeline import generate_and_score
+from cotgen.generate.pipeline import generate_verdicts
 from cotgen.generate.sampling import Sampling
 from cotgen.models.janus import load_generator, tokenizer_specials
 from cotgen.models.tokenizer import build_world_tokenizer
@@ -107,7 +107,7 @@ def train_ar(cfg: TrainGeneratorConfig, vq: JanusVQVAE, out: Path, rng: np.rando
             log(out.parent, stage="ar", step=step, seconds=round(time.time() - start), loss=loss.item())
         if step % s.eval_every == 0:
             model.eval()
-            summary = generate_and_score(engine, tokenizer, held_out, seed=cfg.seed)
+            summary = summarize(generate_verdicts(engine, tokenizer, held_out, seed=cfg.seed))
             model.train()
             log(out.parent, stage="ar", step=step, overall=summary.overall, **{t: v.mean for t, v in summary.tags.items()})
             save_generator(model, tokenizer, s.guidance, out)  # a checkpoint to look at or continue from
@@ -141,7 +141,7 @@ def main(argv: list[str]) -> int:
     model.to(cfg.device)
     records = final_records(cfg.final_per_tag)
     ceiling, _ = vq_ceiling(model.model.vqmodel, records, scene_pixels(records, cfg.image_size))
-    final = generate_and_score(StepwiseGenerator(model, Sampling(guidance=cfg.ar.guidance)), tokenizer, records, seed=cfg.seed, progress=True)
+    final = summarize(generate_verdicts(StepwiseGenerator(model, Sampling(guidance=cfg.ar.guidance)), tokenizer, records, seed=cfg.seed, progress=True))
     write_card(model_dir, cfg, vq_stage, ar_stage, final, ceiling, len(records))
     print(format_table({"generator": final}))
     print(f"tokenizer ceiling {ceiling:.3f}; model and card in {model_dir}")

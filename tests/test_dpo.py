@@ -72,6 +72,18 @@ def test_pairs_join_one_yes_with_one_no_and_drop_unanimous_prompts():
         label_rows(old, "exact")
 
 
+def test_several_pairs_per_prompt_are_distinct_couples_that_spread_over_the_images():
+    # prompt 0: "yes" samples 1, 4 and "no" samples 0, 2, 3; prompt 1: 3 "yes" and 1 "no"
+    rows = [row(0, s, 0.0, s in (1, 4)) for s in range(5)] + [row(1, s, 0.0, s != 2) for s in range(4)]
+    couples = [(p.prompt_index, p.chosen.key.sample, p.rejected.key.sample) for p in build_pairs(label_rows(rows, "exact"), 10)]
+    assert couples == [(0, 1, 0), (0, 4, 2), (0, 1, 2), (0, 4, 3), (0, 1, 3), (0, 4, 0), (1, 0, 2), (1, 1, 2), (1, 3, 2)]
+    two = [(p.prompt_index, p.chosen.key.sample, p.rejected.key.sample) for p in build_pairs(label_rows(rows, "exact"), 2)]
+    assert two == [(0, 1, 0), (0, 4, 2), (1, 0, 2), (1, 1, 2)]  # the first min(yes, no) couples share no image
+    assert build_pairs(label_rows(rows, "exact"), 1) == build_pairs(label_rows(rows, "exact"))  # the paper's one per prompt
+    with pytest.raises(InputError, match="pairs_per_prompt: must be at least 1"):
+        DPOConfig(pairs_per_prompt=0)
+
+
 def test_sequence_logps_are_the_teacher_forced_likelihood_whatever_the_padding():
     model = tiny_janus(**TINY)
     prompts = [[1, 10, 11, 12, 3], [1, 20, 3]]

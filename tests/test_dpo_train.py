@@ -105,9 +105,14 @@ def test_job_trains_with_deepspeed_is_killed_and_resumes_from_its_checkpoint(dpo
     changed = [n for n, p in trained.named_parameters() if not torch.equal(p, start.get_parameter(n))]
     assert any("language_model" in n for n in changed) and not any("vqmodel" in n for n in changed)
     scores = [json.loads((out / f"round-{r}" / "eval.json").read_text()) for r in (0, 1)]
-    assert all(s["images"] == 6 for s in scores)
+    assert all(s["images"] == 6 == len(s["verdicts"]) for s in scores) and scores[0]["verdict_tags"] == scores[1]["verdict_tags"]
     card = (out / "round-1" / "model" / "README.md").read_text()
-    assert f"overall {scores[1]['overall']:.3f}" in card and f"0 of {replay['replayed']} paths replayed" in card
+    assert f"overall {scores[1]['overall']:.3f} [" in card and f"0 of {replay['replayed']} paths replayed" in card
+    assert f"against the starting policy {scores[1]['overall'] - scores[0]['overall']:+.3f} (paired 95 % interval [" in card
+    assert f"reward margin {log[-1]['rewards/margins']:.3f}, preference accuracy {log[-1]['rewards/accuracies']:.2f}" in card
+    timing = json.loads((out / "round-1" / "timing.json").read_text())
+    assert {"sample", "pair", "train", "score"} <= timing.keys() and all(v >= 0 for v in timing.values())
+    assert f"pair {timing['pair']:.0f} s" in card and "Time per phase" in card
     assert "round 1: overall" in second.stdout and (out / "config.yaml").is_file()
 
 

@@ -5,8 +5,8 @@ import math
 import numpy as np
 from conftest import run_cli
 
+from cotgen.evaluate.bootstrap import bootstrap_ci
 from cotgen.report.sweep import (
-    bootstrap_ci,
     compare_with_baseline,
     comparison_table,
     headline,

@@ -69,7 +69,9 @@ def check_rows(out: Path) -> None:
 def test_sweep_survives_a_generator_and_a_judge_crash_and_reports(sweep_config, ray_session):
     from cotgen.distributed.pipeline import run_sweep
 
-    cfg = load_config(SweepConfig, sweep_config, ["faults.generator_exit_at_unit=2", "faults.judge_exit_at_call=3"])
+    # two units per actor call: baseline and orm units decode in one batch, and a lost call is redone whole
+    overrides = ["faults.generator_exit_at_unit=2", "faults.judge_exit_at_call=3", "cluster.units_per_call=2"]
+    cfg = load_config(SweepConfig, sweep_config, overrides)
     out = Path(cfg.out)
     run_sweep(cfg, log=lambda line: None)
     assert {p.name for p in (out / ".faults").iterdir()} == {"generator", "judge"}  # both processes died
@@ -183,25 +185,54 @@ def test_progress_estimates_time_left_from_work_done_after_the_first_unit():
     assert progress.update([]) is None
 
 
-def test_rows_carry_each_decoded_paths_tokens_through_the_store(tmp_path):
-    """orm: every path's tokens, the same as the path decoded alone; parm with every path pruned: only
-    the replayed choice has tokens. The tokens come back from the Parquet part as they went in."""
+def tiny_generator_and_judge():
+    """A tiny Janus engine (8×8 tokens, 4 steps), an untrained tiny Qwen2-VL judge and a prompt tokenizer."""
     import torch
     from tiny_judges import CORPUS, byte_level_tokenizer, tiny_qwen2_vl
     from tiny_models import tiny_janus
 
     from cotgen.generate import Sampling, StepwiseGenerator
-    from cotgen.sweep.work import evaluate_rows, from_png, run_unit
-    from cotgen.verify.config import VerifyConfig
 
     engine = StepwiseGenerator(tiny_janus(grid=8, patch_pixels=4), Sampling(guidance=2.0, steps=4))
     torch.manual_seed(1)
     judge = tiny_qwen2_vl(byte_level_tokenizer(CORPUS, vocab_size=400))
-    record = first_per_tag(evaluation_records(), 1)[0]
 
     def tokenize(text: str) -> list[int]:
         return [1, *(10 + ord(ch) % 50 for ch in text[:12]), 3]
 
+    return engine, judge, tokenize
+
+
+def test_units_batched_in_one_call_give_the_rows_of_units_run_alone():
+    """Baseline and ORM units of one run decode in one batch (`run_units`): the same paths, tokens,
+    judge scores and choices as each unit run alone; only the timing differs."""
+    from cotgen.sweep.work import run_unit, run_units
+    from cotgen.verify.config import VerifyConfig
+
+    engine, judge, tokenize = tiny_generator_and_judge()
+    records = first_per_tag(evaluation_records(), 1)[:3]
+    fields = ("unit", "path", "sample", "key", "tokens", "selected", "returned", "run_image_tokens", "run_judge_calls", "chosen_at")
+    for strategy, n in (("orm", 3), ("baseline", 1)):
+        config, run = VerifyConfig(strategy=strategy, n=n), Run(strategy, n, pool=strategy == "orm")
+        units = [Unit(run, i) for i in range(len(records))]
+        together = run_units(engine, judge, tokenize, config, units, records, 5, [2, 3], [False] * len(units))
+        alone = [row for u, rec in zip(units, records) for row in run_unit(engine, judge, tokenize, config, u, rec, 5, [2, 3])]
+        assert [{f: r[f] for f in fields} for r in together] == [{f: r[f] for f in fields} for r in alone]
+        scores = [r["final_score"] for r in together]
+        assert scores == pytest.approx([r["final_score"] for r in alone], abs=1e-5)
+        assert len(together) == len(records) * n and len({r["unit"] for r in together}) == len(records)
+
+
+def test_rows_carry_each_decoded_paths_tokens_through_the_store(tmp_path):
+    """orm: every path's tokens, the same as the path decoded alone; parm with every path pruned: only
+    the replayed choice has tokens. The tokens come back from the Parquet part as they went in."""
+    import torch
+
+    from cotgen.sweep.work import evaluate_rows, from_png, run_unit
+    from cotgen.verify.config import VerifyConfig
+
+    engine, judge, tokenize = tiny_generator_and_judge()
+    record = first_per_tag(evaluation_records(), 1)[0]
     orm = run_unit(engine, judge, tokenize, VerifyConfig(strategy="orm", n=3), Unit(Run("orm", 3, pool=True), 0), record, 5, [3])
     for row in orm:
         alone = engine.finish(engine.start([tokenize(record.prompt)], [PathKey(5, "0", row["sample"])]))[0][0].tolist()

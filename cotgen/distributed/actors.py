@@ -17,11 +17,11 @@ import ray
 import torch
 from PIL import Image
 
-from cotgen.prompts import parse_line
+from cotgen.prompts import Record, parse_line
 from cotgen.sweep.config import SweepConfig
 from cotgen.sweep.plan import Run, Unit, verify_config
 from cotgen.sweep.store import to_table
-from cotgen.sweep.work import evaluate_rows, run_unit
+from cotgen.sweep.work import evaluate_rows, run_units
 
 
 def exit_once(out: Path, name: str) -> None:
@@ -97,16 +97,19 @@ class GenerateUnits:
         self.cfg, self.strip_run, self.units = cfg, strip_run, 0
 
     def __call__(self, batch: dict[str, np.ndarray]) -> pa.Table:
-        rows = []
+        by_run: dict[Run, list[tuple[Unit, Record]]] = {}
         for i in range(len(batch["strategy"])):
             self.units += 1
             if self.units == self.cfg.faults.generator_exit_at_unit:
                 exit_once(Path(self.cfg.out), "generator")
             run = Run(str(batch["strategy"][i]), int(batch["n"][i]), bool(batch["pool"][i]))
-            unit, record = Unit(run, int(batch["index"][i])), parse_line(str(batch["record"][i]), "unit")
-            strip = run.name == self.strip_run and unit.index < self.cfg.strip_prompts
+            by_run.setdefault(run, []).append((Unit(run, int(batch["index"][i])), parse_line(str(batch["record"][i]), "unit")))
+        rows = []
+        for run, work in by_run.items():
+            units, records = [u for u, _ in work], [r for _, r in work]
+            strips = [run.name == self.strip_run and u.index < self.cfg.strip_prompts for u in units]
             config = verify_config(self.cfg, run.strategy, run.n)
-            rows += run_unit(self.engine, self.judge, self.tokenize, config, unit, record, self.cfg.seed, self.cfg.ns, strip)
+            rows += run_units(self.engine, self.judge, self.tokenize, config, units, records, self.cfg.seed, self.cfg.ns, strips)
         return to_table(rows)
 
 

@@ -62,7 +62,7 @@ def pair_round(cfg: DPOJobConfig, r: int, rows: list[dict]) -> tuple[list[dict],
     task = ray.remote(pair_rows).options(num_cpus=1, num_gpus=cfg.trainer.gpus)
     device = cfg.trainer.device
     return ray.get(task.remote(policy(cfg, r - 1), cfg.sampling, device, policy_dtype(device), round_records(cfg, r), rows,
-                               cfg.labeller, cfg.label_threshold, cfg.replay_check))  # fmt: skip
+                               cfg.labeller, cfg.label_threshold, cfg.replay_check, cfg.pairs_per_prompt))  # fmt: skip
 
 
 def score_round(cfg: DPOJobConfig, r: int) -> dict:

@@ -64,7 +64,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> SweepStor
         ray.data.from_items(items, override_num_blocks=len(items))
         .map_batches(
             GenerateUnits,
-            batch_size=1,
+            batch_size=c.units_per_call,
             compute=ray.data.ActorPoolStrategy(size=c.generator_actors),
             num_cpus=c.cpus_per_generator,
             num_gpus=c.gpus_per_generator,

@@ -10,7 +10,6 @@ from tqdm import tqdm
 from transformers import PreTrainedTokenizerFast
 
 from cotgen.evaluate.exact import evaluate_image
-from cotgen.evaluate.summary import Summary, summarize
 from cotgen.generate.engine import PathKey, StepwiseGenerator
 from cotgen.models.janus import generation_prompt_ids
 from cotgen.prompts import Record
@@ -58,7 +57,7 @@ def generate_prompts(
 
 
 @torch.no_grad()
-def generate_and_score(
+def generate_verdicts(
     engine: StepwiseGenerator,
     tokenizer: PreTrainedTokenizerFast,
     records: Sequence[Record],
@@ -66,8 +65,8 @@ def generate_and_score(
     seed: int = 0,
     batch_size: int = 64,
     progress: bool = False,
-) -> Summary:
-    verdicts = []
-    for i, _, image in generate_images(engine, tokenizer, records, samples, seed, batch_size, progress):
-        verdicts.append((records[i].tag, evaluate_image(image, records[i]).correct))
-    return summarize(verdicts)
+) -> list[tuple[str, bool]]:
+    """(tag, exact verdict) of every image, in `generate_images`' order: the same keys for the same
+    records and seed, so two policies' verdicts pair up image by image."""
+    return [(records[i].tag, evaluate_image(image, records[i]).correct)
+            for i, _, image in generate_images(engine, tokenizer, records, samples, seed, batch_size, progress)]  # fmt: skip

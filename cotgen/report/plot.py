@@ -33,12 +33,16 @@ class Series:
     """Text beside each point."""
 
 
-def plot(series: list[Series], title: str, xlabel: str, ylabel: str, size: tuple[int, int] = (760, 500)) -> Image.Image:
-    """The series on one set of axes, legend on the right, as an RGB image of `size` pixels."""
+def plot(
+    series: list[Series], title: str, xlabel: str, ylabel: str, size: tuple[int, int] = (760, 500), log_x: bool = True
+) -> Image.Image:
+    """The series on one set of axes, legend on the right, as an RGB image of `size` pixels; a log2 x
+    axis, or with `log_x` False a linear one with a tick at every integer x (rounds, say)."""
     figure = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, layout="constrained")
     canvas = FigureCanvasAgg(figure)
     ax = figure.add_subplot()
-    ax.set_xscale("log", base=2)
+    if log_x:
+        ax.set_xscale("log", base=2)
     for s in series:
         ax.plot(
             s.xs, s.ys, color=s.color, label=s.label,
@@ -50,7 +54,10 @@ def plot(series: list[Series], title: str, xlabel: str, ylabel: str, size: tuple
             ax.plot([*s.xs, *s.xs], [*s.lo, *s.hi], color=s.color, linestyle="none", marker="_", markersize=8)  # the caps
         for x, y, name in zip(s.xs, s.ys, s.names):
             ax.annotate(name, (x, y), xytext=(6, 6), textcoords="offset points", color=s.color, fontsize=8)
-    _ticks(ax, [x for s in series for x in s.xs])
+    if log_x:
+        _ticks(ax, [x for s in series for x in s.xs])
+    else:
+        ax.xaxis.set_major_locator(FixedLocator(sorted({float(round(x)) for s in series for x in s.xs})))
     ys = [y for s in series for y in (s.ys + (s.lo or []) + (s.hi or [])) if not math.isnan(y)]
     low, high = ax.get_ylim()
     if ys and 0 <= min(ys) and max(ys) <= 1:  # a rate: never show outside [0, 1]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cotgen.evaluate.bootstrap import bootstrap_ci, paired_difference_ci
 from cotgen.evaluate.summary import Summary, format_table, summarize
 from cotgen.verify.config import STRATEGIES
 
@@ -41,29 +42,6 @@ class Point:
 
     def per_prompt(self, column: str) -> float:
         return float(self.verdicts[column].mean())
-
-
-def _resampled_overall(tags: np.ndarray, correct: np.ndarray, picks: np.ndarray) -> np.ndarray:
-    """GenEval overall (the mean of the tag means) of each resample, a row of prompt indices in
-    `picks`; a tag that a resample misses is left out of its mean."""
-    means = []
-    for tag in dict.fromkeys(tags):
-        hit = tags[picks] == tag
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means.append((correct[picks] & hit).sum(axis=1) / hit.sum(axis=1))
-    return np.nanmean(np.stack(means), axis=0)
-
-
-def _picks(prompts: int, resamples: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, prompts, (resamples, prompts))
-
-
-def bootstrap_ci(tags: np.ndarray, correct: np.ndarray, resamples: int, seed: int = 0) -> tuple[float, float]:
-    """95 % interval of GenEval overall over prompts resampled with replacement."""
-    if resamples == 0:
-        return (float("nan"), float("nan"))
-    overall = _resampled_overall(tags, correct, _picks(len(tags), resamples, seed))
-    return float(np.percentile(overall, 2.5)), float(np.percentile(overall, 97.5))
 
 
 @dataclass
@@ -103,11 +81,7 @@ def compare_with_baseline(points: list[Point], rows: pd.DataFrame, resamples: in
         both = p.verdicts.merge(base.verdicts, on=["prompt_index", "tag"], suffixes=("", "_base"))
         tags, mine, theirs = both.tag.to_numpy(), both.correct.to_numpy(bool), both.correct_base.to_numpy(bool)
         difference = summarize(zip(tags, mine)).overall - summarize(zip(tags, theirs)).overall
-        ci = (float("nan"), float("nan"))
-        if resamples:
-            picks = _picks(len(tags), resamples, seed)
-            deltas = _resampled_overall(tags, mine, picks) - _resampled_overall(tags, theirs, picks)
-            ci = (float(np.percentile(deltas, 2.5)), float(np.percentile(deltas, 97.5)))
+        ci = paired_difference_ci(tags, mine, theirs, resamples, seed)
         out.append(Comparison(p, len(both), difference, ci, ceilings.get(p.n)))
     return out
 

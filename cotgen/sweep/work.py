@@ -20,6 +20,7 @@ from cotgen.sweep.plan import Unit
 from cotgen.verify.config import VerifyConfig
 from cotgen.verify.pool import path_costs, subset_picks
 from cotgen.verify.strategies import Judge, Verifier
+from cotgen.verify.trace import Selection
 
 
 def png(image: Image.Image) -> bytes:
@@ -51,7 +52,34 @@ def run_unit(
     such a path was pruned (parm with no survivor among the first n), it is decoded here for its
     verdict, as that run would have replayed it (`analysis_only`: not part of this run's cost).
     """
-    selection = Verifier(engine, judge, tokenize, config).run(record.prompt, str(unit.index), seed)
+    return run_units(engine, judge, tokenize, config, [unit], [record], seed, ns, [strip])
+
+
+def run_units(
+    engine: StepwiseGenerator,
+    judge: Judge | None,
+    tokenize: Callable[[str], list[int]],
+    config: VerifyConfig,
+    units: list[Unit],
+    records: list[Record],
+    seed: int,
+    ns: list[int],
+    strips: list[bool],
+) -> list[dict]:
+    """`run_unit` for several units of one run, batched where the strategy allows (`Verifier.run_many`):
+    the same rows as unit by unit."""
+    prompts = [r.prompt for r in records]
+    selections = Verifier(engine, judge, tokenize, config).run_many(prompts, [str(u.index) for u in units], seed)
+    rows = []
+    for unit, record, selection, strip in zip(units, records, selections, strips):
+        rows += _unit_rows(engine, tokenize, unit, record, selection, seed, ns, strip)
+    return rows
+
+
+def _unit_rows(
+    engine: StepwiseGenerator, tokenize: Callable[[str], list[int]], unit: Unit, record: Record, selection: Selection,
+    seed: int, ns: list[int], strip: bool,
+) -> list[dict]:
     costs = selection.costs
     common = {
         "unit": unit.id,

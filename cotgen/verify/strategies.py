@@ -74,9 +74,25 @@ class Verifier:
             return Selection(c.strategy, rounds, returned=max(range(len(rounds)), key=lambda r: rounds[r].aligned))
         if c.strategy == "baseline":
             return self.baselines([prompt], [PathKey(seed, prompt_id, 0)])[0]
-        keys = [PathKey(seed, prompt_id, i) for i in range(c.n)]
+        keys = self._keys(prompt_id, seed)
         rounds = [{"orm": self._orm, "prm": self._prm, "parm": self._parm}[c.strategy](prompt, prompt, keys)]
         return Selection(c.strategy, rounds)
+
+    def run_many(self, prompts: Sequence[str], prompt_ids: Sequence[str], seed: int = 0) -> list[Selection]:
+        """`run` for several prompts. Baseline and ORM decode every prompt's paths in one batch (and
+        ORM asks the judge about all their images at once): a path's image depends only on its key,
+        so each selection is the one `run` returns alone, at a fraction of the time on small batches.
+        The step-wise strategies run one prompt after the other."""
+        c = self.config
+        if c.strategy == "baseline":
+            return self.baselines(prompts, [PathKey(seed, pid, 0) for pid in prompt_ids])
+        if c.strategy == "orm":
+            rounds = self._orms(prompts, prompts, [self._keys(pid, seed) for pid in prompt_ids])
+            return [Selection(c.strategy, [round_]) for round_ in rounds]
+        return [self.run(prompt, pid, seed) for prompt, pid in zip(prompts, prompt_ids)]
+
+    def _keys(self, prompt_id: str, seed: int) -> list[PathKey]:
+        return [PathKey(seed, prompt_id, i) for i in range(self.config.n)]
 
     def baselines(self, prompts: Sequence[str], keys: Sequence[PathKey]) -> list[Selection]:
         """The baseline of several prompts (one path each, `keys[i]` for `prompts[i]`) decoded in one
@@ -116,13 +132,27 @@ class Verifier:
 
     # -- strategies -----------------------------------------------------------------------------
     def _orm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
+        return self._orms([prompt], [generation_prompt], [keys])[0]
+
+    def _orms(self, prompts: Sequence[str], generation_prompts: Sequence[str], keys: Sequence[list[PathKey]]) -> list[Round]:
+        """ORM for several prompts in one batch: each prompt's paths decoded to the end, every image
+        asked the outcome question once, the highest P(yes) of each prompt chosen. Each round's costs
+        are its own share; its seconds are the batch's."""
         start, costs = time.perf_counter(), Costs()
-        tokens, images = self._finish(self.engine.start([self.tokenize(generation_prompt)] * len(keys), keys), costs)
-        traces = [PathTrace(k) for k in keys]
-        for trace, score in zip(traces, self._outcome(costs, prompt, images)):
-            trace.final_score = score
-        chosen = choose(traces, range(len(traces)), range(len(traces)))
-        return self._chosen(generation_prompt, traces, chosen, dict(enumerate(images)), dict(enumerate(tokens)), costs, start)
+        ids = [self.tokenize(g) for g, ks in zip(generation_prompts, keys) for _ in ks]
+        tokens, images = self._finish(self.engine.start(ids, [k for ks in keys for k in ks]), costs)
+        questions = [self.config.prompts.orm.format(prompt=p) for p, ks in zip(prompts, keys) for _ in ks]
+        scores = self.judge.p_yes(images, questions).tolist() if images else []
+        rounds, offset = [], 0
+        for generation_prompt, ks in zip(generation_prompts, keys):
+            own = slice(offset, offset + len(ks))
+            offset += len(ks)
+            traces = [PathTrace(k, final_score=score) for k, score in zip(ks, scores[own])]
+            share = Costs(image_tokens=costs.image_tokens * len(ks) // len(ids), judge_calls=len(ks))
+            chosen = choose(traces, range(len(traces)), range(len(traces)))
+            rounds.append(self._chosen(generation_prompt, traces, chosen, dict(enumerate(images[own])),
+                                       dict(enumerate(tokens[own])), share, start))  # fmt: skip
+        return rounds
 
     def _prm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
         c = self.config

@@ -119,7 +119,10 @@ class DPOConfig:
     prompts_per_tag: int = 10
     """Training-split prompts per tag sampled in each round (different ones each round)."""
     samples: int = 8
-    """Images per prompt (K) from which one "yes" and one "no" are paired."""
+    """Images per prompt (K) from which "yes" and "no" images are paired."""
+    pairs_per_prompt: int = 1
+    """Distinct ("yes", "no") couples paired per prompt, at most (the paper: 1). More reach thousands of
+    pairs from fewer sampled images; the first min(yes, no) couples share no image."""
     seed: int = 0
     """Seeds the prompts and paths of every round (round r uses seed + r)."""
     sampling: Sampling = field(default_factory=Sampling)
@@ -141,7 +144,7 @@ class DPOConfig:
             raise InputError(f"labeller: {self.labeller!r} is not one of {', '.join(LABELLERS)}")
         if not 0.0 <= self.label_threshold <= 1.0:
             raise InputError(f"label_threshold: must be within [0, 1], got {self.label_threshold}")
-        for name in ("rounds", "prompts_per_tag"):
+        for name in ("rounds", "prompts_per_tag", "pairs_per_prompt"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.replay_check < 0:

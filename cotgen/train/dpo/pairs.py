@@ -1,5 +1,6 @@
-"""Preference pairs as in the paper: per prompt, K labelled samples of the current policy; one "yes"
-image paired with one "no"; prompts whose samples all got the same label are dropped.
+"""Preference pairs as in the paper: per prompt, K labelled samples of the current policy; a "yes"
+image paired with a "no" (one couple per prompt, or up to `pairs_per_prompt` distinct ones); prompts
+whose samples all got the same label are dropped.
 
 A pair trains on the image tokens the sweep stored with each sampled path's row: the very images
 that were labelled. Replaying a path from its key reproduces them only where the kernels are
@@ -69,19 +70,29 @@ def label_rows(rows: list[dict], labeller: str, threshold: float = 0.5) -> list[
     return samples
 
 
-def build_pairs(samples: list[Sample]) -> list[Pair]:
-    """One pair per prompt with both labels: its first "yes" and first "no" sample (by sample index)."""
+def build_pairs(samples: list[Sample], per_prompt: int = 1) -> list[Pair]:
+    """Up to `per_prompt` pairs per prompt with both labels, each a distinct ("yes", "no") couple.
+    Couples are taken so that every image is used as evenly as possible: with y "yes" and m "no"
+    samples (by sample index), the i-th couple of diagonal d is (yes[i], no[(i + d) % m]) when y ≤ m
+    (and symmetrically otherwise), so the first min(y, m) couples share no image. per_prompt = 1 is
+    the paper's one pair per prompt: the first "yes" with the first "no"."""
     by_prompt: dict[int, list[Sample]] = defaultdict(list)
     for s in samples:
         by_prompt[s.prompt_index].append(s)
     pairs = []
     for index in sorted(by_prompt):
         ordered = sorted(by_prompt[index], key=lambda s: s.key.sample)
-        yes = next((s for s in ordered if s.label), None)
-        no = next((s for s in ordered if not s.label), None)
-        if yes and no:
-            pairs.append(Pair(index, yes, no))
+        yes = [s for s in ordered if s.label]
+        no = [s for s in ordered if not s.label]
+        pairs += [Pair(index, yes[i], no[j]) for i, j in _couples(len(yes), len(no))[:per_prompt]]
     return pairs
+
+
+def _couples(y: int, m: int) -> list[tuple[int, int]]:
+    """Every (yes, no) index couple, diagonal by diagonal over the smaller side."""
+    if y <= m:
+        return [(i, (i + d) % m) for d in range(m) for i in range(y)]
+    return [((j + d) % y, j) for d in range(y) for j in range(m)]
 
 
 def checked_pairs(pairs: list[Pair], count: int) -> list[Pair]:
@@ -111,13 +122,13 @@ def replay_check(engine: StepwiseGenerator, ids: dict[int, list[int]], pairs: li
 
 def pair_rows(
     policy: str, sampling: Sampling, device: str, dtype: torch.dtype, records: list[Record], rows: list[dict],
-    labeller: str, threshold: float, replay: int,
+    labeller: str, threshold: float, replay: int, per_prompt: int = 1,
 ) -> tuple[list[dict], dict]:
     """A round's training rows: its sweep rows (`label_rows`) paired on their stored tokens, with
     reference log-probs under the policy that sampled them in `dtype` (the one it trains in, so
     training starts at zero margin); and the replay check of `replay` pairs (`replay_check`)."""
     engine, tokenizer = load_engine(policy, sampling, device)
-    pairs = build_pairs(label_rows(rows, labeller, threshold))
+    pairs = build_pairs(label_rows(rows, labeller, threshold), per_prompt)
     ids = {p.prompt_index: prompt_ids(tokenizer, records[p.prompt_index].prompt) for p in pairs}
     report = replay_check(engine, ids, checked_pairs(pairs, replay))
     out = []

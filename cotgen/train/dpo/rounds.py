@@ -7,7 +7,9 @@
     round-R/replay.json                    the replay check: pairs' paths replayed from their keys that differ from the stored tokens
     round-R/pairs.parquet                  prompt ids, chosen/rejected tokens (stored by the sweep), reference log-probs
     round-R/model/                         the trained policy (save_pretrained, safetensors) and its card
-    round-R/train_log.jsonl, eval.json     per-step metrics; held-out scores (written last: the round is done)
+    round-R/train_log.jsonl                per-step metrics
+    round-R/timing.json                    seconds per phase: sample, pair, train, score
+    round-R/eval.json                      held-out scores and every image's verdict (written last: the round is done)
     ray_train/round-R/                     Ray Train's checkpoints (DeepSpeed state of every rank)
 """
 
@@ -17,8 +19,9 @@ import json
 from pathlib import Path
 
 from cotgen.errors import InputError
+from cotgen.evaluate.summary import summarize
 from cotgen.generate.factory import load_engine
-from cotgen.generate.pipeline import generate_and_score
+from cotgen.generate.pipeline import generate_verdicts
 from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS, Record
 from cotgen.train.dpo.config import DPOConfig
@@ -42,11 +45,13 @@ def round_records(cfg: DPOConfig, r: int) -> list[Record]:
 
 
 def heldout_scores(cfg: DPOConfig, r: int) -> dict:
-    """Held-out GenEval scores of round r's policy by the exact evaluator (`Summary.to_json`)."""
+    """Held-out GenEval scores of round r's policy by the exact evaluator (`Summary.to_json`), with
+    every image's verdict (`verdicts`, the same records and keys in every round: they pair up)."""
     engine, tokenizer = load_engine(policy(cfg, r), cfg.sampling, cfg.trainer.device)
     records = evaluation_records()
     records = first_per_tag(records, cfg.eval.per_tag) if cfg.eval.per_tag else records
-    return generate_and_score(engine, tokenizer, records, cfg.eval.samples, cfg.eval.seed).to_json()
+    verdicts = generate_verdicts(engine, tokenizer, records, cfg.eval.samples, cfg.eval.seed)
+    return {**summarize(verdicts).to_json(), "verdicts": [bool(ok) for _, ok in verdicts], "verdict_tags": [t for t, _ in verdicts]}
 
 
 def check_models(cfg: DPOConfig) -> None:
