@@ -38,7 +38,7 @@ from cotgen.errors import InputError
 from cotgen.models.presets import resolve
 from cotgen.recipe import parse_config, run, save_resolved
 from cotgen.train.dpo.batches import step_batches
-from cotgen.train.dpo.card import add_phase_seconds, heldout_line, write_round_card
+from cotgen.train.dpo.card import add_phase_seconds, score_line, write_round_card
 from cotgen.train.dpo.rounds import check_models, policy, round_dir, round_records
 
 
@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
             add_phase_seconds(cfg, r, "score", time.time() - clock)
             write_round_card(cfg, r, summary)
         (folder / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")  # last: the round is done
-        log(f"round {r}: held-out {heldout_line(summary, scores[0] if r else None)} ({summary['images']} images)")
+        log(f"round {r}: {cfg.eval.split} {score_line(summary, scores[0] if r else None)} ({summary['images']} images)")
         scores.append(summary)
 
     print(f"finished in {time.time() - start:.0f} s")

@@ -21,11 +21,11 @@ from cotgen.generate.factory import load_engine, prompt_ids
 from cotgen.models.ar import image_token_loss
 from cotgen.models.janus import load_generator, pad_prompts, special_tokens
 from cotgen.models.presets import resolve, weights_digest
-from cotgen.train.dpo.config import DPOConfig, DPOTrainConfig
+from cotgen.train.dpo.config import DPOConfig, DPOEvalConfig, DPOTrainConfig
 from cotgen.train.dpo.loss import collate, dpo_loss, dpo_step, policy_dtype, reference_logps, sequence_logps
 from cotgen.train.dpo.pairs import build_pairs, label_rows, pair_rows
-from cotgen.train.dpo.rounds import check_models
-from cotgen.world.records import split_records
+from cotgen.train.dpo.rounds import check_models, scored_records
+from cotgen.world.records import evaluation_records, first_per_tag, split_records
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"grid": 4, "layers": 1}
@@ -82,6 +82,15 @@ def test_several_pairs_per_prompt_are_distinct_couples_that_spread_over_the_imag
     assert build_pairs(label_rows(rows, "exact"), 1) == build_pairs(label_rows(rows, "exact"))  # the paper's one per prompt
     with pytest.raises(InputError, match="pairs_per_prompt: must be at least 1"):
         DPOConfig(pairs_per_prompt=0)
+
+
+def test_rounds_are_scored_on_held_out_records_or_for_choosing_settings_on_training_ones():
+    assert scored_records(DPOConfig(eval=DPOEvalConfig(per_tag=3))) == first_per_tag(evaluation_records(), 3)
+    train = scored_records(DPOConfig(eval=DPOEvalConfig(split="train", per_tag=None)))
+    assert len(train) == 553 and [r.tag for r in train] == [r.tag for r in evaluation_records()]  # GenEval's tag mix
+    assert {r.prompt for r in train} <= {r.prompt for tag in {r.tag for r in train} for r in split_records(tag, "train")}
+    with pytest.raises(InputError, match="eval.split: 'test' is not one of heldout, train"):
+        DPOConfig(eval=DPOEvalConfig(split="test"))
 
 
 def test_sequence_logps_are_the_teacher_forced_likelihood_whatever_the_padding():

@@ -69,6 +69,7 @@ def train_worker(config: dict) -> None:
         with checkpoint.as_directory() as folder:
             _, state = engine.load_checkpoint(folder, tag="ds")
             start, history = state["step"], json.loads((Path(folder) / "metrics.json").read_text())
+    clock = time.monotonic()
     for step in range(start, len(steps)):
         sums: dict[str, torch.Tensor] = {}
         for micro in steps[step]:
@@ -79,6 +80,8 @@ def train_worker(config: dict) -> None:
                 sums[k] = sums.get(k, 0) + v.double().sum().cpu()
         record = {"step": step + 1, "steps": len(steps), "resumed_at": start, **_mean_over_workers(sums, train.batch_size)}
         history.append(record)
+        if rank == 0:
+            _progress(record, clock, start)
         last = step + 1 == len(steps)
         if last or (train.checkpoint_every and (step + 1) % train.checkpoint_every == 0):
             with tempfile.TemporaryDirectory() as folder:
@@ -88,6 +91,17 @@ def train_worker(config: dict) -> None:
                 _stall_once(Path(config["faults_dir"]))
         else:
             ray.train.report(record)
+
+
+def _progress(record: dict, clock: float, start: int) -> None:
+    """A line about every tenth of the steps (the driver's log shows the workers' output)."""
+    step, steps = record["step"], record["steps"]
+    if step % max(1, steps // 10) and step != steps:
+        return
+    elapsed = time.monotonic() - clock
+    left = elapsed / (step - start) * (steps - step)
+    print(f"DPO step {step}/{steps}: loss {record['loss']:.4f}, reward margin {record['rewards/margins']:.3f}, "
+          f"preference accuracy {record['rewards/accuracies']:.2f}; {elapsed:.0f} s, about {left:.0f} s left", flush=True)  # fmt: skip
 
 
 def _without_shm_comm() -> None:

@@ -14,6 +14,7 @@ from cotgen.train.dpo.config import DPOConfig
 from cotgen.train.dpo.rounds import policy, round_dir
 
 RESAMPLES = 1000
+SPLIT_NAMES = {"heldout": "Held-out", "train": "Training split (for choosing settings)"}
 
 
 def add_phase_seconds(cfg: DPOConfig, r: int, phase: str, seconds: float) -> None:
@@ -25,8 +26,8 @@ def add_phase_seconds(cfg: DPOConfig, r: int, phase: str, seconds: float) -> Non
     path.write_text(json.dumps(timing, indent=2) + "\n")
 
 
-def heldout_line(summary: dict, start: dict | None) -> str:
-    """Held-out overall with its 95 % bootstrap interval and, against the starting policy's images of
+def score_line(summary: dict, start: dict | None) -> str:
+    """Overall with its 95 % bootstrap interval and, against the starting policy's images of
     the same records and keys, the difference with its paired interval."""
     tags, mine = np.array(summary["verdict_tags"]), np.array(summary["verdicts"], bool)
     lo, hi = bootstrap_ci(tags, mine, RESAMPLES)
@@ -59,7 +60,7 @@ def write_round_card(cfg: DPOConfig, r: int, summary: dict) -> None:
         f"({cfg.labeller}); {cfg.samples} images per prompt, {cfg.prompts_per_tag} training prompts per tag, at most "
         f"{cfg.pairs_per_prompt} pair(s) per prompt; trained on their stored tokens, of which {replay['differ']} of "
         f"{replay['replayed']} paths replayed from their keys differ.\n\nTraining: {trained}; beta {cfg.train.beta}, lr "
-        f"{cfg.train.lr}, {cfg.train.epochs} epoch(s).\n\nHeld-out (exact evaluator, {summary['images']} images, seed "
-        f"{cfg.eval.seed}): {heldout_line(summary, start)}. By tag: {tags}.\n\nTime per phase: {phases}, on "
+        f"{cfg.train.lr}, {cfg.train.epochs} epoch(s).\n\n{SPLIT_NAMES[cfg.eval.split]} (exact evaluator, {summary['images']} images, seed "
+        f"{cfg.eval.seed}): {score_line(summary, start)}. By tag: {tags}.\n\nTime per phase: {phases}, on "
         f"{describe_machine()}.\n\nMade by `jobs/train_dpo.py`; the run's config is {Path(cfg.out) / 'config.yaml'}.\n"
     )  # fmt: skip

@@ -11,6 +11,7 @@ from cotgen.errors import InputError
 from cotgen.generate.sampling import Sampling
 
 LABELLERS = ("judge", "exact")
+EVAL_SPLITS = ("heldout", "train")
 """What labels a sample: the judge's P(yes), or the exact evaluator (an oracle, for ablations)."""
 
 
@@ -86,8 +87,11 @@ class DPOTrainerConfig:
 class DPOEvalConfig:
     """The held-out scoring after each round (the `eval` section)."""
 
+    split: str = "heldout"
+    """heldout: GenEval's 553 held-out records (for reporting); train: as many training-split records of
+    each tag, drawn with `seed` (for choosing settings without looking at the held-out split)."""
     per_tag: int | None = 8
-    """Held-out records per tag scored after each round (None: all 553)."""
+    """Records per tag scored after each round (None: all 553)."""
     samples: int = 1
     """Images per held-out record."""
     seed: int = 1000
@@ -161,5 +165,7 @@ class DPOConfig:
             self.train.accumulation(t.workers)
         except InputError as err:
             raise InputError(f"train.{err} (trainer.workers={t.workers})") from None
+        if self.eval.split not in EVAL_SPLITS:
+            raise InputError(f"eval.split: {self.eval.split!r} is not one of {', '.join(EVAL_SPLITS)}")
         if self.eval.per_tag is not None and self.eval.per_tag < 1 or self.eval.samples < 1:
             raise InputError("eval.per_tag and eval.samples: must be at least 1")

@@ -25,7 +25,7 @@ from cotgen.generate.pipeline import generate_verdicts
 from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS, Record
 from cotgen.train.dpo.config import DPOConfig
-from cotgen.world.records import evaluation_records, first_per_tag, sample_records
+from cotgen.world.records import GENEVAL_TAG_COUNTS, evaluation_records, first_per_tag, sample_records
 
 ROLES = ("generator", "judge")
 
@@ -44,12 +44,20 @@ def round_records(cfg: DPOConfig, r: int) -> list[Record]:
     return [rec for tag in TAGS for rec in sample_records(tag, cfg.prompts_per_tag, "train", cfg.seed + r)]
 
 
+def scored_records(cfg: DPOConfig) -> list[Record]:
+    """The records every round is scored on: held-out, or training-split ones in GenEval's tag mix."""
+    if cfg.eval.split == "heldout":
+        records = evaluation_records()
+    else:
+        records = [r for tag in TAGS for r in sample_records(tag, GENEVAL_TAG_COUNTS[tag], "train", cfg.eval.seed)]
+    return first_per_tag(records, cfg.eval.per_tag) if cfg.eval.per_tag else records
+
+
 def heldout_scores(cfg: DPOConfig, r: int) -> dict:
-    """Held-out GenEval scores of round r's policy by the exact evaluator (`Summary.to_json`), with
+    """GenEval scores of round r's policy on `scored_records` by the exact evaluator (`Summary.to_json`), with
     every image's verdict (`verdicts`, the same records and keys in every round: they pair up)."""
     engine, tokenizer = load_engine(policy(cfg, r), cfg.sampling, cfg.trainer.device)
-    records = evaluation_records()
-    records = first_per_tag(records, cfg.eval.per_tag) if cfg.eval.per_tag else records
+    records = scored_records(cfg)
     verdicts = generate_verdicts(engine, tokenizer, records, cfg.eval.samples, cfg.eval.seed)
     return {**summarize(verdicts).to_json(), "verdicts": [bool(ok) for _, ok in verdicts], "verdict_tags": [t for t, _ in verdicts]}
 
