@@ -113,6 +113,8 @@ def test_job_trains_with_deepspeed_is_killed_and_resumes_from_its_checkpoint(dpo
     timing = json.loads((out / "round-1" / "timing.json").read_text())
     assert {"sample", "pair", "train", "score"} <= timing.keys() and all(v >= 0 for v in timing.values())
     assert f"pair {timing['pair']:.0f} s" in card and "Time per phase" in card
+    progress = (out / "round-1" / "train_progress.log").read_text().splitlines()
+    assert progress[-1].startswith(f"DPO step {steps}/{steps}: loss ")  # the steps after the restart, shown as they go
     assert "round 1: overall" in second.stdout and (out / "config.yaml").is_file()
 
 

@@ -81,7 +81,7 @@ def train_worker(config: dict) -> None:
         record = {"step": step + 1, "steps": len(steps), "resumed_at": start, **_mean_over_workers(sums, train.batch_size)}
         history.append(record)
         if rank == 0:
-            _progress(record, clock, start)
+            _progress(record, clock, start, Path(config["pairs"]).with_name("train_progress.log"))
         last = step + 1 == len(steps)
         if last or (train.checkpoint_every and (step + 1) % train.checkpoint_every == 0):
             with tempfile.TemporaryDirectory() as folder:
@@ -93,15 +93,19 @@ def train_worker(config: dict) -> None:
             ray.train.report(record)
 
 
-def _progress(record: dict, clock: float, start: int) -> None:
-    """A line about every tenth of the steps (the driver's log shows the workers' output)."""
+def _progress(record: dict, clock: float, start: int, path: Path) -> None:
+    """A line about every tenth of the steps, printed (the worker's log) and appended to `path` beside
+    the round's pairs (Ray Train does not forward the workers' output to the driver)."""
     step, steps = record["step"], record["steps"]
     if step % max(1, steps // 10) and step != steps:
         return
     elapsed = time.monotonic() - clock
     left = elapsed / (step - start) * (steps - step)
-    print(f"DPO step {step}/{steps}: loss {record['loss']:.4f}, reward margin {record['rewards/margins']:.3f}, "
-          f"preference accuracy {record['rewards/accuracies']:.2f}; {elapsed:.0f} s, about {left:.0f} s left", flush=True)  # fmt: skip
+    line = (f"DPO step {step}/{steps}: loss {record['loss']:.4f}, reward margin {record['rewards/margins']:.3f}, "
+            f"preference accuracy {record['rewards/accuracies']:.2f}; {elapsed:.0f} s, about {left:.0f} s left")  # fmt: skip
+    print(line, flush=True)
+    with path.open("a") as log:
+        log.write(line + "\n")
 
 
 def _without_shm_comm() -> None:

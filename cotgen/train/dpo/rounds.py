@@ -8,6 +8,7 @@
     round-R/pairs.parquet                  prompt ids, chosen/rejected tokens (stored by the sweep), reference log-probs
     round-R/model/                         the trained policy (save_pretrained, safetensors) and its card
     round-R/train_log.jsonl                per-step metrics
+    round-R/train_progress.log             a line every tenth of the steps while training (loss, margin, time left)
     round-R/timing.json                    seconds per phase: sample, pair, train, score
     round-R/eval.json                      held-out scores and every image's verdict (written last: the round is done)
     ray_train/round-R/                     Ray Train's checkpoints (DeepSpeed state of every rank)
