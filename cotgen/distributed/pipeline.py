@@ -55,7 +55,10 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> SweepStor
         f"{len(units)} units, {len(units) - len(pending)} already done")
     if not pending:
         return store
-    ray.data.DataContext.get_current().enable_progress_bars = False  # the driver prints its own
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the driver prints its own
+    # the evaluator stage's ~600 MB per task (numpy, PIL) would be reported every 30 s as a memory hazard
+    context.issue_detectors_config.high_memory_detector_config.detection_time_interval_s = -1
     judges = start_judges(cfg) if any(u.run.strategy != "baseline" for u in pending) else []
     strips = strip_run(runs)
     c = cfg.cluster
