@@ -63,7 +63,8 @@ def verified(cfg: DPOJobConfig, r: int, n: int, per_tag: int) -> list[Method]:
     for strategy, label in (("baseline", ""), ("orm", f" + ORM@{n}"), ("parm", f" + PARM@{n}")):
         v = points[strategy].verdicts.sort_values("prompt_index")
         name = policy_name(r, cfg.rounds) + label
-        methods.append(Method(name, r, points[strategy].name, f"first {per_tag} per tag", list(v.tag), [bool(c) for c in v.correct]))
+        verifier = "baseline" if strategy == "baseline" else points[strategy].name
+        methods.append(Method(name, r, verifier, f"first {per_tag} per tag", list(v.tag), [bool(c) for c in v.correct]))
     return methods
 
 

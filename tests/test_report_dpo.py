@@ -35,3 +35,5 @@ def test_rows_of_other_records_are_not_paired():
     methods = [method("baseline policy", 0, "baseline", "all", [True] * 20), Method("DPO", 1, "baseline", "all", TAGS[::-1], [True] * 20)]
     with pytest.raises(ValueError, match="DPO: its records differ from those of baseline policy"):
         compare(methods, resamples=10)
+    with pytest.raises(ValueError, match=r"ORM: no round-0 baseline on the same records \(first 10\) to pair it with"):
+        compare([methods[0], method("ORM", 0, "orm@8", "first 10", [True] * 20)], resamples=10)

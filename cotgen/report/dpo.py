@@ -47,7 +47,9 @@ def compare(methods: list[Method], resamples: int = 1000, seed: int = 0) -> list
     """Each method with its interval, and against the round-0 baseline of its records, paired."""
     rows = []
     for m in methods:
-        ref = next(r for r in methods if r.records == m.records and r.round == 0 and r.verifier == "baseline")
+        ref = next((r for r in methods if r.records == m.records and r.round == 0 and r.verifier == "baseline"), None)
+        if ref is None:
+            raise ValueError(f"{m.name}: no round-0 baseline on the same records ({m.records}) to pair it with")
         if ref.tags != m.tags:
             raise ValueError(f"{m.name}: its records differ from those of {ref.name}; the rows cannot be paired")
         tags, mine, theirs = np.array(m.tags), np.array(m.correct, bool), np.array(ref.correct, bool)
