@@ -39,7 +39,7 @@ from cotgen.models.presets import resolve
 from cotgen.recipe import parse_config, run, save_resolved
 from cotgen.train.dpo.batches import step_batches
 from cotgen.train.dpo.card import add_phase_seconds, score_line, write_round_card
-from cotgen.train.dpo.rounds import check_models, policy, round_dir, round_records
+from cotgen.train.dpo.rounds import check_models, check_settings, policy, round_dir, round_records
 
 
 def log(line: str) -> None:
@@ -50,6 +50,7 @@ def main(argv: list[str]) -> int:
     cfg = parse_config(DPOJobConfig, argv, __doc__, "rounds=3 labeller=exact judge=JUDGE_DIR")
     cfg = replace(cfg, out=str(Path(cfg.out).resolve()))  # tasks and workers may run elsewhere than the driver's cwd
     check_models(cfg)
+    check_settings(cfg)
     save_resolved(cfg, cfg.out)
     connect_cluster(cfg)
     start = time.time()

@@ -21,10 +21,10 @@ from cotgen.generate.factory import load_engine, prompt_ids
 from cotgen.models.ar import image_token_loss
 from cotgen.models.janus import load_generator, pad_prompts, special_tokens
 from cotgen.models.presets import resolve, weights_digest
-from cotgen.train.dpo.config import DPOConfig, DPOEvalConfig, DPOTrainConfig
+from cotgen.train.dpo.config import DPOConfig, DPOEvalConfig, DPOTrainConfig, DPOTrainerConfig
 from cotgen.train.dpo.loss import collate, dpo_loss, dpo_step, policy_dtype, reference_logps, sequence_logps
 from cotgen.train.dpo.pairs import build_pairs, label_rows, pair_rows
-from cotgen.train.dpo.rounds import check_models, scored_records
+from cotgen.train.dpo.rounds import check_models, check_settings, scored_records
 from cotgen.world.records import evaluation_records, first_per_tag, split_records
 
 REPO = Path(__file__).resolve().parents[1]
@@ -258,6 +258,17 @@ def test_a_run_folder_refuses_a_starting_policy_whose_weights_changed(tmp_path, 
     assert now != recorded
     with pytest.raises(InputError, match=rf"generator: {policy} has weights digest {now}, but .* weights digest {recorded}"):
         check_models(cfg)
+
+
+def test_a_run_folder_refuses_to_resume_with_other_settings(tmp_path):
+    from cotgen.config import save_config
+
+    cfg = DPOConfig(out=str(tmp_path / "run"))
+    check_settings(cfg)  # a new folder
+    save_config(cfg, tmp_path / "run" / "config.yaml")
+    check_settings(DPOConfig(out=cfg.out, rounds=3, trainer=DPOTrainerConfig(threads=2)))  # more rounds, other threads: it goes on
+    with pytest.raises(InputError, match=r"run was run with other settings \(pairs_per_prompt: 1 → 4; train.lr: 1e-05 → 0.0001\)"):
+        check_settings(DPOConfig(out=cfg.out, train=DPOTrainConfig(lr=1e-4), pairs_per_prompt=4))
 
 
 def test_the_dpo_recipe_stops_before_resuming_with_another_judge(tmp_path, untrained_judge_dir):

@@ -16,8 +16,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+
+import yaml
 
 from cotgen.errors import InputError
 from cotgen.evaluate.summary import summarize
@@ -29,6 +32,10 @@ from cotgen.train.dpo.config import DPOConfig
 from cotgen.world.records import GENEVAL_TAG_COUNTS, evaluation_records, first_per_tag, sample_records
 
 ROLES = ("generator", "judge")
+SETTINGS = ("labeller", "label_threshold", "prompts_per_tag", "samples", "pairs_per_prompt", "seed", "sampling", "replay_check",
+            "train", "trainer.workers", "eval")  # fmt: skip
+"""What a run's rounds are made with (the models are checked by their weights): a resumed run keeps
+them; `rounds` may grow and the cluster, storage and placement may change."""
 
 
 def round_dir(cfg: DPOConfig, r: int) -> Path:
@@ -81,3 +88,33 @@ def check_models(cfg: DPOConfig) -> None:
                 f"{role}: {now['name']} has weights digest {now['weights_digest']}, but {cfg.out} was run with "
                 f"{then['name']} of weights digest {then['weights_digest']}; resume with that {role} or start another run folder"
             )
+
+
+def check_settings(cfg: DPOConfig) -> None:
+    """Refuse to resume a run folder whose config.yaml was written with other `SETTINGS`: later rounds
+    would be made otherwise than earlier ones (another learning rate, labeller, pair count...) and the
+    run's table would mix them."""
+    path = Path(cfg.out) / "config.yaml"
+    if not path.is_file():
+        return
+    before = _leaves(yaml.safe_load(path.read_text()) or {})
+    now = _leaves(yaml.safe_load(yaml.safe_dump(dataclasses.asdict(cfg))))
+    changed = [f"{key}: {before.get(key)!r} → {now.get(key)!r}" for key in sorted(before.keys() | now.keys())
+               if _is_setting(key) and before.get(key) != now.get(key)]  # fmt: skip
+    if changed:
+        raise InputError(f"{cfg.out} was run with other settings ({'; '.join(changed)}); resume with the same settings or start another run folder")
+
+
+def _is_setting(key: str) -> bool:
+    return any(key == name or key.startswith(name + ".") for name in SETTINGS)
+
+
+def _leaves(config: dict, prefix: str = "") -> dict:
+    """{"train.lr": 1e-05, ...}: every value of a nested config under its dotted name."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
