@@ -11,13 +11,14 @@
 2. Round 0: the starting policy's held-out scores (exact evaluator).
 3. Round r = 1..R: K samples per training prompt from round r−1's policy through the sweep pipeline
    (judge P(yes) and exact verdict per image) → "yes" images paired with "no" images of the same
-   prompt, up to pairs_per_prompt distinct couples (`cotgen.train.dpo.pairs`), on the image tokens the sweep stored with their rows (a sample of the
-   pairs replayed from their path keys as a check, counted in round-r/replay.json), reference
-   log-probs precomputed in the precision the policy trains in → a Ray Train TorchTrainer whose
-   workers run DeepSpeed ZeRO on the sigmoid DPO loss (`cotgen.train.dpo.loss`,
-   `cotgen.distributed.dpo_train`) → round-r/model (save_pretrained, with
+   prompt, up to pairs_per_prompt distinct couples (`cotgen.train.dpo.pairs`), on the image tokens
+   the sweep stored with their rows (a sample of the pairs replayed from their path keys as a check,
+   counted in round-r/replay.json), reference log-probs precomputed in the precision the policy
+   trains in → a Ray Train TorchTrainer whose workers run DeepSpeed ZeRO on the sigmoid DPO loss
+   (`cotgen.train.dpo.loss`, `cotgen.distributed.dpo_train`) → round-r/model (save_pretrained, with
    a card: pairs, labels, final margin and accuracy, held-out scores with their intervals, time per
-   phase and machine) → held-out scores. The folder's layout: `cotgen.train.dpo.rounds`.
+   phase and machine) → held-out scores. The seconds of each phase go to round-r/timing.json.
+   The folder's layout: `cotgen.train.dpo.rounds`.
 4. Report: the held-out overall of every round.
 """
 
@@ -38,7 +39,7 @@ from cotgen.errors import InputError
 from cotgen.models.presets import resolve
 from cotgen.recipe import parse_config, run, save_resolved
 from cotgen.train.dpo.batches import step_batches
-from cotgen.train.dpo.card import add_phase_seconds, score_line, write_round_card
+from cotgen.train.dpo.card import score_line, timed_phase, write_round_card
 from cotgen.train.dpo.rounds import check_models, check_settings, policy, round_dir, round_records
 
 
@@ -66,12 +67,10 @@ def main(argv: list[str]) -> int:
         if (folder / "pairs.parquet").is_file() and not (folder / "replay.json").is_file():
             raise InputError(f"{folder}: pairs.parquet was made before pairs kept their sampled tokens (no replay.json); delete it to pair again")
         if r and not (folder / "pairs.parquet").is_file():
-            clock = time.time()
-            rows = sample_round(cfg, r, log)
-            add_phase_seconds(cfg, r, "sample", time.time() - clock)
-            clock = time.time()
-            pairs, replay = pair_round(cfg, r, rows)
-            add_phase_seconds(cfg, r, "pair", time.time() - clock)
+            with timed_phase(cfg, r, "sample"):
+                rows = sample_round(cfg, r, log)
+            with timed_phase(cfg, r, "pair"):
+                pairs, replay = pair_round(cfg, r, rows)
             (folder / "replay.json").write_text(json.dumps(replay, indent=2) + "\n")
             log(f"round {r}: replay check: {replay['differ']} of {replay['replayed']} paths replayed to other tokens than stored (trained on the stored ones)")
             pq.write_table(pa.Table.from_pylist(pairs), folder / "pairs.tmp.parquet")
@@ -80,19 +79,17 @@ def main(argv: list[str]) -> int:
         if r and not (folder / "model").is_dir():
             pairs = pq.read_metadata(folder / "pairs.parquet").num_rows
             if step_batches(pairs, cfg.train, cfg.trainer.workers, 0, r):
-                clock = time.time()
-                last = fit_round(cfg, r)[-1]
-                add_phase_seconds(cfg, r, "train", time.time() - clock)
+                with timed_phase(cfg, r, "train"):
+                    last = fit_round(cfg, r)[-1]
                 resumed = f" (resumed at step {last['resumed_at']})" if last["resumed_at"] else ""
                 log(f"round {r}: {last['steps']} steps{resumed}, loss {last['loss']:.4f}, "
                     f"margin {last['rewards/margins']:.3f}, accuracy {last['rewards/accuracies']:.2f}")  # fmt: skip
             else:
                 log(f"round {r}: fewer pairs than one batch ({cfg.train.batch_size}): the policy is kept unchanged")
                 shutil.copytree(resolve(policy(cfg, r - 1), "generator"), folder / "model")
-        clock = time.time()
-        summary = score_round(cfg, r)
+        with timed_phase(cfg, r, "score"):
+            summary = score_round(cfg, r)
         if r:
-            add_phase_seconds(cfg, r, "score", time.time() - clock)
             write_round_card(cfg, r, summary)
         (folder / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")  # last: the round is done
         log(f"round {r}: {cfg.eval.split} {score_line(summary, scores[0] if r else None)} ({summary['images']} images)")

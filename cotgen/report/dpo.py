@@ -40,7 +40,8 @@ class Row:
     ci: tuple[float, float]
     difference: float
     """Overall minus the reference's (the starting policy's baseline on the same records)."""
-    difference_ci: tuple[float, float]
+    difference_ci: tuple[float, float] | None
+    """Its paired 95 % interval; None for the reference itself."""
 
 
 def compare(methods: list[Method], resamples: int = 1000, seed: int = 0) -> list[Row]:
@@ -53,7 +54,7 @@ def compare(methods: list[Method], resamples: int = 1000, seed: int = 0) -> list
         if ref.tags != m.tags:
             raise ValueError(f"{m.name}: its records differ from those of {ref.name}; the rows cannot be paired")
         tags, mine, theirs = np.array(m.tags), np.array(m.correct, bool), np.array(ref.correct, bool)
-        diff_ci = paired_difference_ci(tags, mine, theirs, resamples, seed) if m is not ref else (0.0, 0.0)
+        diff_ci = None if m is ref else paired_difference_ci(tags, mine, theirs, resamples, seed)
         rows.append(Row(m, bootstrap_ci(tags, mine, resamples, seed), m.overall - ref.overall, diff_ci))
     return rows
 
@@ -66,7 +67,7 @@ def dpo_markdown(rows: list[Row]) -> str:
         m = row.method
         summary = summarize(zip(m.tags, m.correct))
         cells = [f"{summary.tags[t].mean:.3f}" if t in summary.tags else "–" for t in TAGS]
-        diff = "–" if row.difference_ci == (0.0, 0.0) else f"{row.difference:+.3f} [{row.difference_ci[0]:+.3f}, {row.difference_ci[1]:+.3f}]"
+        diff = "–" if row.difference_ci is None else f"{row.difference:+.3f} [{row.difference_ci[0]:+.3f}, {row.difference_ci[1]:+.3f}]"
         lines.append("| " + " | ".join([m.name, m.records, *cells, f"{m.overall:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}]", diff]) + " |")
     return "\n".join(lines)
 

@@ -109,14 +109,18 @@ class Verifier:
         ]  # fmt: skip
 
     # -- the judge, counted ---------------------------------------------------------------------
-    def _ask(self, costs: Costs, images: list[Image.Image], question: str, history=None) -> list[float]:
+    def _ask(self, costs: Costs, images: list[Image.Image], question: str | Sequence[str], history=None) -> list[float]:
+        """P(yes) of each image to `question` (one for all, or one per image)."""
         if not images:
             return []
         costs.judge_calls += len(images)
-        return self.judge.p_yes(images, [question] * len(images), history).tolist()
+        questions = [question] * len(images) if isinstance(question, str) else list(question)
+        return self.judge.p_yes(images, questions, history).tolist()
 
-    def _outcome(self, costs: Costs, prompt: str, images: list[Image.Image]) -> list[float]:
-        return self._ask(costs, images, self.config.prompts.orm.format(prompt=prompt))
+    def _outcome(self, costs: Costs, prompt: str | Sequence[str], images: list[Image.Image]) -> list[float]:
+        """The outcome question about `prompt` (one for all images, or one per image)."""
+        orm = self.config.prompts.orm
+        return self._ask(costs, images, orm.format(prompt=prompt) if isinstance(prompt, str) else [orm.format(prompt=p) for p in prompt])
 
     def _step(self, state: State, costs: Costs) -> None:
         before = state.tokens.shape[1]
@@ -141,8 +145,7 @@ class Verifier:
         start, costs = time.perf_counter(), Costs()
         ids = [self.tokenize(g) for g, ks in zip(generation_prompts, keys) for _ in ks]
         tokens, images = self._finish(self.engine.start(ids, [k for ks in keys for k in ks]), costs)
-        questions = [self.config.prompts.orm.format(prompt=p) for p, ks in zip(prompts, keys) for _ in ks]
-        scores = self.judge.p_yes(images, questions).tolist() if images else []
+        scores = self._outcome(costs, [p for p, ks in zip(prompts, keys) for _ in ks], images)
         rounds, offset = [], 0
         for generation_prompt, ks in zip(generation_prompts, keys):
             own = slice(offset, offset + len(ks))

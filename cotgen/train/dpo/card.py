@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +20,15 @@ RESAMPLES = 1000
 SPLIT_NAMES = {"heldout": "Held-out", "train": "Training split (for choosing settings)"}
 
 
-def add_phase_seconds(cfg: DPOConfig, r: int, phase: str, seconds: float) -> None:
-    """Record how long a phase of round r took (sample, pair, train, score) in round-R/timing.json;
-    a phase finished in an earlier attempt of the round keeps its time."""
+@contextmanager
+def timed_phase(cfg: DPOConfig, r: int, phase: str) -> Iterator[None]:
+    """Record how long a phase of round r took (sample, pair, train, score) in round-R/timing.json
+    when it completes; a phase finished in an earlier attempt of the round keeps its time."""
+    start = time.monotonic()
+    yield
     path = round_dir(cfg, r) / "timing.json"
     timing = json.loads(path.read_text()) if path.is_file() else {}
-    timing[phase] = round(seconds, 1)
+    timing[phase] = round(time.monotonic() - start, 1)
     path.write_text(json.dumps(timing, indent=2) + "\n")
 
 

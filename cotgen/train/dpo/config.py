@@ -11,8 +11,9 @@ from cotgen.errors import InputError
 from cotgen.generate.sampling import Sampling
 
 LABELLERS = ("judge", "exact")
-EVAL_SPLITS = ("heldout", "train")
 """What labels a sample: the judge's P(yes), or the exact evaluator (an oracle, for ablations)."""
+EVAL_SPLITS = ("heldout", "train")
+"""What each round is scored on: the held-out records (for reporting) or training-split ones (for choosing settings)."""
 
 
 @dataclass
