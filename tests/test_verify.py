@@ -100,11 +100,16 @@ def test_prm_beam_search_keeps_the_best_and_branches(engine, judge):
     assert len({t.key for t in round_.traces}) == len(round_.traces)
 
 
+def first_step_potentials(engine, judge) -> list[float]:
+    """P(yes) of potential on each path's first preview, as PARM asks it when clarity's threshold is 0."""
+    clarity = PROMPTS.clarity.format(prompt=PROMPT)
+    previews = [first_step_preview(engine, PathKey(0, "p", i)) for i in range(N)]
+    return judge.p_yes(previews, [PROMPTS.potential] * N, [[(clarity, "yes")]] * N).tolist()
+
+
 def test_parm_prunes_paths_without_potential_for_real(engine, judge):
     keys = [PathKey(0, "p", i) for i in range(N)]
-    clarity = PROMPTS.clarity.format(prompt=PROMPT)
-    previews = [first_step_preview(engine, k) for k in keys]
-    potential = judge.p_yes(previews, [PROMPTS.potential] * N, [[(clarity, "yes")]] * N).tolist()
+    potential = first_step_potentials(engine, judge)
     cut = float(np.median(potential))
     selection = verifier(engine, judge, strategy="parm", threshold=0.0, potential_threshold=cut).run(PROMPT, "p")
     (round_,) = selection.rounds
@@ -281,3 +286,61 @@ def test_a_run_at_n_picks_and_spends_what_the_pool_says(engine, judge, settings)
         assert pick.replayed == (direct.traces[direct.chosen].pruned_at is not None)
     if settings.get("potential_threshold") == 1.0:
         assert all(p.replayed for p in picks)
+
+
+class Recorder:
+    """A watcher that keeps every checkpoint and asks to stop after `stop_after` of them."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.events, self.stop_after = [], stop_after
+
+    def checkpoint(self, event) -> None:
+        self.events.append(event)
+
+    def cancelled(self) -> bool:
+        return self.stop_after is not None and len(self.events) >= self.stop_after
+
+
+@pytest.mark.parametrize("strategy", ["baseline", "orm", "prm", "parm"])
+def test_a_watcher_sees_each_checkpoint_and_changes_nothing(engine, judge, strategy):
+    cut = {"threshold": 0.0, "potential_threshold": float(np.median(first_step_potentials(engine, judge)))} if strategy == "parm" else {}
+    alone = verifier(engine, judge, strategy=strategy, **cut).run(PROMPT, "p")
+    recorder = Recorder()
+    watched = Verifier(engine, judge, tokenize, VerifyConfig(n=N, strategy=strategy, **cut), recorder).run(PROMPT, "p")
+    assert watched.to_json()["rounds"][0]["paths"] == alone.to_json()["rounds"][0]["paths"]
+    assert same(watched.image, alone.image)
+    # the checkpoints before the final image, in order, with one preview per live path
+    assert [e.step for e in recorder.events] == [1, 2, 3] and all(e.steps == 4 for e in recorder.events)
+    candidates = 1 if strategy == "baseline" else N
+    assert all(e.candidates == candidates and len(e.previews) == len(e.paths) == len(e.scores) for e in recorder.events)
+    first = recorder.events[0]
+    assert same(first.previews[0], first_step_preview(engine, PathKey(0, "p", 0)))
+    traces = alone.rounds[0].traces
+    if strategy in ("baseline", "orm"):
+        assert all(s is None for e in recorder.events for s in e.scores)
+    if strategy == "prm":  # the step scores the trace keeps
+        assert [e.scores for e in recorder.events] == [[traces[t].step_scores[e.step - 1] for t in e.paths] for e in recorder.events]
+    pruned = {t: e.step for e in recorder.events for t, reason in e.pruned}
+    assert pruned == {t: trace.pruned_at for t, trace in enumerate(traces) if trace.pruned_at is not None}
+    if strategy == "parm":
+        assert pruned, "the cut should prune some path"
+        # a path pruned at a step is not among the next step's live paths
+        for before, after in zip(recorder.events, recorder.events[1:]):
+            assert set(after.paths) == set(before.paths) - {t for t, _ in before.pruned}
+
+
+def test_a_watcher_stops_the_run_between_steps(engine, judge):
+    from cotgen.verify.progress import Cancelled
+
+    recorder = Recorder(stop_after=1)
+    with pytest.raises(Cancelled, match=f"after {N * 16} image tokens"):  # one step of 2 rows of 8, N paths
+        Verifier(engine, judge, tokenize, VerifyConfig(n=N, strategy="parm", threshold=0.0, potential_threshold=0.0), recorder).run(PROMPT, "p")  # fmt: skip
+    assert len(recorder.events) == 1
+
+
+def test_parm_plus_plus_reports_each_rounds_checkpoints(engine, judge):
+    recorder = Recorder()
+    config = VerifyConfig(n=N, strategy="parm++", threshold=1.0, max_rounds=2)  # never aligned: two rounds
+    selection = Verifier(engine, judge, tokenize, config, recorder).run(PROMPT, "p")
+    assert len(selection.rounds) == 2
+    assert [(e.round, e.step) for e in recorder.events] == [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]

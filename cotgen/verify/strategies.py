@@ -16,6 +16,9 @@
   The image returned is that of the round whose choice the judge found best aligned.
   The `feedback` corrector gives the generator the prompt and the judge's reasons
   (`cotgen.generate.feedback`); `resample` gives it the bare prompt again.
+
+A `Watcher` sees every round's checkpoint steps as they happen (previews, scores, pruned paths) and
+can stop the run between two decoding steps (`cotgen.verify.progress`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from cotgen.errors import InputError
 from cotgen.generate.engine import PathKey, State, StepwiseGenerator
 from cotgen.generate.feedback import corrective_prompt, feedback_from_explanation, readable
 from cotgen.verify.config import PRM_AGGREGATES, VerifyConfig, check_steps
+from cotgen.verify.progress import Cancelled, Checkpoint, Watcher
 from cotgen.verify.trace import Costs, PathTrace, Round, Selection
 
 AGGREGATES = {"min": min, "mean": statistics.fmean, "last": lambda scores: scores[-1]}
@@ -59,11 +63,14 @@ def choose(traces: Sequence[PathTrace], paths: Iterable[int], finished: Containe
 class Verifier:
     """Runs one strategy for one prompt at a time over a step-wise generator and a judge."""
 
-    def __init__(self, engine: StepwiseGenerator, judge: Judge | None, tokenize: Callable[[str], list[int]], config: VerifyConfig):
+    def __init__(self, engine: StepwiseGenerator, judge: Judge | None, tokenize: Callable[[str], list[int]], config: VerifyConfig,
+                 watcher: Watcher | None = None):  # fmt: skip
         if judge is None and config.strategy != "baseline":
             raise InputError(f"strategy {config.strategy!r} needs a judge")
         check_steps(config.strategy, len(engine.step_rows()))
         self.engine, self.judge, self.tokenize, self.config = engine, judge, tokenize, config
+        self.watcher = watcher
+        self._round = 0  # the PARM++ round being run, for the watcher
 
     def run(self, prompt: str, prompt_id: str, seed: int = 0) -> Selection:
         c = self.config
@@ -99,7 +106,7 @@ class Verifier:
         batch: a path's image depends only on its key, so it is the one `run` would return alone.
         Each selection's seconds are the batch's."""
         start, costs = time.perf_counter(), Costs()
-        tokens, images = self._finish(self.engine.start([self.tokenize(p) for p in prompts], list(keys)), costs)
+        tokens, images = self._finish(self.engine.start([self.tokenize(p) for p in prompts], list(keys)), costs, watch=True)
         seconds = time.perf_counter() - start
         return [
             Selection("baseline", [Round(prompt, [PathTrace(key, selected=True)], 0, image,
@@ -123,16 +130,33 @@ class Verifier:
         return self._ask(costs, images, orm.format(prompt=prompt) if isinstance(prompt, str) else [orm.format(prompt=p) for p in prompt])
 
     def _step(self, state: State, costs: Costs) -> None:
+        if self.watcher is not None and self.watcher.cancelled():
+            raise Cancelled(f"stopped after {costs.image_tokens} image tokens")
         before = state.tokens.shape[1]
         self.engine.step(state)
         costs.image_tokens += (state.tokens.shape[1] - before) * state.num_paths
 
-    def _finish(self, state: State, costs: Costs) -> tuple[list[list[int]], list[Image.Image]]:
-        """Each path's image tokens and image."""
+    def _finish(self, state: State, costs: Costs, watch: bool = False) -> tuple[list[list[int]], list[Image.Image]]:
+        """Each path's image tokens and image; with `watch`, the watcher sees every checkpoint (the
+        paths are the state's rows, none scored)."""
         while not self.engine.done(state):
             self._step(state, costs)
+            if watch and not self.engine.done(state):
+                self._report(state, list(range(state.num_paths)), state.num_paths)
         tokens, images = self.engine.finish(state)
         return tokens.tolist(), images
+
+    def _report(self, state: State, paths: list[int], candidates: int, previews: list[Image.Image] | None = None,
+                scores: Sequence[float | None] | None = None, pruned: Sequence[tuple[int, str]] = ()) -> None:  # fmt: skip
+        """Show the watcher a checkpoint before the final image (previews decoded only when watched)."""
+        if self.watcher is None:
+            return
+        self.watcher.checkpoint(Checkpoint(
+            round=self._round, step=sum(rows <= self.engine.rows_done(state) for rows in self.engine.step_rows()),
+            steps=len(self.engine.step_rows()),
+            candidates=candidates, paths=list(paths), previews=previews or self.engine.preview(state),
+            scores=list(scores) if scores is not None else [None] * len(paths), pruned=list(pruned),
+        ))  # fmt: skip
 
     # -- strategies -----------------------------------------------------------------------------
     def _orm(self, prompt: str, generation_prompt: str, keys: list[PathKey]) -> Round:
@@ -144,7 +168,7 @@ class Verifier:
         are its own share; its seconds are the batch's."""
         start, costs = time.perf_counter(), Costs()
         ids = [self.tokenize(g) for g, ks in zip(generation_prompts, keys) for _ in ks]
-        tokens, images = self._finish(self.engine.start(ids, [k for ks in keys for k in ks]), costs)
+        tokens, images = self._finish(self.engine.start(ids, [k for ks in keys for k in ks]), costs, watch=True)
         scores = self._outcome(costs, [p for p, ks in zip(prompts, keys) for _ in ks], images)
         rounds, offset = [], 0
         for generation_prompt, ks in zip(generation_prompts, keys):
@@ -165,13 +189,19 @@ class Verifier:
         live = list(range(len(keys)))  # trace index of each row of the state
         for step in range(1, len(self.engine.step_rows()) + 1):
             self._step(state, costs)
-            scores = self._outcome(costs, prompt, self.engine.preview(state))
+            previews = self.engine.preview(state)
+            scores = self._outcome(costs, prompt, previews)
             for row, score in enumerate(scores):
                 traces[live[row]].step_scores.append(score)
-            if c.beam and not self.engine.done(state):
+            if self.engine.done(state):
+                break
+            best = range(len(live))
+            if c.beam:
                 best = sorted(range(len(live)), key=lambda r: -scores[r])[: c.beam]
                 for r in set(range(len(live))) - set(best):
                     traces[live[r]].pruned_at, traces[live[r]].reason = step, "not in the beam"
+            self._report(state, live, len(keys), previews, scores, [(live[r], "not in the beam") for r in range(len(live)) if r not in best])
+            if c.beam:
                 index = [r for r in best for _ in range(c.n // c.beam)]
                 self.engine.select(state, index)
                 live = self._branch(traces, live, index, state)
@@ -205,10 +235,13 @@ class Verifier:
         live = list(range(len(keys)))
         for step in range(1, len(self.engine.step_rows())):  # checkpoints before the final image
             self._step(state, costs)
-            self._clarity_and_potential(costs, prompt, traces, live, self.engine.preview(state), step)
+            previews, asked = self.engine.preview(state), [len(traces[t].step_scores) for t in live]
+            self._clarity_and_potential(costs, prompt, traces, live, previews, step)
             keep = [r for r in range(len(live)) if self._hopeful(traces[live[r]])]
             for r in set(range(len(live))) - set(keep):
                 traces[live[r]].pruned_at, traces[live[r]].reason = step, "no potential"
+            scores = [traces[t].step_scores[-1] if len(traces[t].step_scores) > n else None for t, n in zip(live, asked)]
+            self._report(state, live, len(keys), previews, scores, [(live[r], "no potential") for r in range(len(live)) if r not in keep])
             if not keep:
                 state = None
                 break
@@ -259,6 +292,7 @@ class Verifier:
         rounds: list[Round] = []
         generation_prompt = prompt
         for r in range(c.max_rounds):
+            self._round = r
             keys = [PathKey(seed, prompt_id, r * c.n + i) for i in range(c.n)]
             round_ = self._parm(prompt, generation_prompt, keys)
             start = time.perf_counter()

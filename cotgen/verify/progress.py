@@ -1,0 +1,48 @@
+"""Watching a verification run as it happens: each checkpoint step's previews and judge scores, and a
+way to stop it. Ray-free; the server streams these as partial images and stops a request whose client
+went away."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from PIL import Image
+
+
+class Cancelled(Exception):
+    """The watcher asked the run to stop; raised between two decoding steps."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The live paths of one round after a checkpoint step."""
+
+    round: int
+    """0-based; PARM++ regenerates in later rounds, every other strategy has one."""
+    step: int
+    """1-based checkpoint step; `steps` is the finished image."""
+    steps: int
+    candidates: int
+    """Paths this round started with."""
+    paths: list[int]
+    """Trace index of each live path, one per preview."""
+    previews: list[Image.Image]
+    scores: list[float | None]
+    """This step's judge score of each live path (PRM: the prompt question; PARM: clarity), None
+    where the strategy asked nothing."""
+    pruned: list[tuple[int, str]]
+    """(trace index, reason) of the paths dropped at this step."""
+
+    def leader(self) -> int:
+        """Position (in `paths`) of the path the strategy favours now: the best scored, else the first."""
+        scored = [i for i, s in enumerate(self.scores) if s is not None]
+        return max(scored, key=lambda i: self.scores[i]) if scored else 0
+
+
+class Watcher(Protocol):
+    def checkpoint(self, event: Checkpoint) -> None:
+        """Called after each checkpoint step of each round, from the thread that runs the strategy."""
+
+    def cancelled(self) -> bool:
+        """True once the run should stop; checked before each decoding step."""
