@@ -154,7 +154,13 @@ def _serve(args: argparse.Namespace) -> int:
     from cotgen.serving.config import ServeConfig
 
     strategy = args.strategy or ("baseline" if args.judge == "none" else "parm")
-    config = ServeConfig(generator=args.generator, judge=args.judge, default_strategy=strategy)
+    models = {}
+    for item in args.also:
+        name, sep, generator = item.partition("=")
+        if not sep or not name or not generator:
+            raise InputError(f"--also: expected NAME=GENERATOR (e.g. dpo-r2=runs/dpo/round-2/model), got {item!r}")
+        models[name] = generator
+    config = ServeConfig(generator=args.generator, judge=args.judge, default_strategy=strategy, models=models)
     try:
         run_local(config, args.host, args.port)
     except ClusterLost as err:
@@ -243,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
     serve.add_argument("--generator", default="embedded", help="'embedded', a preset (janus-pro-1b) or a Janus checkpoint folder")
     serve.add_argument("--judge", default="embedded", help="'embedded', a preset (parm, qwen2.5-vl-7b), a judge folder, or 'none' (baseline only)")
+    serve.add_argument("--also", action="append", default=[], metavar="NAME=GENERATOR",
+                       help="another generator on the same endpoint, chosen by `model: NAME` in a request (repeatable)")  # fmt: skip
     serve.add_argument("--strategy", choices=STRATEGIES, help="for requests that name none (default: parm; baseline without a judge)")
     serve.set_defaults(run=_serve)
     return parser

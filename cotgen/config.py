@@ -40,6 +40,11 @@ def _check_value(value: Any, kind: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise InputError(f"{where}: expected a mapping, got {value!r}")
         return build_config(kind, value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise InputError(f"{where}: expected a mapping, got {value!r}")
+        key_kind, value_kind = typing.get_args(kind) or (Any, Any)
+        return {_check_value(k, key_kind, f"{where} key {k!r}"): _check_value(v, value_kind, f"{where}.{k}") for k, v in value.items()}
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise InputError(f"{where}: expected a list, got {value!r}")

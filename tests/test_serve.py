@@ -1,7 +1,8 @@
 """The Ray Serve application over real HTTP on loopback: the OpenAI Images API, the openai client,
-bad input, overload, a replica's death, auth and `cotgen serve` losing its cluster. One application
+streamed partial images and a client that leaves mid-stream, two models behind one endpoint, bad
+input, overload, a replica's death, auth and `cotgen serve` losing its cluster. One application
 serves the whole module (starting it costs half a minute on two cores); the judge is the embedded
-architecture with random weights."""
+architecture with random weights, the second model the embedded generator with perturbed weights."""
 
 import base64
 import io
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.slow
 API_KEY = secrets.token_hex(16)
 PROMPT = "a photo of two red circles"
 GENERATOR_QUEUE = 2  # the Generator's max_queued_requests here, small so that overload is cheap to reach
+OTHER_MODEL = "cotgen-perturbed"
 
 
 def _free_port() -> int:
@@ -41,14 +43,33 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(ray_session, untrained_judge_dir):
+def other_generator(tmp_path_factory) -> Path:
+    """The embedded generator with its image head perturbed: the same tokenizer, other images."""
+    import torch
+
+    from cotgen.models.janus import load_generator
+    from cotgen.train.generator.ar_stage import save_generator
+
+    model, tokenizer = load_generator("embedded")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for weight in model.model.generation_head.parameters():
+            weight.add_(torch.randn_like(weight) * weight.std())
+    out = tmp_path_factory.mktemp("other_generator")
+    save_generator(model, tokenizer, model.generation_config.guidance_scale, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(ray_session, untrained_judge_dir, other_generator):
     from ray import serve
 
     from cotgen.distributed.serving import application
     from cotgen.serving.config import APP_NAME, ServeConfig
 
     port = _free_port()
-    config = ServeConfig(judge=str(untrained_judge_dir), default_candidates=2, max_candidates=8)
+    config = ServeConfig(judge=str(untrained_judge_dir), default_candidates=2, max_candidates=8,
+                         models={OTHER_MODEL: str(other_generator)}, max_models_per_replica=1)  # fmt: skip
     one_replica = {"min_replicas": 1, "max_replicas": 1}
     options = {
         # the key reaches the ingress through its environment, as it would on a node
@@ -92,14 +113,25 @@ def assert_error(response: requests.Response, status: int, param: str | None, co
 def test_health_and_models(server):
     assert requests.get(f"{server}/healthz", timeout=10).json()["status"] == "ok"  # no key needed
     models = requests.get(f"{server}/v1/models", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10).json()
-    assert [m["id"] for m in models["data"]] == ["cotgen"]
+    assert [m["id"] for m in models["data"]] == ["cotgen", OTHER_MODEL]
 
 
-def test_baseline_images_are_the_engines_and_reproducible(server):
+def local_baseline(generator: str, seed: int) -> Image.Image:
+    """The baseline image of PROMPT with `seed`, made here by the engine alone."""
     from cotgen.generate import load_engine, prompt_ids
     from cotgen.verify.config import VerifyConfig
     from cotgen.verify.strategies import Verifier
 
+    engine, tokenizer = load_engine(generator)
+    return Verifier(engine, None, lambda t: prompt_ids(tokenizer, t), VerifyConfig(strategy="baseline")).run(PROMPT, PROMPT, seed).image
+
+
+def assert_same_image(served: Image.Image, local: Image.Image) -> None:
+    # the same tokens; decoding on another thread count may move a pixel value by a step or two
+    assert np.abs(np.asarray(served.convert("RGB"), dtype=int) - np.asarray(local, dtype=int)).max() <= 3
+
+
+def test_baseline_images_are_the_engines_and_reproducible(server):
     one = post(server, {"prompt": PROMPT, "strategy": "baseline", "seed": 7})
     two = post(server, {"prompt": PROMPT, "strategy": "baseline", "seed": 7, "n": 2, "return_trace": True})
     assert one.status_code == two.status_code == 200, (one.text, two.text)
@@ -108,11 +140,7 @@ def test_baseline_images_are_the_engines_and_reproducible(server):
     assert first["b64_json"] == one.json()["data"][0]["b64_json"] != second["b64_json"]
     assert "trace" not in one.json()["data"][0]
     assert first["trace"]["strategy"] == "baseline" and first["trace"]["costs"]["image_tokens"] == 16 * 16
-    engine, tokenizer = load_engine("embedded")
-    local = Verifier(engine, None, lambda t: prompt_ids(tokenizer, t), VerifyConfig(strategy="baseline")).run(PROMPT, PROMPT, 7)
-    # the same tokens; decoding on another thread count may move a pixel value by a step or two
-    served = np.asarray(decode(first).convert("RGB"), dtype=int)
-    assert np.abs(served - np.asarray(local.image, dtype=int)).max() <= 3
+    assert_same_image(decode(first), local_baseline("embedded", 7))
 
 
 def test_parm_through_the_judge_deployment(server):
@@ -130,7 +158,10 @@ def test_openai_client(server):
     import openai
 
     client = openai.OpenAI(base_url=f"{server}/v1", api_key=API_KEY, max_retries=0)
-    assert [m.id for m in client.models.list()] == ["cotgen"] and client.models.retrieve("cotgen").id == "cotgen"
+    assert [m.id for m in client.models.list()] == ["cotgen", OTHER_MODEL] and client.models.retrieve("cotgen").id == "cotgen"
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("dall-e-3")
+    assert missing.value.body["code"] == "model_not_found" and OTHER_MODEL in missing.value.body["message"]
     result = client.images.generate(
         model="cotgen", prompt="a photo of a blue square", n=1, size="64x64", response_format="b64_json",
         extra_body={"strategy": "orm", "candidates": 2, "seed": 3, "return_trace": True},
@@ -143,6 +174,91 @@ def test_openai_client(server):
     assert bad.value.body["param"] == "prompt" and "dog" in bad.value.body["message"]
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{server}/v1", api_key="wrong", max_retries=0).models.list()
+
+
+STREAMED = {"baseline": {}, "orm": {"candidates": 2}, "prm": {"candidates": 2}, "parm": {"candidates": 3}, "parm++": {"candidates": 2}}
+
+
+@pytest.mark.parametrize("strategy", STREAMED)
+def test_streamed_partial_images_with_the_openai_client(server, strategy):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key=API_KEY, max_retries=0)
+    extra = {"strategy": strategy, "seed": 11, **STREAMED[strategy]}
+    *partials, completed = client.images.generate(model="cotgen", prompt=PROMPT, stream=True, partial_images=2, extra_body=extra)
+    assert [e.type for e in partials] == ["image_generation.partial_image"] * 2 and completed.type == "image_generation.completed"
+    assert [e.partial_image_index for e in partials] == [0, 1]
+    # 4 checkpoint steps: previews after steps 1-3, two of them asked for: spread, ending with the latest
+    assert [e.model_extra["cotgen"]["step"] for e in partials] == [2, 3]
+    for event in partials:
+        extras = event.model_extra["cotgen"]
+        assert extras["round"] == 0 and extras["steps"] == 4 and extras["candidates"] == extra.get("candidates", 1)
+        assert 1 <= extras["candidates_alive"] <= extras["candidates"] and extras["path"] in [s["path"] for s in extras["scores"]]
+        assert (extras["step_score"] is not None) == (strategy == "prm") or strategy.startswith("parm")
+        pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(event.b64_json))).convert("RGB"))
+        undecoded = 64 * (4 - extras["step"]) // 4
+        assert pixels.shape == (64, 64, 3) and (pixels[64 - undecoded :] == 255).all()  # rows not decoded yet are blank
+    # the streamed image is the one a plain request with the same seed gets
+    plain = post(server, {"prompt": PROMPT, **extra, "return_trace": True})
+    assert plain.status_code == 200, plain.text
+    assert_same_image(Image.open(io.BytesIO(base64.b64decode(completed.b64_json))), decode(plain.json()["data"][0]))
+    trace = completed.model_extra["cotgen"]["trace"]
+    assert trace["rounds"][0]["paths"] == plain.json()["data"][0]["trace"]["rounds"][0]["paths"]
+    assert completed.usage.output_tokens == trace["costs"]["image_tokens"] > 0
+
+
+def test_streaming_with_curl(server):
+    body = json.dumps({"prompt": PROMPT, "strategy": "parm", "candidates": 2, "seed": 3, "stream": True, "partial_images": 1})
+    command = ["curl", "-sS", "-N", f"{server}/v1/images/generations", "-H", f"Authorization: Bearer {API_KEY}",
+               "-H", "Content-Type: application/json", "-d", body]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+    events = [block.splitlines() for block in out.split("\n\n") if block.strip()]
+    assert [lines[0] for lines in events] == ["event: image_generation.partial_image", "event: image_generation.completed"]
+    for name, data in events:
+        assert json.loads(data.removeprefix("data: "))["type"] == name.removeprefix("event: ")
+
+
+def _generator_stats() -> dict:
+    from ray import serve
+
+    from cotgen.serving.config import APP_NAME
+
+    return serve.get_deployment_handle("Generator", APP_NAME).stats.remote().result()
+
+
+def test_a_client_leaving_mid_stream_stops_the_decoding(server):
+    body = {"prompt": PROMPT, "strategy": "prm", "candidates": 8, "seed": 21}
+    whole = post(server, {**body, "return_trace": True})
+    assert whole.status_code == 200, whole.text
+    cost = whole.json()["data"][0]["trace"]["costs"]["image_tokens"]  # 8 paths of 256 tokens
+    before = _generator_stats()
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    stream = {**body, "stream": True, "partial_images": 3}
+    with requests.post(f"{server}/v1/images/generations", json=stream, headers=headers, stream=True, timeout=120) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        assert next(response.iter_lines()) == b"event: image_generation.partial_image"
+    # the connection is closed: the replica stops the run at its next decoding step
+    wait_for(lambda: _generator_stats()["cancelled"] == before["cancelled"] + 1, 60, "the replica to stop the run")
+    spent = _generator_stats()["image_tokens"]["cotgen"] - before["image_tokens"]["cotgen"]
+    assert 0 < spent < cost
+    time.sleep(1)
+    assert _generator_stats()["image_tokens"]["cotgen"] - before["image_tokens"]["cotgen"] == spent  # nothing decoded since
+
+
+def test_two_models_behind_one_endpoint(server, other_generator):
+    body = {"prompt": PROMPT, "strategy": "baseline"}
+    # concurrent baseline requests of both models: batched per model, each answered by its own
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda i: post(server, {**body, "seed": 5, **({"model": OTHER_MODEL} if i % 2 else {})}), range(4)))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    default, other = decode(answers[0].json()["data"][0]), decode(answers[1].json()["data"][0])
+    assert_same_image(default, local_baseline("embedded", 5))
+    assert_same_image(other, local_baseline(str(other_generator), 5))
+    assert not np.array_equal(np.asarray(default), np.asarray(other))
+    assert answers[2].json()["data"] == answers[0].json()["data"] and answers[3].json()["data"] == answers[1].json()["data"]
+    verified = post(server, {**body, "model": OTHER_MODEL, "strategy": "orm", "candidates": 2, "seed": 5})
+    assert verified.status_code == 200, verified.text
+    assert set(_generator_stats()["image_tokens"]) == {"cotgen", OTHER_MODEL}  # the replica holds both
 
 
 BAD_REQUESTS = [
@@ -172,6 +288,11 @@ BAD_REQUESTS = [
     ({"prompt": PROMPT, "seed": -1}, 400, "seed", "integer_below_min_value"),
     ({"prompt": PROMPT, "return_trace": "yes"}, 400, "return_trace", "invalid_type"),
     ({"prompt": PROMPT, "quality": "hd"}, 400, "quality", "unknown_parameter"),
+    ({"prompt": PROMPT, "stream": "yes"}, 400, "stream", "invalid_type"),
+    ({"prompt": PROMPT, "stream": True, "n": 2}, 400, "n", "invalid_value"),
+    ({"prompt": PROMPT, "stream": True, "partial_images": 4}, 400, "partial_images", "integer_above_max_value"),
+    ({"prompt": PROMPT, "partial_images": 2}, 400, "partial_images", "invalid_value"),  # without stream
+    ({"prompt": PROMPT, "stream": True, "model": "dall-e-3"}, 404, "model", "model_not_found"),
 ]
 
 
@@ -298,6 +419,16 @@ def test_config_names_the_bad_field():
         ServeConfig(judge_device="cuda:1")
     with pytest.raises(InputError, match="sampling.steps: parm .* at least 2"):
         config_from_args({"sampling": {"steps": 1}})
+    with pytest.raises(InputError, match="models.dpo: expected str"):
+        config_from_args({"models": {"dpo": 3}})
+    with pytest.raises(InputError, match="models: expected a mapping"):
+        config_from_args({"models": ["runs/dpo/round-2/policy"]})
+    with pytest.raises(InputError, match="models: the names must be non-empty and differ from model_id"):
+        ServeConfig(models={"cotgen": "embedded"})
+    with pytest.raises(InputError, match="models.dpo: /nowhere is not a model folder"):
+        ServeConfig(models={"dpo": "/nowhere"}).check_models()
+    with pytest.raises(InputError, match="max_models_per_replica: must be at least 1"):
+        ServeConfig(max_models_per_replica=0)
 
 
 def test_a_step_wise_strategy_is_refused_when_sampling_has_one_step():
@@ -306,9 +437,9 @@ def test_a_step_wise_strategy_is_refused_when_sampling_has_one_step():
     from cotgen.serving.request import parse_request
 
     config = ServeConfig(default_strategy="orm", sampling=Sampling(steps=1))
-    assert parse_request({"prompt": PROMPT}, config, "64x64").strategy == "orm"  # orm judges only the final image
+    assert parse_request({"prompt": PROMPT}, config, {"cotgen": "64x64"}).strategy == "orm"  # orm judges only the final image
     with pytest.raises(ApiError) as refused:
-        parse_request({"prompt": PROMPT, "strategy": "parm"}, config, "64x64")
+        parse_request({"prompt": PROMPT, "strategy": "parm"}, config, {"cotgen": "64x64"})
     assert refused.value.status == 400 and refused.value.param == "strategy" and "at least 2" in refused.value.message
 
 
@@ -329,6 +460,10 @@ def test_cotgen_serve_fails_fast_on_bad_input(tmp_path: Path):
 
     result = run_cli("serve", "--judge", str(tmp_path))
     assert result.returncode == 2 and f"judge: {tmp_path} is not a model folder" in result.stderr
+    result = run_cli("serve", "--also", "dpo-r2")
+    assert result.returncode == 2 and "--also: expected NAME=GENERATOR" in result.stderr
+    result = run_cli("serve", "--also", f"dpo-r2={tmp_path}")
+    assert result.returncode == 2 and f"models.dpo-r2: {tmp_path} is not a model folder" in result.stderr
     with socket.socket() as busy:  # checked before Ray starts, so in-process is safe
         busy.bind(("127.0.0.1", 0))
         busy.listen()

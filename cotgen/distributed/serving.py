@@ -3,9 +3,13 @@
 Three deployments, each autoscaled on its own:
 - `Judge` scores (image, question) pairs; concurrent callers' pairs share one forward pass (`@serve.batch`).
 - `Generator` runs one verification strategy per image over the step-wise engine and asks the Judge
-  deployment through a handle; baseline images of concurrent requests are decoded in one batch.
+  deployment through a handle; baseline images of concurrent requests of one model are decoded in one
+  batch. Several generators share it through Serve's model multiplexing (`model` in the request,
+  LRU per replica). A streamed request gets its checkpoint previews as they are made, and a request
+  whose client went away stops decoding at the next step.
 - `ImagesAPI`, the FastAPI ingress, validates requests (so bad input is answered at once, even under
-  load), fans the `n` images of a request out to Generator replicas and answers in the OpenAI shape.
+  load), fans the `n` images of a request out to Generator replicas and answers in the OpenAI shape,
+  as JSON or as server-sent events (`stream: true`).
 
 The config, request checks and the OpenAI-shaped errors are Ray-free, in `cotgen.serving`.
 The code lives in the package, not in `serve/`, so that `cotgen serve` and Ray's workers import it from
@@ -15,21 +19,22 @@ any install; `serve/config.yaml` points `serve run` / `serve deploy` at `build_a
 
 import asyncio
 import base64
+import contextlib
 import hmac
-import io
 import logging
 import os
 import socket
 import time
 import urllib.request
-from collections.abc import Mapping
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import ray
 import torch
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from ray import serve
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
@@ -37,10 +42,20 @@ from starlette.exceptions import HTTPException
 from transformers import AutoConfig, AutoTokenizer
 
 from cotgen.errors import InputError
-from cotgen.generate import PathKey, load_engine, prompt_ids
+from cotgen.generate import PathKey, StepwiseGenerator, load_engine, prompt_ids
 from cotgen.serving.config import APP_NAME, ServeConfig, config_from_args, model_folder
 from cotgen.serving.errors import ApiError, bad_request, error_type
-from cotgen.serving.request import ImageRequest, parse_request, read_json
+from cotgen.serving.request import ImageRequest, check_model, parse_request, read_json
+from cotgen.serving.stream import (
+    RequestWatcher,
+    completed_event,
+    error_sse,
+    partial_image_event,
+    partial_steps,
+    png,
+    sse,
+)
+from cotgen.verify.progress import Cancelled
 from cotgen.verify.strategies import Verifier
 from cotgen.verify.trace import Selection
 
@@ -126,6 +141,14 @@ class GeneratedImage:
     trace: dict
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """One generator on a replica: its engine and how its prompts are tokenized."""
+
+    engine: StepwiseGenerator
+    tokenize: Callable[[str], list[int]]
+
+
 @serve.deployment(
     autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
     ray_actor_options={"num_cpus": 1, "num_gpus": 0},
@@ -134,36 +157,147 @@ class GeneratedImage:
     backpressure_config={"status_code": 503, "retry_after_s": 2},
 )
 class Generator:
-    """The step-wise engine and the verification strategies, one image per call."""
+    """The step-wise engine and the verification strategies, one image per call, for the model the
+    call names (its multiplexed model id; the default model when it names none)."""
 
     def __init__(self, judge: DeploymentHandle | None, config: ServeConfig):
         _check_gpus("Generator", config.generator_device)
-        self.engine, self.tokenizer = load_engine(config.generator, config.sampling, config.generator_device)
-        self.tokenize = lambda text: prompt_ids(self.tokenizer, text)
+        self.config = config
         self.judge = RemoteJudge(judge) if judge is not None else None
-        self.verify = config.verify
         self.verifications = asyncio.Semaphore(config.concurrent_verifications)
-        self.baseline = Verifier(self.engine, None, self.tokenize, replace(config.verify, strategy="baseline"))
+        self.cancelled = 0
+        self.default = self._load(config.model_id)  # every replica holds the default model from its start
+        self._others: weakref.WeakValueDictionary[str, LoadedModel] = weakref.WeakValueDictionary()  # for stats
+
+        async def load(model_id: str) -> LoadedModel:
+            model = self._others[model_id] = await asyncio.to_thread(self._load, model_id)
+            return model
+
+        # The other models, loaded on demand and dropped least recently used first. Wired here, not
+        # as a decorated method, so that the LRU's size comes from the config.
+        self._model = serve.multiplexed(max_num_models_per_replica=config.max_models_per_replica)(load)
         self._baseline.set_max_batch_size(config.generator_batch_size)
         self._baseline.set_batch_wait_timeout_s(config.generator_batch_wait_s)
 
+    def _load(self, model_id: str) -> LoadedModel:
+        engine, tokenizer = load_engine(self.config.generators[model_id], self.config.sampling, self.config.generator_device)
+        return LoadedModel(engine, lambda text: prompt_ids(tokenizer, text))
+
+    async def _current(self) -> LoadedModel:
+        """The model this call names (its multiplexed model id; none: the default model)."""
+        model_id = serve.get_multiplexed_model_id()
+        if not model_id or model_id == self.config.model_id:
+            return self.default
+        check_model(model_id, self.config.generators)
+        return await self._model(model_id)
+
+    def stats(self) -> dict:
+        """This replica's counters: image tokens decoded by each loaded model's engine, and runs
+        stopped because their caller went away."""
+        loaded = {self.config.model_id: self.default, **self._others}
+        return {"image_tokens": {name: m.engine.image_tokens for name, m in loaded.items()}, "cancelled": self.cancelled}
+
     async def generate(self, prompt: str, strategy: str, candidates: int, seed: int) -> GeneratedImage:
+        model = await self._current()
         if strategy == "baseline":
             selection = await self._baseline((prompt, PathKey(seed, prompt, 0)))
         else:
-            config = replace(self.verify, strategy=strategy, n=candidates)
-            verifier = Verifier(self.engine, self.judge, self.tokenize, config)
-            async with self.verifications:
-                selection = await asyncio.to_thread(verifier.run, prompt, prompt, seed)
-        png = io.BytesIO()
-        selection.image.save(png, format="PNG")
-        return GeneratedImage(png.getvalue(), selection.to_json())
+            selection = await self._verify(model, prompt, strategy, candidates, seed, RequestWatcher(asyncio.get_running_loop()))
+        return GeneratedImage(png(selection.image), selection.to_json())
 
-    # Baseline images of concurrent requests are decoded in one batch (the Verifier's own baselines).
+    async def stream(self, prompt: str, strategy: str, candidates: int, seed: int, partial_images: int) -> AsyncIterator[dict]:
+        """Partial images ({"png", "cotgen"}) as the run reaches its checkpoints, then the image
+        ({"png", "trace"}). If the caller goes away, the run stops at its next decoding step."""
+        model = await self._current()
+        watcher = RequestWatcher(asyncio.get_running_loop(), partial_steps(len(model.engine.step_rows()), partial_images))
+        run = asyncio.ensure_future(self._verify(model, prompt, strategy, candidates, seed, watcher))
+        try:
+            while not run.done():
+                partial = asyncio.ensure_future(watcher.queue.get())
+                await asyncio.wait({partial, run}, return_when=asyncio.FIRST_COMPLETED)
+                if partial.done():
+                    yield partial.result()
+                else:
+                    partial.cancel()
+            while not watcher.queue.empty():  # the thread queued these before it returned
+                yield watcher.queue.get_nowait()
+            selection = run.result()
+            yield {"png": png(selection.image), "trace": selection.to_json()}
+        finally:
+            watcher.stop()
+            run.add_done_callback(lambda task: task.cancelled() or task.exception())  # a stopped run's end is expected
+
+    async def _verify(self, model: LoadedModel, prompt: str, strategy: str, candidates: int, seed: int,
+                      watcher: RequestWatcher) -> Selection:  # fmt: skip
+        """One image by `strategy` on a worker thread; a cancelled call stops that thread's run too."""
+        judge = self.judge if strategy != "baseline" else None
+        verifier = Verifier(model.engine, judge, model.tokenize, replace(self.config.verify, strategy=strategy, n=candidates), watcher)
+
+        def run() -> Selection:
+            try:
+                return verifier.run(prompt, prompt, seed)
+            except Cancelled:
+                self.cancelled += 1
+                raise
+
+        async with self.verifications:
+            try:
+                return await asyncio.to_thread(run)
+            except asyncio.CancelledError:
+                watcher.stop()
+                raise
+
+    # Baseline images of concurrent requests for one model are decoded in one batch (Serve splits
+    # batches by multiplexed model id).
     @serve.batch(max_batch_size=8)
     async def _baseline(self, paths: list[tuple[str, PathKey]]) -> list[Selection]:
+        model = await self._current()
+        baseline = Verifier(model.engine, None, model.tokenize, replace(self.config.verify, strategy="baseline"))
         prompts, keys = zip(*paths)
-        return await asyncio.to_thread(self.baseline.baselines, list(prompts), list(keys))
+        return await asyncio.to_thread(baseline.baselines, list(prompts), list(keys))
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the ingress knows of a generator: its tokenizer, image size and longest prompt."""
+
+    tokenizer: Any
+    size: str
+    max_prompt_tokens: int
+
+    @classmethod
+    def of(cls, generator: str) -> "ModelShape":
+        path = model_folder(generator, "generator")
+        shape = AutoConfig.from_pretrained(path)
+        side = shape.vision_config.image_size
+        image_tokens = (side // shape.vision_config.patch_size) ** 2
+        return cls(AutoTokenizer.from_pretrained(path), f"{side}x{side}", shape.text_config.max_position_embeddings - image_tokens)
+
+    def ids(self, prompt: str) -> list[int]:
+        try:
+            return prompt_ids(self.tokenizer, prompt)
+        except InputError as err:
+            raise ApiError(400, str(err), "prompt", "invalid_value") from None  # the message names the prompt
+
+    def check_prompt(self, prompt: str) -> None:
+        if len(ids := self.ids(prompt)) > self.max_prompt_tokens:
+            raise bad_request("prompt", f"{len(ids)} tokens, the model takes at most {self.max_prompt_tokens}", "string_above_max_length")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _answered_as_api_errors():
+    """Failures of Generator calls as OpenAI-shaped errors."""
+    try:
+        yield
+    except BackPressureError as err:  # also when the Judge's queue refused the Generator
+        headers = {"Retry-After": str(int(err.retry_after_s or 1))}
+        raise ApiError(err.status_code, f"the server is overloaded ({err.message}); retry later", None, "server_overloaded", error_type(err.status_code), headers) from None  # fmt: skip
+    except ray.exceptions.RayActorError:
+        # Two replicas died under this request; Serve replaces them, so a retry can succeed.
+        raise ApiError(503, "a generator replica failed during the request; retry", None, "replica_failed", "server_error", {"Retry-After": "1"}) from None  # fmt: skip
+    except ray.exceptions.RayTaskError:  # the input was checked here, so this is the server's fault
+        logger.exception("generation failed")
+        raise ApiError(500, "the generator failed on this request", None, None, "server_error") from None
 
 
 api = FastAPI(title="cotgen", description="The verified generator behind the OpenAI Images API")
@@ -187,17 +321,13 @@ async def _http_error(request: Request, err: HTTPException) -> JSONResponse:
 )
 @serve.ingress(api)
 class ImagesAPI:
-    """`POST /v1/images/generations`, `GET /v1/models`, `GET /healthz`."""
+    """`POST /v1/images/generations` (JSON or server-sent events), `GET /v1/models`, `GET /healthz`."""
 
     def __init__(self, generator: DeploymentHandle, config: ServeConfig):
         self.generator, self.config = generator, config
-        # The tokenizer and the model's shape, not its weights: prompts are checked here, before they queue.
-        path = model_folder(config.generator, "generator")
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        shape = AutoConfig.from_pretrained(path)
-        side = shape.vision_config.image_size
-        self.size = f"{side}x{side}"
-        self.max_prompt_tokens = shape.text_config.max_position_embeddings - (side // shape.vision_config.patch_size) ** 2  # fmt: skip
+        # Each model's tokenizer and shape, not its weights: prompts are checked here, before they queue.
+        self.shapes = {name: ModelShape.of(generator) for name, generator in config.generators.items()}
+        self.sizes = {name: shape.size for name, shape in self.shapes.items()}
         self.api_key = os.environ.get(config.api_key_env, "")
         self.created = int(time.time())
 
@@ -208,14 +338,6 @@ class ImagesAPI:
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.api_key.encode()):
             raise ApiError(401, "missing or incorrect API key: send 'Authorization: Bearer <key>'", None, "invalid_api_key", "authentication_error")  # fmt: skip
 
-    def _check_prompt(self, prompt: str) -> None:
-        try:
-            ids = prompt_ids(self.tokenizer, prompt)
-        except InputError as err:
-            raise ApiError(400, str(err), "prompt", "invalid_value") from None  # the message names the prompt
-        if len(ids) > self.max_prompt_tokens:
-            raise bad_request("prompt", f"{len(ids)} tokens, the model takes at most {self.max_prompt_tokens}", "string_above_max_length")  # fmt: skip
-
     @api.get("/healthz")
     async def healthz(self) -> dict:
         return {"status": "ok", "model": self.config.model_id}
@@ -223,51 +345,74 @@ class ImagesAPI:
     @api.get("/v1/models")
     async def models(self, request: Request) -> dict:
         self._authorize(request)
-        return {"object": "list", "data": [self._model()]}
+        return {"object": "list", "data": [self._model(name) for name in self.shapes]}
 
     @api.get("/v1/models/{model}")
     async def model(self, model: str, request: Request) -> dict:
         self._authorize(request)
-        if model != self.config.model_id:
-            raise bad_request("model", f"{model!r} is not served here, {self.config.model_id!r} is", "model_not_found", 404)
-        return self._model()
+        check_model(model, self.shapes)
+        return self._model(model)
 
-    def _model(self) -> dict:
-        return {"id": self.config.model_id, "object": "model", "created": self.created, "owned_by": "cotgen"}
+    def _model(self, name: str) -> dict:
+        return {"id": name, "object": "model", "created": self.created, "owned_by": "cotgen"}
+
+    def _generator(self, req: ImageRequest, **options) -> DeploymentHandle:
+        """The Generator handle for the request's model (the default model is on every replica)."""
+        return self.generator.options(multiplexed_model_id="" if req.model == self.config.model_id else req.model, **options)
 
     async def _image(self, req: ImageRequest, seed: int) -> GeneratedImage:
         args = (req.prompt, req.strategy, req.candidates, seed)
         try:
-            return await self.generator.generate.remote(*args)
+            return await self._generator(req).generate.remote(*args)
         except ray.exceptions.RayActorError:  # the replica died; the image depends on the arguments only
-            return await self.generator.generate.remote(*args)
+            return await self._generator(req).generate.remote(*args)
 
     @api.post("/v1/images/generations")
-    async def generations(self, request: Request) -> dict:
+    async def generations(self, request: Request):
         self._authorize(request)
-        req = parse_request(await read_json(request, self.config.max_body_bytes), self.config, self.size)
-        self._check_prompt(req.prompt)
+        req = parse_request(await read_json(request, self.config.max_body_bytes), self.config, self.sizes)
+        self.shapes[req.model].check_prompt(req.prompt)
+        if req.stream:
+            return await self._stream(req)
         # Image i is verified on its own with seed + i, so a request's images spread over replicas.
         # When one call fails its siblings are left to finish (at most max_images - 1):
         # DeploymentResponse.cancel() may block the event loop until a call is assigned.
-        try:
+        with _answered_as_api_errors():
             images = await asyncio.gather(*(self._image(req, req.seed + i) for i in range(req.n)))
-        except BackPressureError as err:  # also when the Judge's queue refused the Generator
-            headers = {"Retry-After": str(int(err.retry_after_s or 1))}
-            raise ApiError(err.status_code, f"the server is overloaded ({err.message}); retry later", None, "server_overloaded", error_type(err.status_code), headers) from None  # fmt: skip
-        except ray.exceptions.RayActorError:
-            # Two replicas died under this request; Serve replaces them, so a retry can succeed.
-            raise ApiError(503, "a generator replica failed during the request; retry", None, "replica_failed", "server_error", {"Retry-After": "1"}) from None  # fmt: skip
-        except ray.exceptions.RayTaskError:  # the input was checked here, so this is the server's fault
-            logger.exception("generation failed")
-            raise ApiError(500, "the generator failed on this request", None, None, "server_error") from None
         data = []
         for image in images:
             item = {"b64_json": base64.b64encode(image.png).decode("ascii"), "revised_prompt": None}
             if req.return_trace:
                 item["trace"] = image.trace
             data.append(item)
-        return {"created": int(time.time()), "data": data, "size": self.size, "output_format": "png"}
+        return {"created": int(time.time()), "data": data, "size": self.sizes[req.model], "output_format": "png"}
+
+    async def _stream(self, req: ImageRequest) -> StreamingResponse:
+        """Server-sent events: the partial images, then the image. The first event is awaited before
+        the answer starts, so overload and failures before it are still plain HTTP errors; a client
+        that disconnects cancels the Generator call, which stops decoding."""
+        events = self._generator(req, stream=True).stream.remote(req.prompt, req.strategy, req.candidates, req.seed, req.partial_images)
+        with _answered_as_api_errors():
+            first = await events.__anext__()
+        size, prompt_tokens = self.sizes[req.model], len(self.shapes[req.model].ids(req.prompt))
+
+        async def body() -> AsyncIterator[bytes]:
+            index, event = 0, first
+            try:
+                while True:
+                    if "trace" in event:
+                        yield sse(completed_event(event["png"], size, prompt_tokens, event["trace"]))
+                        return
+                    yield sse(partial_image_event(event, index, size))
+                    index += 1
+                    with _answered_as_api_errors():
+                        event = await events.__anext__()
+            except ApiError as err:
+                yield error_sse(err)
+            finally:
+                events.cancel()
+
+        return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 def application(config: ServeConfig, options: Mapping[str, dict] = {}):

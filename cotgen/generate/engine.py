@@ -80,6 +80,8 @@ class StepwiseGenerator:
         # transformers renamed `past_key_values` to `cache`; accept both releases.
         self._cache_kwarg = "cache" if "cache" in inspect.signature(self._lm.forward).parameters else "past_key_values"
         self.device = next(model.parameters()).device
+        self.image_tokens = 0
+        """Image tokens decoded since the engine was built, over every path (a server reports it)."""
 
     # -- the step schedule -------------------------------------------------------------------
     def step_rows(self) -> list[int]:
@@ -165,6 +167,7 @@ class StepwiseGenerator:
             token = self._sample(state.logits, state.uniforms[:, state.tokens.shape[1]])
             state.tokens = torch.cat([state.tokens, token[:, None]], dim=1)
             state.tokens_decoded += 1
+            self.image_tokens += state.num_paths
             if state.tokens.shape[1] == total:
                 break  # the last token needs no forward pass
             embeds = self.model.prepare_embeddings_for_image_generation(token[:, None])

@@ -32,7 +32,13 @@ class ServeConfig:
     judge_device: str = "cpu"
     """Where Judge replicas run the model: cpu or cuda, with a GPU reserved exactly when cuda."""
     model_id: str = "cotgen"
-    """The model name clients send as `model` and `GET /v1/models` lists."""
+    """The name clients send as `model` for `generator` (the default model); `GET /v1/models` lists it."""
+    models: dict[str, str] = field(default_factory=dict)
+    """More generators behind the same endpoint, by the name clients send as `model` (e.g. DPO
+    rounds' policies): {name: 'embedded', a folder, a preset or hub id}. They share the judge."""
+    max_models_per_replica: int = 2
+    """Generators one Generator replica keeps loaded; the least recently used one is dropped for
+    another (Serve's model multiplexing routes a model's requests to replicas that hold it)."""
     default_strategy: str = "parm"
     """Strategy of requests that name none: baseline | orm | prm | parm | parm++."""
     default_candidates: int = 4
@@ -74,7 +80,7 @@ class ServeConfig:
             check_steps(self.default_strategy, self.sampling.steps)
         except InputError as err:
             raise InputError(f"sampling.{err}") from None
-        for name in ("max_candidates", "max_images", "max_prompt_chars", "max_body_bytes",
+        for name in ("max_candidates", "max_images", "max_models_per_replica", "max_prompt_chars", "max_body_bytes",
                      "generator_batch_size", "concurrent_verifications", "judge_batch_size"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
@@ -86,11 +92,20 @@ class ServeConfig:
             raise InputError("generator_batch_wait_s, judge_batch_wait_s: must not be negative")
         if not self.model_id or not self.api_key_env:
             raise InputError("model_id, api_key_env: must not be empty")
+        if self.model_id in self.models or "" in self.models:
+            raise InputError(f"models: the names must be non-empty and differ from model_id ({self.model_id!r})")
+
+    @property
+    def generators(self) -> dict[str, str]:
+        """Every served generator by the name clients send as `model`, the default first."""
+        return {self.model_id: self.generator, **self.models}
 
     def check_models(self) -> None:
         """Fail before any replica starts when a model folder is missing (on the machine that builds the app)."""
-        if not (model_folder(self.generator, "generator") / "config.json").is_file():
-            raise InputError(f"generator: {self.generator} is not a model folder (no config.json)")
+        for name, generator in self.generators.items():
+            if not (model_folder(generator, "generator") / "config.json").is_file():
+                field_name = "generator" if name == self.model_id else f"models.{name}"
+                raise InputError(f"{field_name}: {generator} is not a model folder (no config.json)")
         if self.judge != "none" and not (model_folder(self.judge, "judge") / "config.json").is_file():
             raise InputError(f"judge: {self.judge} is not a model folder (no config.json)")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,6 +16,7 @@ from cotgen.serving.errors import bad_request
 from cotgen.verify.config import STRATEGIES, check_steps
 
 MAX_SEED = 2**63 - 1
+MAX_PARTIAL_IMAGES = 3  # the OpenAI Images API's bound
 
 
 @dataclass(frozen=True)
@@ -22,14 +24,19 @@ class ImageRequest:
     """A validated `POST /v1/images/generations` body."""
 
     prompt: str
+    model: str
     n: int
     strategy: str
     candidates: int
     seed: int
     return_trace: bool
+    stream: bool
+    partial_images: int
+    """Checkpoint previews streamed before the image (stream only)."""
 
 
-_FIELDS = {"prompt", "model", "n", "size", "response_format", "user", "strategy", "candidates", "seed", "return_trace"}
+_FIELDS = {"prompt", "model", "n", "size", "response_format", "user", "stream", "partial_images",
+           "strategy", "candidates", "seed", "return_trace"}  # fmt: skip
 
 
 def _typed(body: dict, name: str, kind: type, default: Any) -> Any:
@@ -51,8 +58,9 @@ def _bounded(name: str, value: int, low: int, high: int) -> int:
     return value
 
 
-def parse_request(body: Any, config: ServeConfig, size: str) -> ImageRequest:
-    """Check every field of the body against the OpenAI Images API and cotgen's extensions."""
+def parse_request(body: Any, config: ServeConfig, sizes: Mapping[str, str]) -> ImageRequest:
+    """Check every field of the body against the OpenAI Images API and cotgen's extensions; `sizes`
+    holds the image size of each model served."""
     if not isinstance(body, dict):
         raise bad_request(None, "the body must be a JSON object", "invalid_json")
     unknown = sorted(set(body) - _FIELDS)
@@ -67,11 +75,11 @@ def parse_request(body: Any, config: ServeConfig, size: str) -> ImageRequest:
         message = f"{len(prompt)} characters, at most {config.max_prompt_chars} are accepted"
         raise bad_request("prompt", message, "string_above_max_length")
     model = _typed(body, "model", str, config.model_id)
-    if model != config.model_id:
-        raise bad_request("model", f"{model!r} is not served here, {config.model_id!r} is", "model_not_found", 404)
+    check_model(model, sizes)
+    size = sizes[model]
     _typed(body, "user", str, None)  # accepted for compatibility, not used
     if _typed(body, "size", str, "auto") not in ("auto", size):
-        raise bad_request("size", f"{body['size']!r} is not supported: {config.model_id!r} makes {size} images ('auto' or {size!r})")  # fmt: skip
+        raise bad_request("size", f"{body['size']!r} is not supported: {model!r} makes {size} images ('auto' or {size!r})")  # fmt: skip
     if _typed(body, "response_format", str, "b64_json") != "b64_json":
         raise bad_request("response_format", f"{body['response_format']!r} is not supported, only 'b64_json': this server stores no images, so it has no URLs to give")  # fmt: skip
     strategy = _typed(body, "strategy", str, config.default_strategy)
@@ -91,14 +99,30 @@ def parse_request(body: Any, config: ServeConfig, size: str) -> ImageRequest:
         replace(config.verify, strategy=strategy, n=candidates)
     except InputError as err:
         raise bad_request("candidates", str(err)) from None
+    n = _bounded("n", _typed(body, "n", int, 1), 1, config.max_images)
+    stream = _typed(body, "stream", bool, False)
+    partial_images = _bounded("partial_images", _typed(body, "partial_images", int, 0), 0, MAX_PARTIAL_IMAGES)
+    if stream and n != 1:
+        raise bad_request("n", "a stream carries one image: send n=1, or stream: false for several")
+    if partial_images and not stream:
+        raise bad_request("partial_images", "partial images are streamed: send stream: true with them")
     return ImageRequest(
         prompt=prompt,
-        n=_bounded("n", _typed(body, "n", int, 1), 1, config.max_images),
+        model=model,
+        n=n,
         strategy=strategy,
         candidates=candidates,
         seed=_bounded("seed", _typed(body, "seed", int, secrets.randbelow(2**31)), 0, MAX_SEED),
         return_trace=_typed(body, "return_trace", bool, False),
+        stream=stream,
+        partial_images=partial_images,
     )
+
+
+def check_model(model: str, served: Mapping[str, Any]) -> None:
+    """A 404 in OpenAI's shape for a model this server does not serve."""
+    if model not in served:
+        raise bad_request("model", f"{model!r} is not served here; models: {', '.join(served)}", "model_not_found", 404)
 
 
 async def read_json(request: Request, limit: int) -> Any:
