@@ -324,9 +324,14 @@ def test_a_watcher_sees_each_checkpoint_and_changes_nothing(engine, judge, strat
     assert pruned == {t: trace.pruned_at for t, trace in enumerate(traces) if trace.pruned_at is not None}
     if strategy == "parm":
         assert pruned, "the cut should prune some path"
-        # a path pruned at a step is not among the next step's live paths
+        # a path pruned at a step is not among the next step's live paths, nor the one previewed
         for before, after in zip(recorder.events, recorder.events[1:]):
             assert set(after.paths) == set(before.paths) - {t for t, _ in before.pruned}
+        for e in recorder.events:
+            leader = e.leader()
+            assert e.paths[leader] not in dict(e.pruned) or len(e.pruned) == len(e.paths)
+            kept = [s for t, s in zip(e.paths, e.scores) if t not in dict(e.pruned) and s is not None]
+            assert e.scores[leader] == (max(kept) if kept else e.scores[leader])
 
 
 def test_a_watcher_stops_the_run_between_steps(engine, judge):

@@ -35,9 +35,12 @@ class Checkpoint:
     """(trace index, reason) of the paths dropped at this step."""
 
     def leader(self) -> int:
-        """Position (in `paths`) of the path the strategy favours now: the best scored, else the first."""
-        scored = [i for i, s in enumerate(self.scores) if s is not None]
-        return max(scored, key=lambda i: self.scores[i]) if scored else 0
+        """Position (in `paths`) of the path the strategy favours now: the best scored of those not
+        pruned, else the first not pruned (the first if all were)."""
+        dropped = {path for path, _ in self.pruned}
+        kept = [i for i, path in enumerate(self.paths) if path not in dropped] or [0]
+        scored = [i for i in kept if self.scores[i] is not None]
+        return max(scored, key=lambda i: self.scores[i]) if scored else kept[0]
 
 
 class Watcher(Protocol):
