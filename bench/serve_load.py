@@ -86,6 +86,22 @@ def load(url: str, body: dict, requests_total: int, concurrency: int) -> dict:
     }
 
 
+def streamed(url: str, body: dict, requests_total: int) -> dict:
+    """One client streaming `requests_total` requests with 3 partial images: seconds to the first
+    preview and to the image (medians)."""
+    first, whole = [], []
+    for seed in range(requests_total):
+        start = time.perf_counter()
+        stream = {**body, "seed": seed, "stream": True, "partial_images": 3}
+        with requests.post(f"{url}/v1/images/generations", json=stream, headers=_headers(), stream=True, timeout=600) as response:
+            for line in response.iter_lines():
+                if line == b"event: image_generation.partial_image" and len(first) == len(whole):
+                    first.append(time.perf_counter() - start)
+                if line == b"event: image_generation.completed":
+                    whole.append(time.perf_counter() - start)
+    return {"first_preview_p50": statistics.median(first), "image_p50": statistics.median(whole), "requests": requests_total}
+
+
 def overload(url: str, burst: int) -> dict:
     """`burst` baseline requests at once, more than the Generator accepts (ongoing + queue): each must
     be answered, a refusal with 503 and Retry-After, and an accepted one with its image."""
@@ -132,6 +148,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8], help="client threads")
     parser.add_argument("--strategies", nargs="+", default=["baseline", "orm", "parm"])
     parser.add_argument("--candidates", type=int, default=4, help="candidate paths per image (verifying strategies)")
+    parser.add_argument("--stream-requests", type=int, default=8, help="streamed requests per verifying strategy, one client (0: skip)")
     parser.add_argument("--overload", type=int, default=48, help="burst of simultaneous requests for the overload case (0: skip)")
     parser.add_argument("--out", type=Path, default=Path("bench/figures/serve_load"), help="writes OUT.json and OUT.png")
     args = parser.parse_args()
@@ -149,7 +166,11 @@ def main() -> None:
             r = load(url, body, args.requests, concurrency) | {"strategy": strategy, "candidates": body.get("candidates", 1), "concurrency": concurrency}
             rows.append(r)
             print(f"| {strategy} | {r['candidates']} | {concurrency} | {r['throughput']:.2f} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | {r['errors']} |", flush=True)  # fmt: skip
-    result = {"machine": machine, "judge": args.judge, "requests": args.requests, "rows": rows}
+    result = {"machine": machine, "judge": args.judge, "requests": args.requests, "rows": rows, "streamed": {}}
+    for strategy in [s for s in args.strategies if s != "baseline"] if args.stream_requests else []:
+        body = {"prompt": PROMPT, "strategy": strategy, "candidates": args.candidates}
+        result["streamed"][strategy] = r = streamed(url, body, args.stream_requests)
+        print(f"streamed {strategy}: first preview after {r['first_preview_p50']:.2f} s, the image after {r['image_p50']:.2f} s (medians of {r['requests']}, one client)", flush=True)  # fmt: skip
     if args.overload:
         result["overload"] = o = overload(url, args.overload)
         print(f"overload: {o['burst']} at once: {o['served']} served ({o['served_with_an_image']} with their image), "

@@ -34,6 +34,7 @@ API_KEY = secrets.token_hex(16)
 PROMPT = "a photo of two red circles"
 GENERATOR_QUEUE = 2  # the Generator's max_queued_requests here, small so that overload is cheap to reach
 OTHER_MODEL = "cotgen-perturbed"
+SAME_AS_OTHER = "cotgen-perturbed-copy"  # the same folder under a second name: one more model for the LRU
 
 
 def _free_port() -> int:
@@ -69,7 +70,8 @@ def server(ray_session, untrained_judge_dir, other_generator):
 
     port = _free_port()
     config = ServeConfig(judge=str(untrained_judge_dir), default_candidates=2, max_candidates=8,
-                         models={OTHER_MODEL: str(other_generator)}, max_models_per_replica=1)  # fmt: skip
+                         models={OTHER_MODEL: str(other_generator), SAME_AS_OTHER: str(other_generator)},
+                         max_models_per_replica=1)  # fmt: skip
     one_replica = {"min_replicas": 1, "max_replicas": 1}
     options = {
         # the key reaches the ingress through its environment, as it would on a node
@@ -113,7 +115,7 @@ def assert_error(response: requests.Response, status: int, param: str | None, co
 def test_health_and_models(server):
     assert requests.get(f"{server}/healthz", timeout=10).json()["status"] == "ok"  # no key needed
     models = requests.get(f"{server}/v1/models", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10).json()
-    assert [m["id"] for m in models["data"]] == ["cotgen", OTHER_MODEL]
+    assert [m["id"] for m in models["data"]] == ["cotgen", OTHER_MODEL, SAME_AS_OTHER]
 
 
 def local_baseline(generator: str, seed: int) -> Image.Image:
@@ -158,7 +160,7 @@ def test_openai_client(server):
     import openai
 
     client = openai.OpenAI(base_url=f"{server}/v1", api_key=API_KEY, max_retries=0)
-    assert [m.id for m in client.models.list()] == ["cotgen", OTHER_MODEL] and client.models.retrieve("cotgen").id == "cotgen"
+    assert [m.id for m in client.models.list()] == ["cotgen", OTHER_MODEL, SAME_AS_OTHER] and client.models.retrieve("cotgen").id == "cotgen"
     with pytest.raises(openai.NotFoundError) as missing:
         client.models.retrieve("dall-e-3")
     assert missing.value.body["code"] == "model_not_found" and OTHER_MODEL in missing.value.body["message"]
@@ -259,6 +261,10 @@ def test_two_models_behind_one_endpoint(server, other_generator):
     verified = post(server, {**body, "model": OTHER_MODEL, "strategy": "orm", "candidates": 2, "seed": 5})
     assert verified.status_code == 200, verified.text
     assert set(_generator_stats()["image_tokens"]) == {"cotgen", OTHER_MODEL}  # the replica holds both
+    # one other model per replica here: asking for a third drops the least recently used
+    again = post(server, {**body, "model": SAME_AS_OTHER, "seed": 5})
+    assert again.status_code == 200 and again.json()["data"] == answers[1].json()["data"]
+    assert set(_generator_stats()["image_tokens"]) == {"cotgen", SAME_AS_OTHER}
 
 
 BAD_REQUESTS = [
@@ -398,6 +404,11 @@ def test_serve_config_file_is_valid():
     assert config_from_args(app.args) == ServeConfig()  # the file documents the defaults
     assert {d.name for d in app.deployments} == {"ImagesAPI", "Generator", "Judge"}
     assert all(d.autoscaling_config and d.max_queued_requests > 0 for d in app.deployments)
+    from cotgen.distributed.serving import OPTIONS
+
+    # `cotgen serve` deploys what the file documents
+    for d in app.deployments:
+        assert d.model_dump(exclude_unset=True, exclude={"name"}) == OPTIONS[d.name], d.name
 
 
 def test_config_names_the_bad_field():

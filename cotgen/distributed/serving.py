@@ -74,12 +74,36 @@ def _check_gpus(deployment: str, device: str) -> None:
         )
 
 
-@serve.deployment(
-    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 16},
-    ray_actor_options={"num_cpus": 1, "num_gpus": 0},
-    max_ongoing_requests=64,
-    max_queued_requests=256,
-)
+# Each deployment's Serve options: `cotgen serve` deploys these, serve/config.yaml repeats them (a test
+# checks), and `application(options=...)` merges its overrides into them.
+OPTIONS = {
+    "Judge": {
+        "autoscaling_config": {
+            "min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 16, "upscale_delay_s": 10, "downscale_delay_s": 300,
+        },
+        "ray_actor_options": {"num_cpus": 1, "num_gpus": 0},
+        "max_ongoing_requests": 64,
+        "max_queued_requests": 256,
+    },
+    "Generator": {
+        "autoscaling_config": {
+            "min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4, "upscale_delay_s": 10, "downscale_delay_s": 300,
+        },
+        "ray_actor_options": {"num_cpus": 1, "num_gpus": 0},
+        "max_ongoing_requests": 8,
+        "max_queued_requests": 16,
+        "backpressure_config": {"status_code": 503, "retry_after_s": 2},
+    },
+    "ImagesAPI": {
+        "autoscaling_config": {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 32},
+        "ray_actor_options": {"num_cpus": 0, "num_gpus": 0},  # I/O and validation only: fits beside the models on 2 cores
+        "max_ongoing_requests": 64,
+        "max_queued_requests": 128,
+    },
+}
+
+
+@serve.deployment(**OPTIONS["Judge"])
 class Judge:
     """A VLM judge answering the Verifier's questions for every Generator replica."""
 
@@ -149,13 +173,7 @@ class LoadedModel:
     tokenize: Callable[[str], list[int]]
 
 
-@serve.deployment(
-    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 4},
-    ray_actor_options={"num_cpus": 1, "num_gpus": 0},
-    max_ongoing_requests=8,
-    max_queued_requests=16,
-    backpressure_config={"status_code": 503, "retry_after_s": 2},
-)
+@serve.deployment(**OPTIONS["Generator"])
 class Generator:
     """The step-wise engine and the verification strategies, one image per call, for the model the
     call names (its multiplexed model id; the default model when it names none)."""
@@ -313,12 +331,7 @@ async def _http_error(request: Request, err: HTTPException) -> JSONResponse:
     return ApiError(err.status_code, str(err.detail), None, None, error_type(err.status_code)).response()
 
 
-@serve.deployment(
-    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 32},
-    ray_actor_options={"num_cpus": 0, "num_gpus": 0},  # I/O and validation only: fits beside the models on 2 cores
-    max_ongoing_requests=64,
-    max_queued_requests=128,
-)
+@serve.deployment(**OPTIONS["ImagesAPI"])
 @serve.ingress(api)
 class ImagesAPI:
     """`POST /v1/images/generations` (JSON or server-sent events), `GET /v1/models`, `GET /healthz`."""
@@ -416,13 +429,18 @@ class ImagesAPI:
 
 
 def application(config: ServeConfig, options: Mapping[str, dict] = {}):
-    """The bound application; `options` overrides a deployment's Serve options by name (tests, tuning).
-    A model deployment reserves one GPU when its device is cuda, unless `options` says otherwise."""
+    """The bound application; `options` overrides a deployment's Serve options by name (tests, tuning),
+    a mapping option (autoscaling_config, ray_actor_options, …) key by key. A model deployment reserves
+    one GPU when its device is cuda, unless `options` says otherwise."""
     config.check_models()
 
     def deployment(cls, device: str | None = None):
-        gpus = {"ray_actor_options": {**cls.ray_actor_options, "num_gpus": int(device == "cuda")}} if device else {}
-        return cls.options(**{**gpus, **options.get(cls.name, {})})
+        merged = {name: dict(value) if isinstance(value, dict) else value for name, value in OPTIONS[cls.name].items()}
+        if device:
+            merged["ray_actor_options"]["num_gpus"] = int(device == "cuda")
+        for name, value in options.get(cls.name, {}).items():
+            merged[name] = {**merged[name], **value} if isinstance(value, dict) and isinstance(merged.get(name), dict) else value
+        return cls.options(**merged)
 
     judge = None
     if config.judge != "none":
