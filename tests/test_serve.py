@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 
 API_KEY = secrets.token_hex(16)
 PROMPT = "a photo of two red circles"
-GENERATOR_QUEUE = 2  # the Generator's max_queued_requests here, small so that overload is cheap to reach
+GENERATOR_QUEUE = 4  # the Generator's max_queued_requests here, small so that overload is cheap to reach
 OTHER_MODEL = "cotgen-perturbed"
 SAME_AS_OTHER = "cotgen-perturbed-copy"  # the same folder under a second name: one more model for the LRU
 

@@ -61,7 +61,8 @@ class JudgeWorker:
 
 def start_judges(cfg: SweepConfig) -> list:
     actor = ray.remote(JudgeWorker).options(
-        num_cpus=cfg.cluster.cpus_per_judge, num_gpus=cfg.cluster.gpus_per_judge, max_restarts=-1, max_task_retries=-1
+        num_cpus=cfg.cluster.cpus_per_judge, num_gpus=cfg.cluster.gpus_per_judge, resources=cfg.cluster.resources_per_judge,
+        max_restarts=-1, max_task_retries=-1,
     )
     return [actor.remote(cfg) for _ in range(cfg.cluster.judge_actors)]
 

@@ -82,7 +82,7 @@ def fit_round(cfg: DPOJobConfig, r: int) -> list[dict]:
             "seed": r, "threads": t.threads, "zero_stage": t.zero_stage, "bf16": policy_dtype(t.device) == torch.bfloat16,
             "stall_at_step": cfg.faults.stall_at_step if r == 1 else 0, "faults_dir": str(Path(cfg.out) / ".faults"),
         },
-        scaling_config=ScalingConfig(num_workers=t.workers, use_gpu=t.device == "cuda", resources_per_worker={"CPU": t.cpus_per_worker}),
+        scaling_config=ScalingConfig(num_workers=t.workers, use_gpu=t.device == "cuda", resources_per_worker={"CPU": t.cpus_per_worker, **t.resources_per_worker}),
         torch_config=TorchConfig(backend="nccl" if t.device == "cuda" else "gloo"),
         run_config=RunConfig(
             name=f"round-{r}", storage_path=str(Path(t.storage or Path(cfg.out) / "ray_train").resolve()),

@@ -71,6 +71,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> SweepStor
             compute=ray.data.ActorPoolStrategy(size=c.generator_actors),
             num_cpus=c.cpus_per_generator,
             num_gpus=c.gpus_per_generator,
+            resources=c.resources_per_generator or None,
             fn_constructor_kwargs={"cfg": cfg, "judges": judges, "strip_run": strips.name if strips else None},
         )
         .map_batches(evaluate_batch, batch_format="pyarrow", batch_size=None, num_cpus=0.25)
@@ -87,7 +88,8 @@ def model_weights(cfg: SweepConfig) -> dict[str, str]:
     c, digest = cfg.cluster, ray.remote(weights_digest)
     found = {}
     for role in ROLES:
-        task = digest.options(num_cpus=getattr(c, f"cpus_per_{role}"), num_gpus=getattr(c, f"gpus_per_{role}"))
+        task = digest.options(num_cpus=getattr(c, f"cpus_per_{role}"), num_gpus=getattr(c, f"gpus_per_{role}"),
+                              resources=getattr(c, f"resources_per_{role}"))  # fmt: skip
         try:
             found[role] = ray.get(task.remote(getattr(cfg, role), role))
         except ray.exceptions.RayTaskError as err:

@@ -34,6 +34,11 @@ class ClusterConfig:
     """CPUs reserved per generator actor."""
     cpus_per_judge: float = 1.0
     """CPUs reserved per judge actor."""
+    resources_per_generator: dict[str, float] = field(default_factory=dict)
+    """Custom Ray resources per generator actor, to place the actors on chosen nodes (e.g. {gpu_node: 0.01}
+    with `ray start --resources '{"gpu_node": 1}'` on those nodes)."""
+    resources_per_judge: dict[str, float] = field(default_factory=dict)
+    """Custom Ray resources per judge actor."""
     threads: int = 1
     """torch threads per actor (generator and judge take turns on a path, so one each suits small CPUs)."""
     units_per_call: int = 1
@@ -49,6 +54,9 @@ class ClusterConfig:
             if getattr(self, name) < 0:
                 raise InputError(f"{name}: must not be negative, got {getattr(self, name)}")
         for role in ROLES:
+            for name, amount in getattr(self, f"resources_per_{role}").items():
+                if amount <= 0 or name in ("CPU", "GPU", "memory"):
+                    raise InputError(f"resources_per_{role}.{name}: a custom resource with an amount above 0 (CPUs and GPUs have their own fields), got {amount}")  # fmt: skip
             device, gpus = getattr(self, f"{role}_device"), getattr(self, f"gpus_per_{role}")
             check_ray_device(device, f"{role}_device")
             if gpus is None:

@@ -69,6 +69,9 @@ class DPOTrainerConfig:
     The pairs and the held-out scoring run there too."""
     cpus_per_worker: float = 1.0
     """CPUs reserved per worker."""
+    resources_per_worker: dict[str, float] = field(default_factory=dict)
+    """Custom Ray resources per worker, to place the workers on chosen nodes (e.g. {trainer: 1} with one
+    `trainer` on each of those nodes puts one worker on each)."""
     threads: int = 1
     """torch threads per worker."""
     zero_stage: int = 2
@@ -159,6 +162,9 @@ class DPOConfig:
         t = self.trainer
         if t.workers < 1 or t.threads < 1 or t.cpus_per_worker < 0 or t.max_failures < 0:
             raise InputError("trainer.workers and trainer.threads: must be at least 1; cpus_per_worker and max_failures not negative")
+        for name, amount in t.resources_per_worker.items():
+            if amount <= 0 or name in ("CPU", "GPU", "memory"):
+                raise InputError(f"trainer.resources_per_worker.{name}: a custom resource with an amount above 0 (CPUs and GPUs have their own fields), got {amount}")  # fmt: skip
         if t.zero_stage not in (2, 3):
             raise InputError(f"trainer.zero_stage: expected 2 or 3, got {t.zero_stage}")
         check_ray_device(t.device, "trainer.device")
