@@ -131,6 +131,12 @@ def test_bad_dpo_configs_name_the_field(dpo_config):
         load_config(DPOJobConfig, dpo_config, ["trainer.device=cuda:1"])
     with pytest.raises(InputError, match=r"dpo.yaml: .*trainer.device: expected cpu or cuda \(Ray chooses the GPU\), got 'gpu'"):
         load_config(DPOJobConfig, dpo_config, ["trainer.device=gpu"])
+    with pytest.raises(InputError, match=r"dpo.yaml: .*trainer.resources_per_worker.GPU: a custom resource"):
+        load_config(DPOJobConfig, dpo_config, ["trainer.resources_per_worker.GPU=1"])
+    placed = load_config(DPOJobConfig, dpo_config, ["trainer.resources_per_worker.spot_trainer=1", "cluster.resources_per_judge.head=0.5"])
+    assert placed.trainer.resources_per_worker == {"spot_trainer": 1.0} and placed.cluster.resources_per_judge == {"head": 0.5}
+    with pytest.raises(InputError, match=r"dpo.yaml: cluster: resources_per_generator.spot: a custom resource with an amount above 0"):
+        load_config(DPOJobConfig, dpo_config, ["cluster.resources_per_generator.spot=0"])
 
 
 def test_each_step_splits_its_pairs_between_the_workers():
