@@ -217,7 +217,7 @@ def drill_dpo(nodes: Nodes, out: Path) -> dict:
         "steps": steps,
         "lost": len(set(range(1, steps + 1)) - set(done)),
         "duplicated": len(done) - len(set(done)),
-        "resumed_at": sorted({r["resumed_at"] for r in log}),
+        "resumed_at": [r["resumed_at"] for r in log],  # per step: the checkpoint its run started from
         "policy_saved_once": (folder / "round-1" / "model" / "model.safetensors").is_file() and not (folder / "round-1" / "model.tmp").exists(),
         "recovery_s": round(recovered, 1),
         "total_s": round(time.monotonic() - start, 1),

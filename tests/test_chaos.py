@@ -52,7 +52,8 @@ def test_a_dpo_round_restarts_from_its_checkpoint_on_a_replacement_node(drills):
     dpo = drills["dpo"]
     assert dpo["placed_on_both_nodes"] and dpo["exit_code"] == 0
     assert dpo["lost"] == 0 and dpo["duplicated"] == 0
-    assert dpo["resumed_at"] == [0, 2], "steps after the kill must show the restart from step 2's checkpoint"
+    steps = dpo["steps"]
+    assert steps > 2 and dpo["resumed_at"] == [0, 0] + [2] * (steps - 2), "steps after the kill must show the restart from step 2"
     assert dpo["policy_saved_once"]
 
 
