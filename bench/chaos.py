@@ -318,7 +318,7 @@ def drill_serve(nodes: Nodes, out: Path, clients: int = 4, before_s: float = 8, 
         "errors": sorted({o for o in outcomes if o.startswith("error")}),
         "lost": sum(o.startswith("lost") for o in outcomes),
         "lost_as": sorted({o for o in outcomes if o.startswith("lost")}),
-        "duplicated": 0,  # one HTTP answer per request, counted above
+        "duplicated": 0,  # by construction: one HTTP answer per request (not measured)
         "in_flight_at_kill": len(in_flight),
         "in_flight_answered_with_image": in_flight.count("image"),
         "images_after_kill": after.count("image"),

@@ -88,18 +88,22 @@ def load(url: str, body: dict, requests_total: int, concurrency: int) -> dict:
 
 def streamed(url: str, body: dict, requests_total: int) -> dict:
     """One client streaming `requests_total` requests with 3 partial images: seconds to the first
-    preview and to the image (medians)."""
+    preview and to the image (medians of the requests that completed; the others are counted)."""
     first, whole = [], []
     for seed in range(requests_total):
         start = time.perf_counter()
         stream = {**body, "seed": seed, "stream": True, "partial_images": 3}
+        preview = None
         with requests.post(f"{url}/v1/images/generations", json=stream, headers=_headers(), stream=True, timeout=600) as response:
-            for line in response.iter_lines():
-                if line == b"event: image_generation.partial_image" and len(first) == len(whole):
-                    first.append(time.perf_counter() - start)
-                if line == b"event: image_generation.completed":
+            for line in response.iter_lines() if response.status_code == 200 else ():
+                if line == b"event: image_generation.partial_image" and preview is None:
+                    preview = time.perf_counter() - start
+                if line == b"event: image_generation.completed" and preview is not None:
+                    first.append(preview)
                     whole.append(time.perf_counter() - start)
-    return {"first_preview_p50": statistics.median(first), "image_p50": statistics.median(whole), "requests": requests_total}
+    nan = float("nan")
+    return {"first_preview_p50": statistics.median(first) if first else nan, "image_p50": statistics.median(whole) if whole else nan,
+            "requests": requests_total, "failed": requests_total - len(whole)}  # fmt: skip
 
 
 def overload(url: str, burst: int) -> dict:

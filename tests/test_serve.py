@@ -196,7 +196,10 @@ def test_streamed_partial_images_with_the_openai_client(server, strategy):
         extras = event.model_extra["cotgen"]
         assert extras["round"] == 0 and extras["steps"] == 4 and extras["candidates"] == extra.get("candidates", 1)
         assert 1 <= extras["candidates_alive"] <= extras["candidates"] and extras["path"] in [s["path"] for s in extras["scores"]]
-        assert (extras["step_score"] is not None) == (strategy == "prm") or strategy.startswith("parm")
+        if strategy in ("baseline", "orm"):  # nothing asked of the judge before the end
+            assert extras["step_score"] is None and all(s["score"] is None for s in extras["scores"])
+        if strategy == "prm":  # every live path scored at every step
+            assert extras["step_score"] is not None and all(s["score"] is not None for s in extras["scores"])
         pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(event.b64_json))).convert("RGB"))
         undecoded = 64 * (4 - extras["step"]) // 4
         assert pixels.shape == (64, 64, 3) and (pixels[64 - undecoded :] == 255).all()  # rows not decoded yet are blank

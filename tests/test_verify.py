@@ -291,8 +291,11 @@ def test_a_run_at_n_picks_and_spends_what_the_pool_says(engine, judge, settings)
 class Recorder:
     """A watcher that keeps every checkpoint and asks to stop after `stop_after` of them."""
 
-    def __init__(self, stop_after: int | None = None):
-        self.events, self.stop_after = [], stop_after
+    def __init__(self, stop_after: int | None = None, steps: set[int] | None = None):
+        self.events, self.stop_after, self.steps = [], stop_after, steps
+
+    def wants(self, round: int, step: int) -> bool:
+        return self.steps is None or step in self.steps
 
     def checkpoint(self, event) -> None:
         self.events.append(event)
@@ -349,3 +352,9 @@ def test_parm_plus_plus_reports_each_rounds_checkpoints(engine, judge):
     selection = Verifier(engine, judge, tokenize, config, recorder).run(PROMPT, "p")
     assert len(selection.rounds) == 2
     assert [(e.round, e.step) for e in recorder.events] == [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
+
+
+def test_a_watcher_sees_only_the_checkpoints_it_wants(engine, judge):
+    recorder = Recorder(steps={2})
+    Verifier(engine, judge, tokenize, VerifyConfig(n=N, strategy="orm"), recorder).run(PROMPT, "p")
+    assert [e.step for e in recorder.events] == [2]

@@ -5,8 +5,8 @@ Three deployments, each autoscaled on its own:
 - `Generator` runs one verification strategy per image over the step-wise engine and asks the Judge
   deployment through a handle; baseline images of concurrent requests of one model are decoded in one
   batch. Several generators share it through Serve's model multiplexing (`model` in the request,
-  LRU per replica). A streamed request gets its checkpoint previews as they are made, and a request
-  whose client went away stops decoding at the next step.
+  LRU per replica). A streamed request gets its checkpoint previews as they are made, and a verified
+  or streamed request whose caller went away stops decoding at the next step.
 - `ImagesAPI`, the FastAPI ingress, validates requests (so bad input is answered at once, even under
   load), fans the `n` images of a request out to Generator replicas and answers in the OpenAI shape,
   as JSON or as server-sent events (`stream: true`).
@@ -20,6 +20,7 @@ any install; `serve/config.yaml` points `serve run` / `serve deploy` at `build_a
 import asyncio
 import base64
 import contextlib
+import gc
 import hmac
 import logging
 import os
@@ -212,12 +213,13 @@ class Generator:
     def stats(self) -> dict:
         """This replica's counters: image tokens decoded by each loaded model's engine, and runs
         stopped because their caller went away."""
+        gc.collect()  # a model the LRU dropped leaves `_others` once collected
         loaded = {self.config.model_id: self.default, **self._others}
         return {"image_tokens": {name: m.engine.image_tokens for name, m in loaded.items()}, "cancelled": self.cancelled}
 
     async def generate(self, prompt: str, strategy: str, candidates: int, seed: int) -> GeneratedImage:
-        model = await self._current()
-        if strategy == "baseline":
+        model = await self._current()  # loads the model before a baseline joins a batch, too
+        if strategy == "baseline":  # batched with others, so it runs to the end even if its caller leaves
             selection = await self._baseline((prompt, PathKey(seed, prompt, 0)))
         else:
             selection = await self._verify(model, prompt, strategy, candidates, seed, RequestWatcher(asyncio.get_running_loop()))
@@ -229,6 +231,7 @@ class Generator:
         model = await self._current()
         watcher = RequestWatcher(asyncio.get_running_loop(), partial_steps(len(model.engine.step_rows()), partial_images))
         run = asyncio.ensure_future(self._verify(model, prompt, strategy, candidates, seed, watcher))
+        partial = None
         try:
             while not run.done():
                 partial = asyncio.ensure_future(watcher.queue.get())
@@ -241,8 +244,10 @@ class Generator:
                 yield watcher.queue.get_nowait()
             selection = run.result()
             yield {"png": png(selection.image), "trace": selection.to_json()}
-        finally:
-            watcher.stop()
+        finally:  # the caller went away (or the run ended): stop the run and leave no task behind
+            if partial is not None:
+                partial.cancel()
+            run.cancel()
             run.add_done_callback(lambda task: task.cancelled() or task.exception())  # a stopped run's end is expected
 
     async def _verify(self, model: LoadedModel, prompt: str, strategy: str, candidates: int, seed: int,
@@ -259,10 +264,13 @@ class Generator:
                 raise
 
         async with self.verifications:
+            thread = asyncio.ensure_future(asyncio.to_thread(run))
             try:
-                return await asyncio.to_thread(run)
+                return await asyncio.shield(thread)
             except asyncio.CancelledError:
+                # stop the run, and hold the slot until its thread has (the next decoding step)
                 watcher.stop()
+                await asyncio.wait({thread})
                 raise
 
     # Baseline images of concurrent requests for one model are decoded in one batch (Serve splits
@@ -311,7 +319,8 @@ def _answered_as_api_errors():
         headers = {"Retry-After": str(int(err.retry_after_s or 1))}
         raise ApiError(err.status_code, f"the server is overloaded ({err.message}); retry later", None, "server_overloaded", error_type(err.status_code), headers) from None  # fmt: skip
     except ray.exceptions.RayActorError:
-        # Two replicas died under this request; Serve replaces them, so a retry can succeed.
+        # A replica died under this request (a second one, where the call was sent again); Serve
+        # replaces them, so a retry can succeed.
         raise ApiError(503, "a generator replica failed during the request; retry", None, "replica_failed", "server_error", {"Retry-After": "1"}) from None  # fmt: skip
     except ray.exceptions.RayTaskError:  # the input was checked here, so this is the server's fault
         logger.exception("generation failed")
@@ -404,9 +413,16 @@ class ImagesAPI:
         """Server-sent events: the partial images, then the image. The first event is awaited before
         the answer starts, so overload and failures before it are still plain HTTP errors; a client
         that disconnects cancels the Generator call, which stops decoding."""
-        events = self._generator(req, stream=True).stream.remote(req.prompt, req.strategy, req.candidates, req.seed, req.partial_images)
+        def start():
+            return self._generator(req, stream=True).stream.remote(req.prompt, req.strategy, req.candidates, req.seed, req.partial_images)
+
+        events = start()
         with _answered_as_api_errors():
-            first = await events.__anext__()
+            try:
+                first = await events.__anext__()
+            except ray.exceptions.RayActorError:  # the replica died before its first event: start again elsewhere
+                events = start()
+                first = await events.__anext__()
         size, prompt_tokens = self.sizes[req.model], len(self.shapes[req.model].ids(req.prompt))
 
         async def body() -> AsyncIterator[bytes]:
@@ -422,6 +438,9 @@ class ImagesAPI:
                         event = await events.__anext__()
             except ApiError as err:
                 yield error_sse(err)
+            except Exception:  # the status line is sent: the error goes in the stream, in the API's shape
+                logger.exception("streamed generation failed")
+                yield error_sse(ApiError(500, "the generator failed during the stream", None, None, "server_error"))
             finally:
                 events.cancel()
 

@@ -37,8 +37,9 @@ class ServeConfig:
     """More generators behind the same endpoint, by the name clients send as `model` (e.g. DPO
     rounds' policies): {name: 'embedded', a folder, a preset or hub id}. They share the judge."""
     max_models_per_replica: int = 2
-    """Generators one Generator replica keeps loaded; the least recently used one is dropped for
-    another (Serve's model multiplexing routes a model's requests to replicas that hold it)."""
+    """Of `models`, how many one Generator replica keeps loaded besides the default one; the least
+    recently used is dropped for another (Serve's model multiplexing routes a model's requests to
+    replicas that hold it)."""
     default_strategy: str = "parm"
     """Strategy of requests that name none: baseline | orm | prm | parm | parm++."""
     default_candidates: int = 4

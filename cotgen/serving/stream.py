@@ -60,8 +60,11 @@ class RequestWatcher:
         self.queue: asyncio.Queue[dict] = asyncio.Queue()
         self._loop, self._steps, self._stop = loop, set(steps), threading.Event()
 
+    def wants(self, round: int, step: int) -> bool:
+        return round == 0 and step in self._steps
+
     def checkpoint(self, event: Checkpoint) -> None:
-        if event.round == 0 and event.step in self._steps:
+        if self.wants(event.round, event.step):
             partial = {"png": png(event.previews[event.leader()]), "cotgen": checkpoint_extras(event)}
             self._loop.call_soon_threadsafe(self.queue.put_nowait, partial)
 

@@ -29,8 +29,8 @@ class Checkpoint:
     """Trace index of each live path, one per preview."""
     previews: list[Image.Image]
     scores: list[float | None]
-    """This step's judge score of each live path (PRM: the prompt question; PARM: clarity), None
-    where the strategy asked nothing."""
+    """The judge's view of each live path at this step, None where it has none: PRM's score of the
+    prompt question; PARM's potential of a path once clear, else its clarity at this step."""
     pruned: list[tuple[int, str]]
     """(trace index, reason) of the paths dropped at this step."""
 
@@ -44,6 +44,10 @@ class Checkpoint:
 
 
 class Watcher(Protocol):
+    def wants(self, round: int, step: int) -> bool:
+        """Whether `checkpoint` should be called for this step of this round (a checkpoint's previews
+        cost a decode of every live path)."""
+
     def checkpoint(self, event: Checkpoint) -> None:
         """Called after each checkpoint step of each round, from the thread that runs the strategy."""
 

@@ -148,13 +148,13 @@ class Verifier:
 
     def _report(self, state: State, paths: list[int], candidates: int, previews: list[Image.Image] | None = None,
                 scores: Sequence[float | None] | None = None, pruned: Sequence[tuple[int, str]] = ()) -> None:  # fmt: skip
-        """Show the watcher a checkpoint before the final image (previews decoded only when watched)."""
-        if self.watcher is None:
+        """Show the watcher a checkpoint before the final image, if it wants that one (previews are
+        decoded only then, unless the strategy decoded them anyway)."""
+        step = sum(rows <= self.engine.rows_done(state) for rows in self.engine.step_rows())
+        if self.watcher is None or not self.watcher.wants(self._round, step):
             return
         self.watcher.checkpoint(Checkpoint(
-            round=self._round, step=sum(rows <= self.engine.rows_done(state) for rows in self.engine.step_rows()),
-            steps=len(self.engine.step_rows()),
-            candidates=candidates, paths=list(paths), previews=previews or self.engine.preview(state),
+            round=self._round, step=step, steps=len(self.engine.step_rows()), candidates=candidates, paths=list(paths), previews=previews or self.engine.preview(state),
             scores=list(scores) if scores is not None else [None] * len(paths), pruned=list(pruned),
         ))  # fmt: skip
 
@@ -240,7 +240,9 @@ class Verifier:
             keep = [r for r in range(len(live)) if self._hopeful(traces[live[r]])]
             for r in set(range(len(live))) - set(keep):
                 traces[live[r]].pruned_at, traces[live[r]].reason = step, "no potential"
-            scores = [traces[t].step_scores[-1] if len(traces[t].step_scores) > n else None for t, n in zip(live, asked)]
+            # what PARM knows of each path's promise now: its potential once clear, else this step's clarity
+            scores = [traces[t].potential if traces[t].potential is not None
+                      else traces[t].step_scores[-1] if len(traces[t].step_scores) > n else None for t, n in zip(live, asked)]  # fmt: skip
             self._report(state, live, len(keys), previews, scores, [(live[r], "no potential") for r in range(len(live)) if r not in keep])
             if not keep:
                 state = None
