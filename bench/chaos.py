@@ -182,6 +182,8 @@ def drill_dpo(nodes: Nodes, out: Path) -> dict:
 
     import yaml
 
+    from cotgen.distributed.dpo_train import latest_checkpoint_step
+
     worker_nodes = {nodes.add(role, resources={"trainer": 1}) for role in ("trainer_a", "trainer_b")}
     folder = out / "dpo_drill"
     config = {
@@ -224,15 +226,6 @@ def drill_dpo(nodes: Nodes, out: Path) -> dict:
     }
 
 
-def latest_checkpoint_step(run: Path) -> int | None:
-    """The step of the latest checkpoint Ray Train registered for a run (its checkpoint manager's snapshot)."""
-    try:
-        latest = json.loads((run / "checkpoint_manager_snapshot.json").read_text())["latest_checkpoint_result"]
-    except (FileNotFoundError, ValueError):  # not written yet, or caught mid-write
-        return None
-    return latest["metrics"]["step"] if latest else None
-
-
 # -- Serve ----------------------------------------------------------------------------------------------
 
 
@@ -248,7 +241,7 @@ def drill_serve(nodes: Nodes, out: Path, clients: int = 4, before_s: float = 8, 
     import requests
     from ray import serve
 
-    from cotgen.distributed.serving import application
+    from cotgen.distributed.serving import application, running_replicas
     from cotgen.serving.config import ServeConfig
 
     kept, killed = (nodes.add(role, resources={"generator_slot": 1}) for role in ("serve_a", "serve_b"))
@@ -298,7 +291,7 @@ def drill_serve(nodes: Nodes, out: Path, clients: int = 4, before_s: float = 8, 
     try:
         # a replica on the new node, RUNNING beside the one that was not lost
         wait_until(lambda: actor_nodes("ServeReplica:cotgen-drill:Generator") == {kept, replacement}
-                   and _running("cotgen-drill", "Generator") == 2, 300, "Serve to bring back two Generator replicas", every=0.5)  # fmt: skip
+                   and running_replicas("cotgen-drill", "Generator") == 2, 300, "Serve to bring back two Generator replicas", every=0.5)  # fmt: skip
         recovered = time.monotonic() - killed_at
         time.sleep(max(0.0, killed_at + after_s - time.monotonic()))
     finally:
@@ -325,13 +318,6 @@ def drill_serve(nodes: Nodes, out: Path, clients: int = 4, before_s: float = 8, 
         "slowest_answer_s": round(max(answered - sent for sent, answered, _ in answers), 1),
         "recovery_s": round(recovered, 1),
     }
-
-
-def _running(app: str, deployment: str) -> int:
-    from ray import serve
-
-    status = serve.status().applications.get(app)
-    return status.deployments[deployment].replica_states.get("RUNNING", 0) if status else 0
 
 
 DRILLS = {"sweep": drill_sweep, "dpo": drill_dpo, "serve": drill_serve}

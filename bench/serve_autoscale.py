@@ -134,12 +134,13 @@ def start_app(args) -> str:
 
 def sample(t: float, load: Load) -> Sample:
     import ray
-    from ray import serve
     from ray.serve._private.common import DeploymentID
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeInstanceDetails
 
-    running = serve.status().applications[APP].deployments["Generator"].replica_states.get("RUNNING", 0)
+    from cotgen.distributed.serving import running_replicas
+
+    running = running_replicas(APP, "Generator")
     # Neither the target nor the autoscaler's request count is in serve.status(): the controller's own.
     client = _get_global_client()
     target = ServeInstanceDetails(**client.get_serve_details()).applications[APP].deployments["Generator"].target_num_replicas  # fmt: skip

@@ -79,6 +79,13 @@ def check_ray_device(device: str, name: str) -> None:
         raise InputError(f"{name}: expected cpu or cuda (Ray chooses the GPU), got {device!r}")
 
 
+def check_resources(resources: dict[str, float], name: str) -> None:
+    """Custom Ray resources that place work on chosen nodes: positive amounts, not the built-in ones."""
+    for resource, amount in resources.items():
+        if amount <= 0 or resource in ("CPU", "GPU", "memory"):
+            raise InputError(f"{name}.{resource}: a custom resource with an amount above 0 (CPUs and GPUs have their own fields), got {amount}")  # fmt: skip
+
+
 def build_config(cls: type[T], data: dict, where: str = "") -> T:
     """`cls` from a mapping (parsed YAML, JSON), validated; `where` prefixes the field names in errors."""
     hints = typing.get_type_hints(cls)

@@ -9,6 +9,7 @@ Prompt folders are the subfolders whose names are all digits, as in GenEval's ev
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,3 +76,14 @@ def load_image(path: str | Path) -> Image.Image:
             return image.convert("RGB")
     except (UnidentifiedImageError, OSError) as err:
         raise InputError(f"{path}: cannot read image ({err.__class__.__name__}: {err})") from None
+
+
+def png(image: Image.Image) -> bytes:
+    """An image as PNG bytes (rows and wire messages carry images so)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def from_png(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data)).convert("RGB")

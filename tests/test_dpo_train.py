@@ -17,6 +17,7 @@ import yaml
 
 from cotgen.config import load_config
 from cotgen.distributed.dpo_config import DPOJobConfig
+from cotgen.distributed.dpo_train import latest_checkpoint_step
 from cotgen.errors import InputError
 from cotgen.models.janus import load_generator
 from cotgen.sweep.store import load_rows
@@ -49,16 +50,6 @@ def wait_for(condition, seconds: float, what: str) -> None:
     while not condition():
         assert time.time() < deadline, f"timed out waiting for {what}"
         time.sleep(1)
-
-
-def latest_checkpoint_step(run: Path) -> int | None:
-    """The step of the latest checkpoint Ray Train has registered for a run: what a restarted fit
-    resumes from (Ray Train's own snapshot of its checkpoint manager)."""
-    try:
-        latest = json.loads((run / "checkpoint_manager_snapshot.json").read_text())["latest_checkpoint_result"]
-    except (FileNotFoundError, ValueError):  # not written yet, or caught mid-write
-        return None
-    return latest["metrics"]["step"] if latest else None
 
 
 def test_job_trains_with_deepspeed_is_killed_and_resumes_from_its_checkpoint(dpo_config, ray_head):

@@ -37,10 +37,9 @@ OPTIONS = {
 
 def generators_running() -> int:
     """RUNNING Generator replicas of this module's application, from `serve.status()`."""
-    from ray import serve
+    from cotgen.distributed.serving import running_replicas
 
-    app = serve.status().applications.get(NAME)
-    return app.deployments["Generator"].replica_states.get("RUNNING", 0) if app else 0
+    return running_replicas(NAME, "Generator")
 
 
 def poll_until(condition, timeout: float, what: str) -> float:

@@ -228,7 +228,8 @@ def test_rows_carry_each_decoded_paths_tokens_through_the_store(tmp_path):
     the replayed choice has tokens. The tokens come back from the Parquet part as they went in."""
     import torch
 
-    from cotgen.sweep.work import evaluate_rows, from_png, run_unit
+    from cotgen.layout import from_png
+    from cotgen.sweep.work import evaluate_rows, run_unit
     from cotgen.verify.config import VerifyConfig
 
     engine, judge, tokenize = tiny_generator_and_judge()

@@ -96,3 +96,13 @@ def fit_round(cfg: DPOJobConfig, r: int) -> list[dict]:
     (folder / "train_log.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
     (folder / "model.tmp").rename(folder / "model")
     return history
+
+
+def latest_checkpoint_step(run: Path) -> int | None:
+    """The step of the latest checkpoint Ray Train has registered for a run: what a restarted fit
+    resumes from (Ray Train's own snapshot of its checkpoint manager)."""
+    try:
+        latest = json.loads((run / "checkpoint_manager_snapshot.json").read_text())["latest_checkpoint_result"]
+    except (FileNotFoundError, ValueError):  # not written yet, or caught mid-write
+        return None
+    return latest["metrics"]["step"] if latest else None

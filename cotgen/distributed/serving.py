@@ -44,18 +44,11 @@ from transformers import AutoConfig, AutoTokenizer
 
 from cotgen.errors import InputError
 from cotgen.generate import PathKey, StepwiseGenerator, load_engine, prompt_ids
+from cotgen.layout import png
 from cotgen.serving.config import APP_NAME, ServeConfig, config_from_args, model_folder
 from cotgen.serving.errors import ApiError, bad_request, error_type
 from cotgen.serving.request import ImageRequest, check_model, parse_request, read_json
-from cotgen.serving.stream import (
-    RequestWatcher,
-    completed_event,
-    error_sse,
-    partial_image_event,
-    partial_steps,
-    png,
-    sse,
-)
+from cotgen.serving.stream import RequestWatcher, completed_event, error_sse, partial_image_event, partial_steps, sse
 from cotgen.verify.progress import Cancelled
 from cotgen.verify.strategies import Verifier
 from cotgen.verify.trace import Selection
@@ -470,6 +463,12 @@ def application(config: ServeConfig, options: Mapping[str, dict] = {}):
 def build_app(args: dict[str, Any]):
     """The application builder `serve run` and `serve deploy` import (serve/config.yaml)."""
     return application(config_from_args(args))
+
+
+def running_replicas(app: str, deployment: str) -> int:
+    """RUNNING replicas of a deployment, from Serve's own status (0 while the app does not exist)."""
+    status = serve.status().applications.get(app)
+    return status.deployments[deployment].replica_states.get("RUNNING", 0) if status else 0
 
 
 class ClusterLost(RuntimeError):

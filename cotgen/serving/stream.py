@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import threading
 import time
 
-from PIL import Image
-
+from cotgen.layout import png
 from cotgen.serving.errors import ApiError
 from cotgen.verify.progress import Checkpoint
 
@@ -25,12 +23,6 @@ def partial_steps(steps: int, partial_images: int) -> list[int]:
     if partial_images >= checkpoints:
         return list(range(1, checkpoints + 1))
     return sorted({round(i * checkpoints / partial_images) for i in range(1, partial_images + 1)})
-
-
-def png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
 
 
 def checkpoint_extras(event: Checkpoint) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from cotgen.config import check_ray_device
+from cotgen.config import check_ray_device, check_resources
 from cotgen.errors import InputError
 from cotgen.generate.sampling import Sampling
 from cotgen.verify.config import STRATEGIES, VerifyConfig, check_steps
@@ -54,9 +54,7 @@ class ClusterConfig:
             if getattr(self, name) < 0:
                 raise InputError(f"{name}: must not be negative, got {getattr(self, name)}")
         for role in ROLES:
-            for name, amount in getattr(self, f"resources_per_{role}").items():
-                if amount <= 0 or name in ("CPU", "GPU", "memory"):
-                    raise InputError(f"resources_per_{role}.{name}: a custom resource with an amount above 0 (CPUs and GPUs have their own fields), got {amount}")  # fmt: skip
+            check_resources(getattr(self, f"resources_per_{role}"), f"resources_per_{role}")
             device, gpus = getattr(self, f"{role}_device"), getattr(self, f"gpus_per_{role}")
             check_ray_device(device, f"{role}_device")
             if gpus is None:

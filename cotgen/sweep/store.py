@@ -23,10 +23,9 @@ import pyarrow.parquet as pq
 
 from cotgen.config import save_config
 from cotgen.errors import InputError
-from cotgen.layout import write_prompt_folder
+from cotgen.layout import from_png, write_prompt_folder
 from cotgen.prompts import Record, load_records, write_records
 from cotgen.sweep.config import ROLES, SweepConfig
-from cotgen.sweep.work import from_png
 
 ROW_SCHEMA = pa.schema(
     [

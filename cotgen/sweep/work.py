@@ -7,30 +7,18 @@ a cluster.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
-
-from PIL import Image
 
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.generate.engine import StepwiseGenerator
 from cotgen.generate.strips import step_strip
+from cotgen.layout import from_png, png
 from cotgen.prompts import Record, parse_line
 from cotgen.sweep.plan import Unit
 from cotgen.verify.config import VerifyConfig
 from cotgen.verify.pool import path_costs, subset_picks
 from cotgen.verify.strategies import Judge, Verifier
 from cotgen.verify.trace import Selection
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def from_png(data: bytes) -> Image.Image:
-    return Image.open(io.BytesIO(data)).convert("RGB")
 
 
 def run_unit(

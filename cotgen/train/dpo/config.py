@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cotgen.config import check_ray_device
+from cotgen.config import check_ray_device, check_resources
 from cotgen.errors import InputError
 from cotgen.generate.sampling import Sampling
 
@@ -162,9 +162,7 @@ class DPOConfig:
         t = self.trainer
         if t.workers < 1 or t.threads < 1 or t.cpus_per_worker < 0 or t.max_failures < 0:
             raise InputError("trainer.workers and trainer.threads: must be at least 1; cpus_per_worker and max_failures not negative")
-        for name, amount in t.resources_per_worker.items():
-            if amount <= 0 or name in ("CPU", "GPU", "memory"):
-                raise InputError(f"trainer.resources_per_worker.{name}: a custom resource with an amount above 0 (CPUs and GPUs have their own fields), got {amount}")  # fmt: skip
+        check_resources(t.resources_per_worker, "trainer.resources_per_worker")
         if t.zero_stage not in (2, 3):
             raise InputError(f"trainer.zero_stage: expected 2 or 3, got {t.zero_stage}")
         check_ray_device(t.device, "trainer.device")
