@@ -36,51 +36,94 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
+from PIL import Image
 
+from cotgen.evaluate.reader import Reading, read_scene
+from cotgen.judge.reading import reading_mode, set_reading_mode
 from cotgen.judge.vlm import VLMJudge, load_judge, save_judge
 from cotgen.recipe import parse_config, run, save_resolved
 from cotgen.train.common.log import log
 from cotgen.train.common.schedule import set_lr, warmup_cosine
 from cotgen.train.judge.card import summary_table, write_card
-from cotgen.train.judge.cells import cell_batch
 from cotgen.train.judge.config import TrainJudgeConfig
 from cotgen.train.judge.dataset import JudgeDataset, build_dataset
 from cotgen.train.judge.evaluation import evaluate_all, headline
-from cotgen.train.judge.losses import answer_ids, answer_loss, batch_reflection_loss, cell_head, cell_loss, visual_cells
+from cotgen.train.judge.examples import Example, ExampleSet
+from cotgen.train.judge.losses import Batch, batch_reflection_loss, centre_head, centre_loss
 from cotgen.train.judge.model import build_judge, count_parameters
+from cotgen.train.judge.reading import MODE, READ_TASKS, reading_target
+from cotgen.train.judge.reflection import target_loss
+from cotgen.train.judge.renders import render_image
 from cotgen.train.judge.sampler import BalancedSampler
+from cotgen.world.records import records_by_prompt, sample_training_record
 
 
-def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, out: Path) -> dict:
-    """The vision tower and a throwaway linear head learn each merged visual token's object colour
-    and shape from freshly rendered training scenes."""
+def training_images(cfg: TrainJudgeConfig, data: JudgeDataset, rng: np.random.Generator, n: int) -> list[tuple[Image.Image, Reading]]:
+    """n (image, reading) pairs for the vision stage: the generator's images of training records at
+    `vision.generated_share`, else fresh renders of training records, half broken."""
+    s, generated = cfg.vision, sorted({e.image for e in data.generated.examples})
+    pairs = []
+    for _ in range(n):
+        if generated and rng.random() < s.generated_share:
+            path = generated[int(rng.integers(len(generated)))]
+            pairs.append((data.generated.image(path), data.generated.reading(path)))
+        else:
+            image = render_image(sample_training_record(rng), rng.random() < 0.5, s.degrade_rate, rng)
+            pairs.append((image, read_scene(image)))
+    return pairs
+
+
+def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linear, data: JudgeDataset, out: Path) -> dict:
+    """The vision tower and a throwaway linear head learn what is centred in each visual token's
+    cell (an object's colour and class, an unrecognised blob or nothing), as the exact evaluator
+    reads the image (`centre_loss`)."""
     s = cfg.vision
     visual = judge.model.model.visual
-    head = cell_head(judge)
     params = [*visual.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng([cfg.seed, 11])
-    step, start, hits, finished = 0, time.time(), [], False
+    step, start, exact, finished = 0, time.time(), [], False
     visual.train()
     while not finished:
-        loss, hit = cell_loss(judge, head, *cell_batch(s.batch_size, visual_cells(cfg.model), rng, s.random_scene_rate, s.degrade_rate))
+        images, readings = zip(*training_images(cfg, data, rng, s.batch_size))
+        loss, hit = centre_loss(judge, head, images, readings)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         step += 1
-        hits.append(hit)
+        exact.append(hit)
         finished = time.time() - start >= s.minutes * 60
         if step % cfg.log_every == 0 or finished:  # the last step too, however few there were
-            log(out, stage="vision", step=step, seconds=round(time.time() - start), loss=loss.item(), cell_acc=float(np.mean(hits)))
-            hits = []
+            log(out, stage="vision", step=step, seconds=round(time.time() - start), loss=loss.item(), images_exact=float(np.mean(exact)))
+            exact = []
     judge.model.eval()
     return {"steps": step, "minutes": round((time.time() - start) / 60, 1), "samples_seen": step * s.batch_size}
 
 
-def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, data: JudgeDataset, out: Path) -> dict:
-    """The answer stage: balanced batches of yes/no answers, or of reflections, within `minutes`;
-    held-out evaluations and checkpoints every `eval_every` steps."""
+def answer_target(cfg: TrainJudgeConfig, examples: ExampleSet, e: Example) -> str:
+    """What the judge is taught to answer: its reading then the answer for the outcome question of a
+    reading judge, else the answer alone."""
+    if not (cfg.reads and e.task in READ_TASKS):
+        return e.answer
+    return reading_target(examples.reading(e.image), records_by_prompt()[e.prompt], e.answer)
+
+
+def answer_batch_loss(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linear, batch: Batch) -> tuple[torch.Tensor, float | None]:
+    """Teacher-forced loss of each example's target (`answer_target`), plus `centre_weight` times the
+    vision stage's loss on the same images; and that loss's share of exactly read images."""
+    images = [s.image(e.image) for s, e in batch]
+    targets = [answer_target(cfg, s, e) for s, e in batch]
+    loss = target_loss(judge, images, [e.question for _, e in batch], targets, [e.history for _, e in batch])
+    if not cfg.centre_weight:
+        return loss, None
+    centre, exact = centre_loss(judge, head, images, [s.reading(e.image) for s, e in batch])
+    return loss + cfg.centre_weight * centre, exact
+
+
+def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linear, data: JudgeDataset, out: Path) -> dict:
+    """The answer stage: balanced batches of answers (readings first, for a reading judge), or of
+    reflections, within `minutes`; held-out evaluations and checkpoints every `eval_every` steps."""
     d = cfg.data
     sampler = BalancedSampler(
         [(data.renders, 1 - d.generated_share - d.prefix_share), (data.generated, d.generated_share), (data.prefixes, d.prefix_share)],
@@ -89,11 +132,11 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, data: JudgeDataset, ou
     # its own generator: with reflections off, the answer batches are those of a run without them
     reflect_rng = np.random.default_rng([cfg.seed, 8])
     reflections = BalancedSampler([(data.renders, 1 - d.generated_share), (data.generated, d.generated_share)], reflect_rng) if cfg.reflection_share > 0 else None
-    targets = answer_ids(judge)
     model = judge.model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = [*model.parameters(), *head.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, reflection_steps, start, best = 0, 0, time.time(), None
-    window = {"loss": [], "train_acc": [], "reflection_loss": []}
+    window = {"loss": [], "images_exact": [], "reflection_loss": []}
     while (elapsed := time.time() - start) < cfg.minutes * 60:
         set_lr(optimizer, warmup_cosine(cfg.lr, step, cfg.warmup_steps, elapsed / (cfg.minutes * 60)))
         model.train()
@@ -102,12 +145,13 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, data: JudgeDataset, ou
             window["reflection_loss"].append(loss.item())
             reflection_steps += 1
         else:
-            loss, hits = answer_loss(judge, sampler.draw(cfg.batch_size), targets)
+            loss, exact = answer_batch_loss(cfg, judge, head, sampler.draw(cfg.batch_size))
             window["loss"].append(loss.item())
-            window["train_acc"].append(hits)
+            if exact is not None:
+                window["images_exact"].append(exact)
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         step += 1
         if step % cfg.log_every == 0 or time.time() - start >= cfg.minutes * 60:  # and the last step
@@ -142,10 +186,17 @@ def main(argv: list[str]) -> int:
 
     judge = load_judge(cfg.init_from) if cfg.init_from else build_judge(cfg.model, cfg.prompts, cfg.seed)
     judge.model.to(cfg.device)
+    set_reading_mode(judge.model, MODE if cfg.reads else None)
+    judge.reading = reading_mode(judge.model)
     log(out, stage="model", parameters=count_parameters(judge), vocab=len(judge.processor.tokenizer))
 
-    vision = pretrain_vision(cfg, judge, out) if cfg.vision.minutes > 0 else {"steps": 0, "minutes": 0.0, "samples_seen": 0}
-    stage = train_answers(cfg, judge, data, out) | {"vision": vision}
+    head = centre_head(judge)  # the perception head, shared by both stages and dropped after
+    vision = (
+        pretrain_vision(cfg, judge, head, data, out)
+        if cfg.vision.minutes > 0
+        else {"steps": 0, "minutes": 0.0, "samples_seen": 0}
+    )
+    stage = train_answers(cfg, judge, head, data, out) | {"vision": vision}
 
     result, reflections = evaluate_all(cfg, judge, data.heldout, data.heldout_prefixes)
     log(out, stage="final", **stage, **headline(result, reflections))

@@ -6,7 +6,7 @@ from PIL import Image
 from tiny_judges import CORPUS, byte_level_tokenizer, tiny_qwen2_vl
 
 from cotgen.errors import InputError
-from cotgen.train.judge.reflection import IGNORE, reflection_loss, reflection_scores, reflection_target, teacher_forced
+from cotgen.train.judge.reflection import IGNORE, reflection_scores, reflection_target, target_loss, teacher_forced
 
 REASONS = ("expected 2 circles, found 1", "the square is red, expected blue")
 TARGET = "no: expected 2 circles, found 1; the square is red, expected blue"
@@ -57,8 +57,8 @@ def test_a_batch_loss_is_the_mean_of_its_rows_losses(judge):
     questions = ["Is it red?", "Does this image accurately represent the prompt? Please answer yes or no.", "Why?"]
     targets = ["yes", TARGET, "no: expected 2 circles, found 1"]
     with torch.no_grad():
-        batch = reflection_loss(judge, images, questions, targets)
-        rows = [reflection_loss(judge, [i], [q], [t]) for i, q, t in zip(images, questions, targets)]
+        batch = target_loss(judge, images, questions, targets)
+        rows = [target_loss(judge, [i], [q], [t]) for i, q, t in zip(images, questions, targets)]
     assert batch.item() == pytest.approx(torch.stack(rows).mean().item(), abs=1e-5)
 
 
@@ -69,7 +69,7 @@ def test_a_judge_trained_on_one_reflection_explains_it_word_for_word():
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.01)
     model.train()
     for _ in range(40):
-        loss = reflection_loss(judge, [image], [question], [TARGET])
+        loss = target_loss(judge, [image], [question], [TARGET])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -11,7 +11,7 @@ from PIL import Image
 
 from cotgen.errors import InputError
 from cotgen.evaluate.exact import evaluate_image
-from cotgen.evaluate.reader import read_scene
+from cotgen.evaluate.reader import Reading, read_scene
 from cotgen.judge import JudgePrompts, answer_tokens, load_judge
 from cotgen.prompts import TAGS
 from cotgen.train.common.cards import rate
@@ -23,6 +23,7 @@ from cotgen.train.judge.generated import build_generated
 from cotgen.train.judge.labels import training_records
 from cotgen.train.judge.metrics import balanced_accuracy
 from cotgen.train.judge.model import build_judge
+from cotgen.train.judge.reading import CENTRE_CLASSES, MODE, centre_targets, reading_target, reading_text
 from cotgen.train.judge.renders import build_renders
 from cotgen.train.judge.sampler import BalancedSampler
 from cotgen.train.judge.tokenizer import byte_level_tokenizer, judge_corpus, world_prompts
@@ -57,12 +58,12 @@ def test_tokenizer_reads_every_judge_question_word_by_word(tokenizer):
         assert token in getattr(answers, word)
 
 
-def test_embedded_judge_sees_a_world_image_as_16_tokens_and_stays_small():
+def test_embedded_judge_sees_a_world_image_as_64_tokens_and_stays_small():
     judge = build_judge()
     image = render(sample_scene(RECORDS["a photo of a red square"], 0))
     inputs = judge.encode([image], [JudgePrompts().orm.format(prompt="a photo of a red square")])
     assert inputs["image_grid_thw"].tolist() == [[1, 8, 8]]  # 64×64 kept, 8 px patches
-    assert (inputs["input_ids"] == judge.model.config.image_token_id).sum() == 16  # merged 2×2
+    assert (inputs["input_ids"] == judge.model.config.image_token_id).sum() == 64  # one token per patch
     assert judge.model.config.vision_config.patch_size == judge.processor.image_processor.patch_size
     assert sum(p.numel() for p in judge.model.parameters()) * 4 <= 25e6  # safetensors in float32
     assert 0.0 <= judge.p_yes([image], ["yes"]).item() <= 1.0
@@ -164,6 +165,35 @@ def test_cell_targets_name_the_object_in_each_visual_token():
     assert all((c == 0) == (k == 0) for c, k in zip(colors, shapes))
 
 
+def test_centre_targets_name_what_is_centred_in_each_visual_token():
+    objects = (ShapeObject("circle", "red", Box(2, 2, 22, 22)), ShapeObject("cross", "blue", Box(40, 36, 62, 58)))
+    reading = Reading(objects, (Box(20, 40, 30, 50),))
+    targets = centre_targets(reading, cells=8, size=64)  # 8-px cells, row-major
+    assert targets[1 * 8 + 1] == CENTRE_CLASSES.index("red circle")  # centre (12, 12)
+    assert targets[5 * 8 + 6] == CENTRE_CLASSES.index("blue cross")  # centre (51, 47)
+    assert targets[5 * 8 + 3] == CENTRE_CLASSES.index("blob")  # centre (25, 45)
+    assert sum(t > 0 for t in targets) == 3
+
+
+def test_a_reading_states_what_the_evaluator_checks_for_the_prompt():
+    # two circles, the blue one larger (first in confidence order); a green square right of both
+    objects = (
+        ShapeObject("circle", "red", Box(2, 2, 20, 20)),
+        ShapeObject("circle", "blue", Box(4, 36, 28, 60)),
+        ShapeObject("square", "green", Box(40, 20, 62, 42)),
+    )
+    reading = Reading(objects, ())
+    assert reading_text(reading, RECORDS["a photo of two circles"]) == "circle: 2, blue, red"
+    assert reading_text(reading, RECORDS["a photo of a red circle"]) == "circle: 2, blue, red"
+    left = RECORDS["a photo of a circle left of a square"]
+    assert reading_text(reading, left) == "square: 1, green; circle: 2, blue, red; circle is left of square"
+    above = RECORDS["a photo of a circle above a square"]
+    assert reading_text(reading, above) == "square: 1, green; circle: 2, blue, red; circle is not above square"
+    assert reading_target(reading, RECORDS["a photo of a cross"], "no") == "cross: none. answer: no"
+    # what the judge writes never starts with an answer word, so its direct answers stay apart
+    assert not reading_target(reading, left, "yes").startswith(("yes", "no"))
+
+
 def test_balanced_accuracy():
     result = balanced_accuracy([0.9, 0.2, 0.6, 0.1], ["yes", "yes", "no", "no"])
     assert result["tpr"] == 0.5 and result["tnr"] == 0.5 and result["balanced"] == 0.5 and result["positives"] == 2
@@ -198,7 +228,7 @@ def card_row(card: str, first: str) -> list[str]:
 def test_train_judge_job_end_to_end(tmp_path):
     out = tmp_path / "run"
     overrides = [
-        f"out={out}", "init_from=null", "data.generator=embedded",  # judge.yaml continues run 2's judge, on its generator
+        f"out={out}",
         "threads=1", "minutes=0.15", "vision.minutes=0.03", "batch_size=8", "eval_every=5", "log_every=5",
         "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
         "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
@@ -207,7 +237,7 @@ def test_train_judge_job_end_to_end(tmp_path):
     done = run_job("--config", str(REPO / "jobs" / "configs" / "judge.yaml"), *overrides)
     assert done.returncode == 0, done.stderr[-3000:]
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert any(r.get("stage") == "vision" and "cell_acc" in r for r in log)
+    assert any(r.get("stage") == "vision" and "images_exact" in r for r in log)
     assert any(r.get("stage") == "answers" and "loss" in r for r in log)
     assert log[-1]["stage"] == "final" and log[-1]["steps"] >= 1
     assert {"orm", "prm", "clarity", "potential", "potential_first_clear_tag_mean"} <= set(log[-1])
@@ -233,8 +263,11 @@ def test_train_judge_job_end_to_end(tmp_path):
     image = render(sample_scene(RECORDS["a photo of two circles"], np.random.default_rng(1)))
     question = JudgePrompts().orm.format(prompt="a photo of two circles")
     assert judge.encode([image], [question])["image_grid_thw"].tolist() == [[1, 8, 8]]  # the processor came back
+    assert judge.reading == MODE  # it reads before it answers the outcome question
     p = judge.p_yes([image], [question])
     assert p.shape == (1,) and 0.0 <= p.item() <= 1.0
+    assert 0.0 <= orm["readings_exact"] <= 1.0 and "orm_readings_exact" in log[-1]
+    assert f"| {rate(orm['readings_exact'])} |" in card
 
 
 def test_bad_reflection_settings_are_rejected():

@@ -7,6 +7,7 @@ from cotgen.lazy import lazy_attributes
 _HOMES = {
     "JudgePrompts": "prompts",
     "image_processor_only": "processing", "load_processor": "processing", "save_processor": "processing",
-    **{name: "vlm" for name in ("SUPPORTED", "AnswerTokens", "Exchange", "VLMJudge", "answer_tokens", "load_judge", "save_judge")},
+    "AnswerTokens": "answers", "answer_tokens": "answers", "ReadingMode": "reading",
+    **{name: "vlm" for name in ("SUPPORTED", "Exchange", "VLMJudge", "load_judge", "save_judge")},
 }  # fmt: skip
 __getattr__ = lazy_attributes(__name__, _HOMES)

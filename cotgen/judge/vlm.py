@@ -5,14 +5,15 @@ assistant's generation prompt. Earlier (question, answer) exchanges can come fir
 sits in the first user turn, as when PARM asks "potential" after "clarity" was answered "yes".
 P(yes) is read from the next-token logits of one left-padded batched forward pass: the softmax over
 two groups, each the logsumexp of the logits of every single-token spelling of "yes" (or "no").
-Nothing is sampled, unlike the paper's code, which sampled an answer and read its first token.
+Nothing is sampled, unlike the paper's code, which sampled an answer and read its first token. A
+judge whose config marks it as one that reads first (the embedded one) answers after its own greedy
+reading instead (`cotgen.judge.reading`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,14 +23,15 @@ from transformers import (
     BatchFeature,
     LlavaOnevisionProcessor,
     PreTrainedModel,
-    PreTrainedTokenizerBase,
     ProcessorMixin,
     Qwen2_5_VLProcessor,
     Qwen2VLProcessor,
 )
 
 from cotgen.errors import InputError
+from cotgen.judge.answers import answer_tokens, grouped_p_yes
 from cotgen.judge.processing import load_processor, save_processor
+from cotgen.judge.reading import read_then_answer, reading_mode
 from cotgen.models.presets import resolve
 
 SUPPORTED: dict[str, type[ProcessorMixin]] = {
@@ -40,36 +42,6 @@ SUPPORTED: dict[str, type[ProcessorMixin]] = {
 
 Exchange = tuple[str, str]
 """An earlier turn of the conversation: (question, answer)."""
-
-
-@dataclass(frozen=True)
-class AnswerTokens:
-    """The ids of every spelling of "yes" and of "no" that the tokenizer writes as one token."""
-
-    yes: tuple[int, ...]
-    no: tuple[int, ...]
-
-
-def answer_tokens(tokenizer: PreTrainedTokenizerBase) -> AnswerTokens:
-    def single_tokens(word: str) -> tuple[int, ...]:
-        ids: list[int] = []
-        for form in (word, word.capitalize(), word.upper()):
-            for text in (form, " " + form):
-                encoded = tokenizer.encode(text, add_special_tokens=False)
-                if len(encoded) == 1 and encoded[0] != tokenizer.unk_token_id and encoded[0] not in ids:
-                    ids.append(encoded[0])
-        if not ids:
-            raise InputError(f"the judge's tokenizer has no single token for {word!r}")
-        return tuple(ids)
-
-    return AnswerTokens(yes=single_tokens("yes"), no=single_tokens("no"))
-
-
-def grouped_p_yes(logits: torch.Tensor, answers: AnswerTokens) -> torch.Tensor:
-    """P(yes) from next-token logits (batch, vocab): softmax over the yes-group and no-group logits."""
-    yes = logits[:, list(answers.yes)].float().logsumexp(-1)
-    no = logits[:, list(answers.no)].float().logsumexp(-1)
-    return torch.sigmoid(yes - no)  # softmax([yes, no])[0]
 
 
 def _check_supported(model_type: str | None, where: str = "judge model") -> None:
@@ -97,6 +69,8 @@ class VLMJudge:
         self.model = model.eval()
         self.processor = processor
         self.answers = answer_tokens(processor.tokenizer)
+        self.reading = reading_mode(model)
+        """None, or how this judge writes its reading before answering (`cotgen.judge.reading`)."""
 
     def encode(
         self,
@@ -124,10 +98,26 @@ class VLMJudge:
         history: Sequence[Sequence[Exchange]] | None = None,
     ) -> torch.Tensor:
         """P(yes) for each (image, question) pair, as a float tensor on the CPU."""
+        return self.read(images, questions, history)[0]
+
+    @torch.no_grad()
+    def read(
+        self,
+        images: Sequence[Image.Image],
+        questions: Sequence[str],
+        history: Sequence[Sequence[Exchange]] | None = None,
+    ) -> tuple[torch.Tensor, list[str]]:
+        """P(yes) for each pair and what the judge read before answering: for a judge that reads
+        first (`self.reading`), after its own greedy reading; otherwise from one forward pass, with
+        empty readings."""
         if not questions:
-            return torch.empty(0)
-        logits = self.model(**self.encode(images, questions, history), logits_to_keep=1).logits[:, -1]
-        return grouped_p_yes(logits, self.answers).cpu()
+            return torch.empty(0), []
+        inputs = self.encode(images, questions, history)
+        if self.reading is not None:
+            tokenizer = self.processor.tokenizer
+            return read_then_answer(self.model, tokenizer, inputs, self.reading, self.answers)
+        logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
+        return grouped_p_yes(logits, self.answers).cpu(), [""] * len(questions)
 
     @torch.no_grad()
     def explain(

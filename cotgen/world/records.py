@@ -98,6 +98,12 @@ def all_records(tag: str) -> tuple[Record, ...]:
     raise InputError(f"unknown tag {tag!r} (expected one of {', '.join(TAGS)})")
 
 
+@cache
+def records_by_prompt() -> dict[str, Record]:
+    """Every record the world can express, by its prompt (no two records share a prompt)."""
+    return {r.prompt: r for tag in TAGS for r in all_records(tag)}
+
+
 def is_held_out(record: Record) -> bool:
     """True if the record names any held-out class pair, colour–class binding or count."""
     classes = [c.cls for c in record.include]

@@ -67,8 +67,9 @@ class JudgeModelConfig:
     """Side of the images the processor produces (the world's canvas)."""
     patch_size: int = 8
     """Vision patch side in pixels (image processor and vision tower)."""
-    merge_size: int = 2
-    """Patches merged per side into one language-model token."""
+    merge_size: int = 1
+    """Patches merged per side into one language-model token (1: each 8-px patch is a token, 64 in
+    all, fine enough to tell four 18-px objects apart; 2 merges them into 16)."""
     vision_dim: int = 128
     """Vision tower width."""
     vision_depth: int = 3
@@ -106,18 +107,25 @@ class JudgeModelConfig:
 
 @dataclass
 class VisionConfig:
-    """The vision stage: the vision tower alone learns each visual token's object (the `vision` section)."""
+    """The vision stage: the vision tower alone learns what is centred in each visual token's cell
+    (the `vision` section)."""
 
-    minutes: float = 4.0
+    minutes: float = 8.0
     """Wall-clock budget of the vision stage (0 skips it)."""
     batch_size: int = 32
-    """Rendered scenes per step."""
+    """Images per step."""
     lr: float = 1e-3
     """AdamW learning rate (constant)."""
-    random_scene_rate: float = 0.3
-    """Share of prompt-free random scenes among the rendered training scenes."""
+    generated_share: float = 0.5
+    """Share of the generator's images of training records (the `generated` set) among the images;
+    the rest are fresh renders of training records, half broken."""
     degrade_rate: float = 0.3
     """Share of rendered scenes passed through a random degradation."""
+
+    def __post_init__(self) -> None:
+        for name in ("generated_share", "degrade_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InputError(f"vision.{name}: must be within [0, 1], got {getattr(self, name)}")
 
 
 @dataclass
@@ -140,6 +148,12 @@ class TrainJudgeConfig:
     """The questions the judge is trained (and will be asked) with."""
     init_from: str | None = None
     """Continue training this judge folder instead of building a fresh model."""
+    reads: bool = True
+    """The judge writes its reading of the image (`cotgen.train.judge.reading`) before it answers the
+    outcome question (ORM and PRM), and P(yes) is read after it; False: it answers "yes" or "no" at once."""
+    centre_weight: float = 0.5
+    """Weight, beside the answer stage's loss, of the vision stage's loss on the same images, which
+    keeps each visual token telling what is centred in its cell (0: off)."""
     batch_size: int = 32
     """Answer-stage batch size."""
     lr: float = 1e-3
@@ -172,6 +186,8 @@ class TrainJudgeConfig:
                 raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.minutes <= 0 or self.lr <= 0:
             raise InputError("minutes and lr: must be positive")
+        if self.centre_weight < 0:
+            raise InputError(f"centre_weight: must be at least 0, got {self.centre_weight}")
         if not 0.0 <= self.reflection_share <= 1.0:
             raise InputError(f"reflection_share: must be within [0, 1], got {self.reflection_share}")
         if self.reflection_eval < 0:

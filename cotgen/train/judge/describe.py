@@ -5,7 +5,7 @@ The description lists the reader's objects (and unrecognised blobs) in reading o
 "colour shape at X Y" with X, Y the centre's cell on a coarse `grid`×`grid` grid:
 "red circle at 1 2, blue square at 5 2. answer: yes". It is the same for every question about an
 image; the answer after it depends on the prompt. Training is teacher forcing on the whole target
-(`cotgen.train.judge.reflection.reflection_loss` takes any target text).
+(`cotgen.train.judge.reflection.target_loss` takes any target text).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from cotgen.evaluate.reader import Reading
-from cotgen.judge.vlm import VLMJudge, grouped_p_yes
+from cotgen.judge.answers import grouped_p_yes
+from cotgen.judge.vlm import VLMJudge
 from cotgen.train.judge.reflection import IGNORE, teacher_forced
 from cotgen.world.scene import Box
 

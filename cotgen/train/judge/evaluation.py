@@ -7,8 +7,10 @@ from cotgen.judge.vlm import VLMJudge
 from cotgen.train.judge.config import TrainJudgeConfig
 from cotgen.train.judge.examples import ANSWERS, ExampleSet, spread
 from cotgen.train.judge.metrics import rates
+from cotgen.train.judge.reading import reading_text
 from cotgen.train.judge.reflection import reflection_scores
 from cotgen.train.judge.rollouts import PREFIX_TASKS, first_clear_step
+from cotgen.world.records import records_by_prompt
 
 EXPLAIN_TOKENS = 128
 """Greedy tokens per held-out reflection: well past the longest target (a reason is at most ~16 tokens)."""
@@ -17,19 +19,37 @@ REFLECTION_SAMPLES = 4
 REFLECTION_RATES = ("reason_recall", "says_no", "says_yes")
 
 
-def judge_p_yes(judge: VLMJudge, examples: ExampleSet, batch: int) -> list[float]:
+def judge_read(judge: VLMJudge, examples: ExampleSet, batch: int) -> tuple[list[float], list[str]]:
+    """P(yes) of every example and what the judge read before answering (`VLMJudge.read`)."""
     judge.model.eval()
-    p_yes = []
+    p_yes, readings = [], []
     for start in range(0, len(examples), batch):
         chunk = examples.examples[start : start + batch]
-        p_yes += judge.p_yes([examples.image(e.image) for e in chunk], [e.question for e in chunk], [e.history for e in chunk]).tolist()
-    return p_yes
+        p, read = judge.read([examples.image(e.image) for e in chunk], [e.question for e in chunk], [e.history for e in chunk])
+        p_yes += p.tolist()
+        readings += read
+    return p_yes, readings
+
+
+def judge_p_yes(judge: VLMJudge, examples: ExampleSet, batch: int) -> list[float]:
+    return judge_read(judge, examples, batch)[0]
+
+
+def readings_exact(judge: VLMJudge, examples: ExampleSet, readings: list[str]) -> float:
+    """The share of the judge's readings identical to what the evaluator's reading of the image says
+    for the example's prompt (`reading_text`)."""
+    expected = [reading_text(examples.reading(e.image), records_by_prompt()[e.prompt]) for e in examples.examples]
+    return sum(r == x for r, x in zip(readings, expected)) / max(1, len(expected))
 
 
 def evaluate(judge: VLMJudge, heldout: ExampleSet, heldout_prefixes: ExampleSet, batch: int) -> dict:
     """Held-out accuracy per task: ORM on final images; PRM, clarity and potential on prefixes, and
-    potential at each path's first clear step (where PARM asks it)."""
-    result = {"orm": rates(list(zip(judge_p_yes(judge, heldout, batch), heldout.examples)))}
+    potential at each path's first clear step (where PARM asks it). A reading judge's ORM result also
+    has `readings_exact`."""
+    p_yes, readings = judge_read(judge, heldout, batch)
+    result = {"orm": rates(list(zip(p_yes, heldout.examples)))}
+    if judge.reading is not None:
+        result["orm"]["readings_exact"] = readings_exact(judge, heldout, readings)
     pairs = list(zip(judge_p_yes(judge, heldout_prefixes, batch), heldout_prefixes.examples))
     for task in PREFIX_TASKS:
         result[task] = rates([(p, e) for p, e in pairs if e.task == task])
@@ -65,4 +85,5 @@ def evaluate_all(cfg: TrainJudgeConfig, judge: VLMJudge, heldout: ExampleSet, he
 def headline(result: dict, reflections: dict | None = None) -> dict:
     """Each task's pooled and tag-mean balanced accuracy, and the reflections' rates, for the log."""
     accuracies = {f"{task}{suffix}": r["overall"]["balanced"] if suffix == "" else r["tag_mean"] for task, r in result.items() for suffix in ("", "_tag_mean")}
+    accuracies |= {"orm_readings_exact": result["orm"]["readings_exact"]} if "readings_exact" in result["orm"] else {}
     return accuracies | ({f"reflection_{k}": reflections[k] for k in REFLECTION_RATES} if reflections else {})

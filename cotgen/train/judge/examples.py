@@ -24,6 +24,8 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
+from cotgen.evaluate.reader import Reading, read_scene
+
 ANSWERS = ("yes", "no")
 T = TypeVar("T")
 
@@ -67,6 +69,7 @@ class ExampleSet:
         self.folder = folder
         self.examples = examples
         self._images: dict[str, Image.Image] = {}
+        self._readings: dict[str, Reading] = {}
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -76,6 +79,12 @@ class ExampleSet:
             with Image.open(self.folder / path) as image:
                 self._images[path] = image.convert("RGB")
         return self._images[path]
+
+    def reading(self, path: str) -> Reading:
+        """The exact evaluator's reading of an image (read once)."""
+        if path not in self._readings:
+            self._readings[path] = read_scene(self.image(path))
+        return self._readings[path]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{source: {"yes": n, "no": n}}."""

@@ -3,17 +3,24 @@ reflections (teacher-forced, `reflection`)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
 from cotgen.errors import InputError
+from cotgen.evaluate.reader import Reading
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.vlm import VLMJudge
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES
 from cotgen.train.judge.config import JudgeModelConfig
 from cotgen.train.judge.examples import ANSWERS, Example, ExampleSet
-from cotgen.train.judge.reflection import reflection_loss, reflection_target
+from cotgen.train.judge.reading import CENTRE_CLASSES, centre_targets
+from cotgen.train.judge.reflection import reflection_target, target_loss
 
+CENTRED_WEIGHT = 4.0
+"""Weight of a visual token with something centred in its cell against an empty one (about 1 in 20)."""
 Batch = list[tuple[ExampleSet, Example]]
 """A training batch, as `BalancedSampler.draw` returns it."""
 
@@ -23,24 +30,53 @@ def visual_cells(spec: JudgeModelConfig) -> int:
     return spec.image_size // (spec.patch_size * spec.merge_size)
 
 
+def visual_cells_of(judge: VLMJudge) -> int:
+    """Merged visual tokens per side of the images the judge's processor makes."""
+    p = judge.processor.image_processor
+    return math.isqrt(p.size["longest_edge"]) // (p.patch_size * p.merge_size)
+
+
 def cell_head(judge: VLMJudge) -> torch.nn.Linear:
     """The vision stage's throwaway head: a visual token's features → colour and shape logits."""
     classes = len(CELL_COLORS) + len(CELL_SHAPES)
     return torch.nn.Linear(judge.model.config.text_config.hidden_size, classes).to(judge.model.device)
 
 
+def visual_features(judge: VLMJudge, images) -> torch.Tensor:
+    """The merged visual tokens the language model sees, (images · tokens, hidden), row-major per image."""
+    pixels = judge.processor.image_processor(images, return_tensors="pt").to(judge.model.device)
+    return judge.model.model.visual(pixels["pixel_values"].to(judge.model.dtype), grid_thw=pixels["image_grid_thw"]).pooler_output
+
+
 def cell_loss(judge: VLMJudge, head: torch.nn.Linear, images, colors: torch.Tensor, shapes: torch.Tensor) -> tuple[torch.Tensor, float]:
     """Cross-entropy of each merged visual token's object colour and shape, and the share of tokens
     showing an object whose colour and shape are both right."""
-    pixels = judge.processor.image_processor(images, return_tensors="pt").to(judge.model.device)
     colors, shapes = colors.to(judge.model.device), shapes.to(judge.model.device)
-    features = judge.model.model.visual(pixels["pixel_values"].to(judge.model.dtype), grid_thw=pixels["image_grid_thw"]).pooler_output
-    logits = head(features)
+    logits = head(visual_features(judge, images))
     color_logits, shape_logits = logits[:, : len(CELL_COLORS)], logits[:, len(CELL_COLORS) :]
     loss = F.cross_entropy(color_logits.float(), colors) + F.cross_entropy(shape_logits.float(), shapes)
     occupied = colors > 0
     hits = ((color_logits.argmax(-1) == colors) & (shape_logits.argmax(-1) == shapes))[occupied].float().mean().item()
     return loss, hits
+
+
+def centre_head(judge: VLMJudge) -> torch.nn.Linear:
+    """The reading judge's throwaway perception head: a visual token's features → `CENTRE_CLASSES` logits."""
+    return torch.nn.Linear(judge.model.config.text_config.hidden_size, len(CENTRE_CLASSES)).to(judge.model.device)
+
+
+def centre_loss(judge: VLMJudge, head: torch.nn.Linear, images, readings: Sequence[Reading]) -> tuple[torch.Tensor, float]:
+    """Cross-entropy of what is centred in each visual token's cell (`centre_targets`), the tokens
+    with something centred weighing `CENTRED_WEIGHT` times the empty ones (there are few of them);
+    and the share of images whose every token is right."""
+    cells = visual_cells_of(judge)
+    size = judge.processor.image_processor.patch_size * judge.processor.image_processor.merge_size * cells
+    targets = torch.tensor([t for r in readings for t in centre_targets(r, cells, size)], device=judge.model.device)
+    logits = head(visual_features(judge, images)).float()
+    weights = 1 + (CENTRED_WEIGHT - 1) * (targets > 0).float()
+    loss = (F.cross_entropy(logits, targets, reduction="none") * weights).sum() / weights.sum()
+    exact = (logits.argmax(-1) == targets).view(len(readings), -1).all(1).float().mean().item()
+    return loss, exact
 
 
 def answer_ids(judge: VLMJudge) -> dict[str, int]:
@@ -71,7 +107,7 @@ def answer_loss(judge: VLMJudge, batch: Batch, targets: dict[str, int]) -> tuple
 
 
 def batch_reflection_loss(judge: VLMJudge, batch: Batch, prompts: JudgePrompts) -> torch.Tensor:
-    """`reflection_loss` of ORM examples asked the reflection question about their own prompt."""
+    """`target_loss` of ORM examples asked the reflection question about their own prompt."""
     images = [s.image(e.image) for s, e in batch]
     questions = [prompts.reflection.format(prompt=e.prompt) for _, e in batch]
-    return reflection_loss(judge, images, questions, [reflection_target(e.answer, e.reasons) for _, e in batch])
+    return target_loss(judge, images, questions, [reflection_target(e.answer, e.reasons) for _, e in batch])

@@ -6,7 +6,7 @@ correct, else "no: " and the evaluator's reason sentences joined by "; ", e.g.
 the same "yes" / "no" as the ORM answer, and every reason is one of the evaluator's own sentences, so
 an explanation can be checked word for word (`reflection_scores`).
 
-Training is teacher forcing (`reflection_loss`): the chat encoded exactly as `VLMJudge.explain` encodes
+Training is teacher forcing (`target_loss`): the chat encoded exactly as `VLMJudge.explain` encodes
 it (left-padded, ending with the assistant's generation prompt), the target's tokens and the
 end-of-turn token appended on the right (right-padded), cross-entropy on those tokens only.
 """
@@ -40,16 +40,17 @@ def reflection_target(answer: str, reasons: Sequence[str]) -> str:
 
 
 def teacher_forced(
-    judge: VLMJudge, images: Sequence[Image.Image], questions: Sequence[str], targets: Sequence[str]
+    judge: VLMJudge, images: Sequence[Image.Image], questions: Sequence[str], targets: Sequence[str], history=None
 ) -> tuple[BatchFeature, torch.Tensor]:
     """The model inputs for each chat with its target answer (+ end of turn) appended, and labels:
     the target's token ids where they stand, `IGNORE` elsewhere. The prompts are left-padded by
     `encode` (so every answer starts at the same column) and the answers right-padded; padding is
-    masked out of the attention mask, from which Qwen2-VL also computes its rope positions."""
+    masked out of the attention mask, from which Qwen2-VL also computes its rope positions. `history`
+    as in `VLMJudge.encode`."""
     tokenizer = judge.processor.tokenizer
     end = tokenizer.convert_tokens_to_ids(END_OF_TURN)
     answers = [tokenizer.encode(t, add_special_tokens=False) + [end] for t in targets]
-    inputs = judge.encode(images, questions)
+    inputs = judge.encode(images, questions, history)
     rows, prompt = inputs["input_ids"].shape
     width = max(len(a) for a in answers)
     ids = torch.full((rows, width), tokenizer.pad_token_id, dtype=inputs["input_ids"].dtype)
@@ -67,12 +68,12 @@ def teacher_forced(
     return inputs, labels
 
 
-def reflection_loss(
-    judge: VLMJudge, images: Sequence[Image.Image], questions: Sequence[str], targets: Sequence[str]
+def target_loss(
+    judge: VLMJudge, images: Sequence[Image.Image], questions: Sequence[str], targets: Sequence[str], history=None
 ) -> torch.Tensor:
     """Teacher-forced cross-entropy of each target's tokens and end of turn, averaged within each row,
     then over the rows: every example weighs the same, so a long "no: ..." does not drown a "yes"."""
-    inputs, labels = teacher_forced(judge, images, questions, targets)
+    inputs, labels = teacher_forced(judge, images, questions, targets, history)
     width = labels.shape[1] - int((labels != IGNORE).any(0).int().argmax())  # the answers' columns, at the right
     # logits from the generation prompt's last token on, each predicting the next; none for the left pads
     logits = judge.model(**inputs, logits_to_keep=width + 1, use_cache=False).logits[:, :-1]

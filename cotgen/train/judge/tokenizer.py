@@ -11,12 +11,14 @@ import numpy as np
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import Qwen2Tokenizer
 
+from cotgen.evaluate.reader import Reading
 from cotgen.evaluate.rules import check
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.prompts import TAGS
 from cotgen.train.judge.examples import ANSWERS
+from cotgen.train.judge.reading import reading_target
 from cotgen.world.records import all_records
-from cotgen.world.sampler import sample_random_scene
+from cotgen.world.sampler import sample_random_scene, sample_scene
 from cotgen.world.scene import Box
 
 SPECIALS = ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>", "<image>", "<video>"]  # fmt: skip
@@ -56,9 +58,22 @@ def reason_sentences(seed: int = 0, scenes_per_record: int = 2) -> tuple[str, ..
     return tuple(sorted(reasons))
 
 
+@lru_cache(maxsize=1)
+def reading_sentences(seed: int = 0) -> tuple[str, ...]:
+    """What a reading judge writes for a random scene against every record, and for a scene drawn
+    for the record: the readings' vocabulary (`cotgen.train.judge.reading`)."""
+    rng = np.random.default_rng(seed)
+    texts = []
+    for tag in TAGS:
+        for record in all_records(tag):
+            for scene in (sample_random_scene(rng), sample_scene(record, rng)):
+                texts.append(reading_target(Reading(scene.objects, ()), record, "no"))
+    return tuple(texts)
+
+
 def judge_corpus(prompts: JudgePrompts | None = None) -> list[str]:
-    """Every text the judge reads or writes: each task question for every world prompt, the answers
-    and the evaluator's reasons (one string per line of the corpus)."""
+    """Every text the judge reads or writes: each task question for every world prompt, the answers,
+    the evaluator's reasons and readings (one string per line of the corpus)."""
     prompts = prompts or JudgePrompts()
     # each answer alone too: the assistant's answer starts its turn, with no space before it
     corpus = [SYSTEM, *ANSWERS, *(a.capitalize() for a in ANSWERS), " ".join(ANSWERS), " ".join(a.capitalize() for a in ANSWERS)]
@@ -66,4 +81,5 @@ def judge_corpus(prompts: JudgePrompts | None = None) -> list[str]:
     corpus += [t.format(prompt=p) for p in world_prompts() for t in templates]
     corpus.append(prompts.potential)
     corpus += list(reason_sentences())
+    corpus += list(reading_sentences())
     return corpus

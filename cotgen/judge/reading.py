@@ -1,0 +1,112 @@
+"""Judges that read the image before they answer: a chain of thought that P(yes) is read after.
+
+A judge whose model config carries `cotgen_reading` may answer a question either directly ("yes" /
+"no" as its first token) or by first writing what it sees, then the marker and its answer:
+"circle: 2, red at 1 2, blue at 5 2. answer: no". P(yes) is then read from the logits right after its
+own greedy reading's marker, in the same generate call, so a direct answer costs one forward pass
+as before and a reading costs one pass per token. A real judge (no `cotgen_reading` in its config)
+keeps the plain one-forward P(yes): cotgen never makes a 7B judge write first.
+
+The embedded judge learns the reading it writes from the exact evaluator (`cotgen.train.judge.reading`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import BatchFeature, PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria
+
+from cotgen.errors import InputError
+from cotgen.judge.answers import AnswerTokens, grouped_p_yes
+
+CONFIG_KEY = "cotgen_reading"
+"""The model config attribute (saved in config.json) that marks a judge that reads first."""
+UNANSWERED = 0.5
+"""P(yes) of a reading that never reached its marker within the token budget: no answer either way."""
+
+
+@dataclass(frozen=True)
+class ReadingMode:
+    """How a reading judge writes: the text that ends its reading, and its longest reading in tokens."""
+
+    marker: str = "answer:"
+    max_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if not self.marker.strip():
+            raise InputError(f"{CONFIG_KEY}.marker: must not be blank")
+        if self.max_tokens < 1:
+            raise InputError(f"{CONFIG_KEY}.max_tokens: must be at least 1, got {self.max_tokens}")
+
+
+def reading_mode(model: PreTrainedModel) -> ReadingMode | None:
+    """The model's reading mode, or None for a judge that answers in one forward pass."""
+    raw = getattr(model.config, CONFIG_KEY, None)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"marker", "max_tokens"}:
+        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens}}, got {raw!r}")
+    return ReadingMode(**raw)
+
+
+def set_reading_mode(model: PreTrainedModel, mode: ReadingMode | None) -> None:
+    """Mark the model (and the config.json it saves) as a judge that reads first, or not."""
+    setattr(model.config, CONFIG_KEY, None if mode is None else {"marker": mode.marker, "max_tokens": mode.max_tokens})
+
+
+class _Answered(StoppingCriteria):
+    """A row is done once it answered directly or wrote its marker and one token after it."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, marker: str, start: int, direct: set[int]):
+        self.tokenizer, self.marker, self.start, self.direct = tokenizer, marker, start, direct
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+        written = input_ids[:, self.start :].tolist()
+        done = [row[0] in self.direct or self.marker in self.tokenizer.decode(row[:-1]) for row in written]
+        return torch.tensor(done, device=input_ids.device)
+
+
+def answer_step(
+    tokenizer: PreTrainedTokenizerBase, written: Sequence[int], marker: str, direct: set[int]
+) -> int | None:
+    """Which generated step's logits hold the answer: 0 for a direct answer, the step after the
+    marker for a reading, None when the reading never reached its marker."""
+    if written and written[0] in direct:
+        return 0
+    for i in range(len(written) - 1):
+        if marker in tokenizer.decode(written[: i + 1]):
+            return i + 1
+    return None
+
+
+@torch.no_grad()
+def read_then_answer(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    inputs: BatchFeature,
+    mode: ReadingMode,
+    answers: AnswerTokens,
+) -> tuple[torch.Tensor, list[str]]:
+    """P(yes) of each chat in `inputs` after the judge's own greedy reading (or its direct answer),
+    and each reading (empty for a direct answer)."""
+    direct = {*answers.yes, *answers.no}
+    start = inputs["input_ids"].shape[1]
+    out = model.generate(
+        **inputs, do_sample=False, max_new_tokens=mode.max_tokens + 2, pad_token_id=tokenizer.pad_token_id,
+        stopping_criteria=[_Answered(tokenizer, mode.marker, start, direct)],
+        return_dict_in_generate=True, output_logits=True,
+    )  # fmt: skip
+    logits = torch.stack(out.logits, 1)
+    p_yes, readings = [], []
+    for row, written in enumerate(out.sequences[:, start:].tolist()):
+        step = answer_step(tokenizer, written, mode.marker, direct)
+        if step is None:
+            p_yes.append(UNANSWERED)
+            readings.append(tokenizer.decode(written, skip_special_tokens=True).strip())
+            continue
+        p_yes.append(grouped_p_yes(logits[row, step][None], answers).item())
+        text = tokenizer.decode(written[:step], skip_special_tokens=True) if step else ""
+        readings.append(text.split(mode.marker)[0].strip().rstrip(".").strip())
+    return torch.tensor(p_yes), readings

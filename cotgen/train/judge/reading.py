@@ -1,0 +1,80 @@
+"""What the embedded judge learns to read before it answers (`cotgen.judge.reading` at inference).
+
+For an outcome question the judge writes the facts the exact evaluator checks for that prompt, then
+its answer: for each class the prompt names, how many the image holds and their colours in the
+evaluator's confidence order (largest first), and for a position prompt whether the relation holds
+between the first of each:
+
+    "circle: 2, red, blue; square: 1, green; circle is not left of square. answer: no"
+    "cross: none. answer: no"
+
+Every word comes from the evaluator's reading of the image (`cotgen.evaluate.reader`), so the answer
+after it is a short check, and what the judge must learn from pixels is the reading. The reading
+names no coordinates: Qwen2-VL's visual tokens carry their position only through rotary attention,
+as offsets, so a judge can tell that one object is left of another but hardly write where each is.
+A reading never starts with "yes" or "no", so a reading judge's direct answers (clarity, potential,
+reflections) stay told apart from its readings by their first token.
+
+The vision stage's targets are the same facts per visual token: the colour and class of the object
+whose centre falls in the token's cell, an unrecognised blob, or nothing (`centre_targets`).
+"""
+
+from __future__ import annotations
+
+from cotgen.evaluate.reader import Reading
+from cotgen.evaluate.rules import confidence_order
+from cotgen.judge.reading import ReadingMode
+from cotgen.prompts import Record
+from cotgen.world.scene import Box, relations
+from cotgen.world.vocab import COLORS, SHAPES
+
+MODE = ReadingMode(marker="answer:", max_tokens=48)
+"""The embedded judge's reading mode: a long reading (two classes, four objects each, a relation) is
+about 30 tokens."""
+READ_TASKS = ("orm", "prm")
+"""The tasks asked the outcome question, which a reading judge reads before answering."""
+CENTRE_CLASSES = ("none", "blob", *(f"{color} {cls}" for color in COLORS for cls in SHAPES))
+
+
+def centre_cell(box: Box, cells: int, size: int) -> tuple[int, int]:
+    """(column, row) of the box's centre on a `cells`×`cells` grid over a `size`-pixel canvas."""
+    side = size / cells
+    return int((box.x0 + box.x1) / 2 // side), int((box.y0 + box.y1) / 2 // side)
+
+
+def reading_text(reading: Reading, record: Record) -> str:
+    """The facts the evaluator checks for `record`, as the judge writes them before its answer."""
+    objects = confidence_order(reading.objects)
+    first: dict[str, Box] = {}
+    parts = []
+    for cls in dict.fromkeys(c.cls for c in record.include):
+        found = [o for o in objects if o.cls == cls]
+        if found:
+            first[cls] = found[0].box
+        parts.append(f"{cls}: {len(found)}, {', '.join(o.color for o in found)}" if found else f"{cls}: none")
+    for clause in record.include:
+        if clause.position is not None:
+            relation, target = clause.position
+            other = record.include[target].cls
+            if clause.cls in first and other in first:
+                holds = relation in relations(first[clause.cls], first[other])
+                parts.append(f"{clause.cls} is {'' if holds else 'not '}{relation} {other}")
+    return "; ".join(parts)
+
+
+def reading_target(reading: Reading, record: Record, answer: str) -> str:
+    """The whole answer the judge is taught for an outcome question: its reading, the marker, the answer."""
+    return f"{reading_text(reading, record)}. {MODE.marker} {answer}"
+
+
+def centre_targets(reading: Reading, cells: int, size: int) -> list[int]:
+    """For each cell (row-major, as the visual tokens are ordered): the index in CENTRE_CLASSES of the
+    largest object centred there, else "blob" for an unrecognised shape centred there, else "none"."""
+    targets = [0] * (cells * cells)
+    for box in reading.blobs:
+        x, y = centre_cell(box, cells, size)
+        targets[y * cells + x] = 1
+    for obj in sorted(reading.objects, key=lambda o: o.box.area):  # the largest is written last and wins
+        x, y = centre_cell(obj.box, cells, size)
+        targets[y * cells + x] = CENTRE_CLASSES.index(f"{obj.color} {obj.cls}")
+    return targets

@@ -1,0 +1,103 @@
+"""Judges that read before they answer: P(yes) after the judge's own greedy reading, direct answers
+in one pass, and the reading mode saved with the judge."""
+
+import pytest
+import torch
+from PIL import Image
+from tiny_judges import CORPUS, byte_level_tokenizer, tiny_qwen2_vl
+
+from cotgen.errors import InputError
+from cotgen.judge import ReadingMode, load_judge, save_judge
+from cotgen.judge.answers import grouped_p_yes
+from cotgen.judge.reading import CONFIG_KEY, UNANSWERED, reading_mode, set_reading_mode
+from cotgen.train.judge.reflection import target_loss
+
+OUTCOME = "Does this image show a red circle?"
+CLARITY = "Is this image clear?"
+TARGETS = {  # (colour, question): what the judge is taught to write
+    ("red", OUTCOME): "circle: 1, red. answer: yes",
+    ("blue", OUTCOME): "circle: 1, blue. answer: no",
+    ("red", CLARITY): "yes",
+    ("blue", CLARITY): "no",
+}
+MODE = ReadingMode(marker="answer:", max_tokens=24)
+
+
+def picture(color: str) -> Image.Image:
+    image = Image.new("RGB", (56, 56), "white")
+    image.paste(Image.new("RGB", (28, 28), color), (14, 14))
+    return image
+
+
+@pytest.fixture(scope="module")
+def reader():
+    """A tiny Qwen2-VL taught the four answers above, marked as a judge that reads first."""
+    torch.manual_seed(0)
+    judge = tiny_qwen2_vl(byte_level_tokenizer([*CORPUS, *TARGETS.values()], vocab_size=400))
+    images = [picture(color) for color, _ in TARGETS]
+    questions = [question for _, question in TARGETS]
+    optimizer = torch.optim.AdamW(judge.model.parameters(), lr=0.01)
+    judge.model.train()
+    for _ in range(80):
+        loss = target_loss(judge, images, questions, list(TARGETS.values()))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    judge.model.eval()
+    set_reading_mode(judge.model, MODE)
+    judge.reading = reading_mode(judge.model)
+    return judge
+
+
+def test_the_answer_is_read_after_the_judges_own_reading(reader):
+    images, questions = [picture("red"), picture("blue")], [OUTCOME, OUTCOME]
+    p_yes, readings = reader.read(images, questions)
+    assert readings == ["circle: 1, red", "circle: 1, blue"]
+    assert p_yes[0] > 0.9 and p_yes[1] < 0.1
+    # the same P(yes) as one forward pass over the prompt, the reading and the marker
+    tokenizer = reader.processor.tokenizer
+    for image, question, text, p in zip(images, questions, readings, p_yes):
+        inputs = reader.encode([image], [question])
+        written = torch.tensor([tokenizer.encode(f"{text}. answer:", add_special_tokens=False)])
+        inputs["input_ids"] = torch.cat([inputs["input_ids"], written], 1)
+        inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
+        inputs["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(written)], 1)
+        logits = reader.model(**inputs).logits[:, -1]
+        assert grouped_p_yes(logits, reader.answers).item() == pytest.approx(p.item(), abs=1e-4)
+    assert torch.equal(reader.p_yes(images, questions), p_yes)
+
+
+def test_a_direct_answer_costs_one_pass_and_reads_nothing(reader):
+    images, questions = [picture("red"), picture("blue"), picture("red")], [CLARITY, CLARITY, OUTCOME]
+    p_yes, readings = reader.read(images, questions)
+    assert readings[:2] == ["", ""] and readings[2] == "circle: 1, red"
+    mode, reader.reading = reader.reading, None  # the plain one-forward P(yes) of a judge that never reads
+    try:
+        plain = reader.p_yes(images[:2], questions[:2])
+    finally:
+        reader.reading = mode
+    assert p_yes[:2].tolist() == pytest.approx(plain.tolist(), abs=1e-5)
+    assert p_yes[0] > 0.9 and p_yes[1] < 0.1
+
+
+def test_a_reading_that_never_reaches_its_marker_answers_neither_way(reader):
+    reader.reading = ReadingMode(marker="never written", max_tokens=6)
+    try:
+        p_yes, readings = reader.read([picture("red")], [OUTCOME])
+    finally:
+        reader.reading = MODE
+    assert p_yes.tolist() == [UNANSWERED] and readings[0].startswith("circle")
+
+
+def test_the_reading_mode_is_saved_with_the_judge_and_checked(reader, tmp_path):
+    save_judge(reader, tmp_path / "judge")
+    loaded = load_judge(tmp_path / "judge")
+    assert loaded.reading == MODE
+    assert loaded.read([picture("blue")], [OUTCOME])[1] == ["circle: 1, blue"]
+    setattr(loaded.model.config, CONFIG_KEY, {"marker": "answer:", "tokens": 3})
+    with pytest.raises(InputError, match=f"{CONFIG_KEY}: expected"):
+        reading_mode(loaded.model)
+    with pytest.raises(InputError, match="max_tokens: must be at least 1"):
+        ReadingMode(max_tokens=0)
+    set_reading_mode(loaded.model, None)
+    assert reading_mode(loaded.model) is None
