@@ -60,7 +60,7 @@ from cotgen.train.judge.generated import build_generated, build_heldout, heldout
 from cotgen.train.judge.losses import answer_ids, answer_loss, cell_head, cell_loss, visual_cells
 from cotgen.train.judge.metrics import rates
 from cotgen.train.judge.model import build_judge
-from cotgen.train.judge.reflection import reflection_loss
+from cotgen.train.judge.reflection import target_loss
 from cotgen.train.judge.renders import build_renders
 from cotgen.train.judge.sampler import BalancedSampler
 
@@ -142,7 +142,7 @@ def train_loss(
         return answer_loss(judge, batch, targets)[0]
     images = [s.image(e.image) for s, e in batch]
     questions = [QUESTION.format(prompt=e.prompt) for _, e in batch]
-    return reflection_loss(
+    return target_loss(
         judge, images, questions, [describe_target(readings(s, e.image), e.answer) for s, e in batch]
     )
 
