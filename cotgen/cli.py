@@ -72,12 +72,15 @@ def _generate(args: argparse.Namespace) -> None:
 def _generate_verified(args: argparse.Namespace) -> None:
     from cotgen.generate import prompt_ids
     from cotgen.judge import load_judge
+    from cotgen.judge.provenance import warn_if_mismatched
     from cotgen.verify.config import VerifyConfig
     from cotgen.verify.strategies import Verifier
     from cotgen.verify.trace import describe
 
     config = VerifyConfig(strategy=args.strategy, n=args.n, max_rounds=args.rounds)
     judge = None if args.strategy == "baseline" else load_judge(args.judge or "embedded")
+    if judge is not None:
+        warn_if_mismatched(args.judge or "embedded", args.model)
     engine, tokenizer = _engine(args)
     selection = Verifier(engine, judge, lambda text: prompt_ids(tokenizer, text), config).run(args.prompt, args.prompt, args.seed)
     out = Path(args.out)

@@ -39,8 +39,10 @@ import transformers
 from PIL import Image
 
 from cotgen.evaluate.reader import Reading, read_scene
+from cotgen.judge.provenance import record_generator
 from cotgen.judge.reading import reading_mode, set_reading_mode
 from cotgen.judge.vlm import VLMJudge, load_judge, save_judge
+from cotgen.models.presets import weights_digest
 from cotgen.recipe import parse_config, run, save_resolved
 from cotgen.train.common.log import log
 from cotgen.train.common.schedule import set_lr, warmup_cosine
@@ -114,7 +116,7 @@ def answer_batch_loss(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Lin
     vision stage's loss on the same images; and that loss's share of exactly read images."""
     images = [s.image(e.image) for s, e in batch]
     targets = [answer_target(cfg, s, e) for s, e in batch]
-    loss = target_loss(judge, images, [e.question for _, e in batch], targets, [e.history for _, e in batch])
+    loss = target_loss(judge, images, [e.question for _, e in batch], targets, [e.history for _, e in batch], cfg.answer_weight)
     if not cfg.centre_weight:
         return loss, None
     centre, exact = centre_loss(judge, head, images, [s.reading(e.image) for s, e in batch])
@@ -187,6 +189,7 @@ def main(argv: list[str]) -> int:
     judge = load_judge(cfg.init_from) if cfg.init_from else build_judge(cfg.model, cfg.prompts, cfg.seed)
     judge.model.to(cfg.device)
     set_reading_mode(judge.model, MODE if cfg.reads else None)
+    record_generator(judge.model, cfg.data.generator, weights_digest(cfg.data.generator, "generator"))
     judge.reading = reading_mode(judge.model)
     log(out, stage="model", parameters=count_parameters(judge), vocab=len(judge.processor.tokenizer))
 

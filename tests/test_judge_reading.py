@@ -1,5 +1,7 @@
 """Judges that read before they answer: P(yes) after the judge's own greedy reading, direct answers
-in one pass, and the reading mode saved with the judge."""
+in one pass, and the reading mode saved with the judge; and the generator a judge learnt."""
+
+import warnings
 
 import pytest
 import torch
@@ -9,7 +11,9 @@ from tiny_judges import CORPUS, byte_level_tokenizer, tiny_qwen2_vl
 from cotgen.errors import InputError
 from cotgen.judge import ReadingMode, load_judge, save_judge
 from cotgen.judge.answers import grouped_p_yes
+from cotgen.judge.provenance import GeneratorMismatchWarning, mismatch, record_generator, trained_on, warn_if_mismatched
 from cotgen.judge.reading import CONFIG_KEY, UNANSWERED, reading_mode, set_reading_mode
+from cotgen.models.presets import weights_digest
 from cotgen.train.judge.reflection import target_loss
 
 OUTCOME = "Does this image show a red circle?"
@@ -101,3 +105,26 @@ def test_the_reading_mode_is_saved_with_the_judge_and_checked(reader, tmp_path):
         ReadingMode(max_tokens=0)
     set_reading_mode(loaded.model, None)
     assert reading_mode(loaded.model) is None
+
+
+def test_a_judge_remembers_its_generator_and_warns_on_another(reader, tmp_path):
+    digest = weights_digest("embedded", "generator")
+    record_generator(reader.model, "embedded", digest)
+    save_judge(reader, tmp_path / "judge")
+    assert trained_on(tmp_path / "judge") == {"name": "embedded", "digest": digest}
+    assert mismatch(tmp_path / "judge", "embedded") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is raised for the generator it learnt
+        assert warn_if_mismatched(tmp_path / "judge", "embedded") is None
+
+    record_generator(reader.model, "embedded", "0123456789abcdef")  # as if the generator was retrained since
+    save_judge(reader, tmp_path / "older")
+    with pytest.warns(GeneratorMismatchWarning, match=r"learnt the images of generator embedded \(weights 0123456789abcdef\)"):
+        message = warn_if_mismatched(tmp_path / "older", "embedded")
+    assert f"(weights {digest})" in message and "data.generator=embedded" in message
+    # no record (a hub judge), or weights that are not here: nothing to tell, nothing downloaded
+    reader.model.config.cotgen_generator = None
+    save_judge(reader, tmp_path / "plain")
+    assert trained_on(tmp_path / "plain") is None and mismatch(tmp_path / "plain", "embedded") is None
+    assert mismatch("some-org/some-judge", "embedded") is None
+    assert mismatch(tmp_path / "older", "some-org/some-generator") is None

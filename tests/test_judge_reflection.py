@@ -62,6 +62,21 @@ def test_a_batch_loss_is_the_mean_of_its_rows_losses(judge):
     assert batch.item() == pytest.approx(torch.stack(rows).mean().item(), abs=1e-5)
 
 
+def test_the_last_weight_adds_the_cross_entropy_of_each_targets_last_token(judge):
+    images, questions = [picture("red"), picture("blue")], ["Is it red?", "Why?"]
+    targets = ["yes", "no: expected 2 circles, found 1"]
+    with torch.no_grad():
+        plain = target_loss(judge, images, questions, targets)
+        weighted = target_loss(judge, images, questions, targets, last_weight=2.0)
+        last = []
+        for image, question, target in zip(images, questions, targets):
+            inputs, labels = teacher_forced(judge, [image], [question], [target])
+            logits = judge.model(**inputs).logits[0]
+            position = labels.shape[1] - 2  # the target's last token, before the end of turn
+            last.append(torch.nn.functional.cross_entropy(logits[position - 1], labels[0, position]))
+    assert weighted.item() == pytest.approx(plain.item() + 2.0 * torch.stack(last).mean().item(), abs=1e-4)
+
+
 def test_a_judge_trained_on_one_reflection_explains_it_word_for_word():
     judge = tiny_judge()  # its own: training changes it
     image, question = picture("red"), "Does this image accurately represent the prompt? Explain."

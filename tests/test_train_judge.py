@@ -13,6 +13,8 @@ from cotgen.errors import InputError
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.evaluate.reader import Reading, read_scene
 from cotgen.judge import JudgePrompts, answer_tokens, load_judge
+from cotgen.judge.provenance import trained_on
+from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS
 from cotgen.train.common.cards import rate
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
@@ -212,7 +214,7 @@ def test_bad_data_settings_are_rejected():
 def run_job(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(REPO / "jobs" / "train_judge.py"), *args],
-        capture_output=True, text=True, cwd=REPO, timeout=240, check=False,
+        capture_output=True, text=True, cwd=REPO, timeout=480, check=False,
     )
 
 
@@ -264,6 +266,7 @@ def test_train_judge_job_end_to_end(tmp_path):
     question = JudgePrompts().orm.format(prompt="a photo of two circles")
     assert judge.encode([image], [question])["image_grid_thw"].tolist() == [[1, 8, 8]]  # the processor came back
     assert judge.reading == MODE  # it reads before it answers the outcome question
+    assert trained_on(out / "judge") == {"name": "embedded", "digest": weights_digest("embedded", "generator")}
     p = judge.p_yes([image], [question])
     assert p.shape == (1,) and 0.0 <= p.item() <= 1.0
     assert 0.0 <= orm["readings_exact"] <= 1.0 and "orm_readings_exact" in log[-1]

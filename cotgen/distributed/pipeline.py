@@ -19,6 +19,7 @@ import ray
 
 from cotgen.distributed.actors import GenerateUnits, evaluate_batch, start_judges
 from cotgen.errors import InputError
+from cotgen.judge.provenance import warn_if_mismatched
 from cotgen.models.presets import weights_digest
 from cotgen.sweep.config import ROLES, SweepConfig
 from cotgen.sweep.plan import Unit, plan_runs, plan_units, strip_run, sweep_records
@@ -60,6 +61,8 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> SweepStor
     # the evaluator stage's ~600 MB per task (numpy, PIL) would be reported every 30 s as a memory hazard
     context.issue_detectors_config.high_memory_detector_config.detection_time_interval_s = -1
     judges = start_judges(cfg) if any(u.run.strategy != "baseline" for u in pending) else []
+    if judges and (mismatched := warn_if_mismatched(cfg.judge, cfg.generator)):
+        log(f"warning: {mismatched}")
     strips = strip_run(runs)
     c = cfg.cluster
     items = [_item(u, records) for u in pending]

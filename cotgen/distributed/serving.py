@@ -44,6 +44,7 @@ from transformers import AutoConfig, AutoTokenizer
 
 from cotgen.errors import InputError
 from cotgen.generate import PathKey, StepwiseGenerator, load_engine, prompt_ids
+from cotgen.judge.provenance import warn_if_mismatched
 from cotgen.layout import png
 from cotgen.serving.config import APP_NAME, ServeConfig, config_from_args, model_folder
 from cotgen.serving.errors import ApiError, bad_request, error_type
@@ -456,6 +457,8 @@ def application(config: ServeConfig, options: Mapping[str, dict] = {}):
 
     judge = None
     if config.judge != "none":
+        for generator in config.generators.values():
+            warn_if_mismatched(config.judge, generator)
         judge = deployment(Judge, config.judge_device).bind(config.judge, config.judge_device, config.judge_batch_size, config.judge_batch_wait_s)  # fmt: skip
     return deployment(ImagesAPI).bind(deployment(Generator, config.generator_device).bind(judge, config), config)
 

@@ -112,6 +112,7 @@ the follow-up turn after clarity was answered "yes"). {reading_text(cfg)} {refle
 - Language model: Qwen2, hidden {m.hidden_size}, {m.layers} layers, {m.heads} heads ({m.kv_heads} key/value), MLP {m.intermediate_size}.
 - Tokenizer: byte-level BPE, {len(judge.processor.tokenizer)} tokens, trained on every judge question for every world prompt, the answers and the evaluator's reasons.
 - Parameters: {count_parameters(judge):,}.
+- Learnt the images of generator `{cfg.data.generator}`, weights digest `{getattr(judge.model.config, "cotgen_generator", None) and judge.model.config.cotgen_generator["digest"]}` (config.json's `cotgen_generator`): cotgen warns when this judge verifies another generator's images.
 - Trained on: {describe_machine()}.
 
 ## Training
@@ -120,7 +121,7 @@ the follow-up turn after clarity was answered "yes"). {reading_text(cfg)} {refle
 | stage | steps | samples | minutes | what |
 |---|---|---|---|---|
 | vision | {stage['vision']['steps']} | {stage['vision']['samples_seen']} | {stage['vision']['minutes']} | vision tower + linear head: what is centred in each visual token's cell (an object's colour and class, an unrecognised blob, or nothing) as the evaluator reads the image; {cfg.vision.generated_share:.0%} the generator's images of training records, the rest fresh renders, half broken (head kept for the next stage, then dropped) |
-| answers | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: teacher-forced cross-entropy of each answer ({"the reading, then the answer, for ORM and PRM; the answer token for clarity and potential" if cfg.reads else "the answer token"}) plus {cfg.centre_weight} × the vision stage's loss on the same images; batches balanced between "yes" and "no" within each task, tag and source ({cfg.data.generated_share:.0%} ORM on generated images, {cfg.data.prefix_share:.0%} prefix tasks, the rest ORM on renders); AdamW lr {cfg.lr} |
+| answers | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: teacher-forced cross-entropy of each answer ({"the reading, then the answer, for ORM and PRM; the answer token for clarity and potential" if cfg.reads else "the answer token"}) with each answer's yes/no token counted {1 + cfg.answer_weight:g} times, plus {cfg.centre_weight} × the vision stage's loss on the same images; batches balanced between "yes" and "no" within each task, tag and source ({cfg.data.generated_share:.0%} ORM on generated images, {cfg.data.prefix_share:.0%} prefix tasks, the rest ORM on renders); AdamW lr {cfg.lr} |
 | of which reflections | {stage['reflection_steps']} | {stage['reflection_steps'] * cfg.batch_size} | | teacher-forced cross-entropy of the reflection's tokens and end of turn, each example's mean; ORM examples balanced as above ({cfg.data.generated_share:.0%} on generated images, the rest on renders) |
 
 Examples (every label is the exact evaluator's verdict on an image; "/swap": the image asked about

@@ -151,6 +151,9 @@ class TrainJudgeConfig:
     reads: bool = True
     """The judge writes its reading of the image (`cotgen.train.judge.reading`) before it answers the
     outcome question (ORM and PRM), and P(yes) is read after it; False: it answers "yes" or "no" at once."""
+    answer_weight: float = 1.0
+    """Extra weight of each answer's last token (its "yes" or "no") in the teacher-forced loss, so that a
+    reading's verdict is not outweighed by the reading's many tokens (0: every token alike)."""
     centre_weight: float = 0.5
     """Weight, beside the answer stage's loss, of the vision stage's loss on the same images, which
     keeps each visual token telling what is centred in its cell (0: off)."""
@@ -186,8 +189,9 @@ class TrainJudgeConfig:
                 raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.minutes <= 0 or self.lr <= 0:
             raise InputError("minutes and lr: must be positive")
-        if self.centre_weight < 0:
-            raise InputError(f"centre_weight: must be at least 0, got {self.centre_weight}")
+        for name in ("answer_weight", "centre_weight"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name}: must be at least 0, got {getattr(self, name)}")
         if not 0.0 <= self.reflection_share <= 1.0:
             raise InputError(f"reflection_share: must be within [0, 1], got {self.reflection_share}")
         if self.reflection_eval < 0:

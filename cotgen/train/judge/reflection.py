@@ -69,10 +69,13 @@ def teacher_forced(
 
 
 def target_loss(
-    judge: VLMJudge, images: Sequence[Image.Image], questions: Sequence[str], targets: Sequence[str], history=None
-) -> torch.Tensor:
+    judge: VLMJudge, images: Sequence[Image.Image], questions: Sequence[str], targets: Sequence[str], history=None,
+    last_weight: float = 0.0,
+) -> torch.Tensor:  # fmt: skip
     """Teacher-forced cross-entropy of each target's tokens and end of turn, averaged within each row,
-    then over the rows: every example weighs the same, so a long "no: ..." does not drown a "yes"."""
+    then over the rows: every example weighs the same, so a long "no: ..." does not drown a "yes".
+    `last_weight` adds that many times the cross-entropy of each target's last token (before the end
+    of turn): a reading's answer, which its many tokens would otherwise outweigh."""
     inputs, labels = teacher_forced(judge, images, questions, targets, history)
     width = labels.shape[1] - int((labels != IGNORE).any(0).int().argmax())  # the answers' columns, at the right
     # logits from the generation prompt's last token on, each predicting the next; none for the left pads
@@ -80,7 +83,10 @@ def target_loss(
     labels = labels[:, -width:]
     tokens = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE, reduction="none")
     counted = (labels != IGNORE).sum(1)
-    return (tokens.sum(1) / counted).mean()
+    rows = tokens.sum(1) / counted
+    if last_weight:
+        rows = rows + last_weight * tokens[torch.arange(len(rows)), counted - 2]  # the answers start at column 0
+    return rows.mean()
 
 
 def reflection_scores(explanations: Sequence[str], answers: Sequence[str], reasons: Sequence[Sequence[str]]) -> dict:
