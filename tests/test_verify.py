@@ -245,12 +245,18 @@ def test_cli_runs_a_strategy_and_writes_the_trace(judge, tmp_path):
     from conftest import run_cli
 
     from cotgen.judge import save_judge
+    from cotgen.judge.provenance import CONFIG_KEY, record_generator
 
-    save_judge(judge, tmp_path / "judge")
+    record_generator(judge.model, "an-older-generator", "0123456789abcdef")  # not the embedded generator's weights
+    try:
+        save_judge(judge, tmp_path / "judge")
+    finally:
+        setattr(judge.model.config, CONFIG_KEY, None)
     out = tmp_path / "out"
     result = run_cli("generate", "a photo of a red circle", "--strategy", "parm++", "--n", "3", "--rounds", "2",
                      "--judge", tmp_path / "judge", "--out", out)  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert "GeneratorMismatchWarning" in result.stderr and "learnt the images of generator an-older-generator" in result.stderr
     assert "strategy parm++" in result.stdout and "cost:" in result.stdout and "<- chosen" in result.stdout
     trace = json.loads((out / "trace.json").read_text())
     assert trace["strategy"] == "parm++" and 1 <= len(trace["rounds"]) <= 2
