@@ -1,0 +1,84 @@
+"""A judge on a training run's held-out sets, and a run's held-out curve beside a reference judge.
+
+    # any judge (the shipped one by default) on the held-out sets of a jobs/train_judge.py data folder
+    python bench/judge_heldout.py --judge embedded --data runs/judge_cot/data --out runs/judge_cot/embedded_heldout.json
+    # the periodic and final held-out evaluations of a run's log, against answer-stage samples seen,
+    # with a reference judge's figures (the JSON above) as flat lines
+    python bench/judge_heldout.py --plot runs/judge_cot/log.jsonl --reference runs/judge_cot/embedded_heldout.json
+
+The figures are `cotgen.train.judge.evaluation.evaluate`'s, as the trainer's log and card report them:
+balanced accuracy (P(yes) ≥ 0.5) pooled and as the mean over tags, per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from cotgen.judge.vlm import load_judge
+from cotgen.report.plot import PALETTE, Series, plot
+from cotgen.train.judge.card import summary_table
+from cotgen.train.judge.evaluation import evaluate
+from cotgen.train.judge.examples import ExampleSet
+
+FIGURE = Path(__file__).parent / "figures" / "judge_reading_run.png"
+CURVES = (("orm", "ORM pooled"), ("orm_tag_mean", "ORM mean over tags"), ("potential_first_clear_tag_mean", "potential at first clear step, tag mean"))
+
+
+def measure(judge: str, data: Path, out: Path, threads: int) -> None:
+    torch.set_num_threads(threads)
+    result = evaluate(load_judge(judge), ExampleSet.load(data / "heldout"), ExampleSet.load(data / "heldout_prefixes"), batch=64)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"judge": judge, "data": str(data), "result": result}))
+    print(summary_table(result))
+    print(f"wrote {out}")
+
+
+def draw(log: Path, reference: Path | None, batch_size: int) -> None:
+    evaluations = [r for r in map(json.loads, log.read_text().splitlines()) if "orm_tag_mean" in r]
+    if not evaluations:
+        raise SystemExit(f"{log}: no held-out evaluations in this log")
+    xs = [r["samples_seen"] if r["stage"] == "final" else r["step"] * batch_size for r in evaluations]
+    series = []
+    for (key, label), color in zip(CURVES, PALETTE):
+        series.append(Series(label, xs, [r[key] for r in evaluations], color, marker=True))
+    if "orm_readings_exact" in evaluations[0]:
+        series.append(Series("ORM readings exact", xs, [r["orm_readings_exact"] for r in evaluations], PALETTE[3], marker=True))
+    if reference is not None:
+        result = json.loads(reference.read_text())["result"]
+        figures = {"orm": result["orm"]["overall"]["balanced"], "orm_tag_mean": result["orm"]["tag_mean"],
+                   "potential_first_clear_tag_mean": result["potential_first_clear"]["tag_mean"]}  # fmt: skip
+        for (key, label), color in zip(CURVES, PALETTE):
+            series.append(Series(f"reference: {label}", [xs[0], xs[-1]], [figures[key]] * 2, color, dashed=True, marker=False))
+    plot(series, "Judge training run: held-out figures", "answer-stage samples seen", "balanced accuracy / share",
+         size=(900, 520), log_x=False).save(FIGURE)  # fmt: skip
+    for r, x in zip(evaluations, xs):
+        print(f"{x:>8} samples: " + ", ".join(f"{k} {r[k]:.3f}" for k, _ in CURVES) + (f", readings exact {r['orm_readings_exact']:.3f}" if "orm_readings_exact" in r else ""))
+    print(f"wrote {FIGURE}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--judge", default="embedded", help="judge folder, preset or 'embedded'")
+    parser.add_argument("--data", type=Path, help="a jobs/train_judge.py data folder (its heldout and heldout_prefixes)")
+    parser.add_argument("--out", type=Path, help="where to write the figures as JSON")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--plot", type=Path, help="a run's log.jsonl: draw its held-out evaluations and stop")
+    parser.add_argument("--reference", type=Path, help="with --plot: a JSON written by this script")
+    parser.add_argument("--batch-size", type=int, default=32, help="with --plot: the run's answer-stage batch size")
+    args = parser.parse_args(argv)
+    if args.plot:
+        draw(args.plot, args.reference, args.batch_size)
+    elif args.data and args.out:
+        measure(args.judge, args.data, args.out, args.threads)
+    else:
+        parser.error("give --data and --out to measure a judge, or --plot LOG")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
