@@ -73,10 +73,11 @@ def untrained_judge_dir(tmp_path_factory) -> Path:
     """The embedded judge's architecture and tokenizer with random weights, saved as a model folder:
     runs every strategy end to end, its answers arbitrary but deterministic."""
     from cotgen.judge import save_judge
+    from cotgen.train.judge.config import JudgeModelConfig
     from cotgen.train.judge.model import build_judge
 
     path = tmp_path_factory.mktemp("untrained_judge")
-    save_judge(build_judge(seed=0), path)
+    save_judge(build_judge(JudgeModelConfig(merge_size=2), seed=0), path)  # the shipped judge's 16 visual tokens
     return path
 
 
