@@ -60,10 +60,10 @@ from cotgen.train.judge.sampler import BalancedSampler
 from cotgen.world.records import records_by_prompt, sample_training_record
 
 
-def training_images(cfg: TrainJudgeConfig, data: JudgeDataset, rng: np.random.Generator, n: int) -> list[tuple[Image.Image, Reading]]:
-    """n (image, reading) pairs for the vision stage: the generator's images of training records at
-    `vision.generated_share`, else fresh renders of training records, half broken."""
-    s, generated = cfg.vision, sorted({e.image for e in data.generated.examples})
+def training_images(cfg: TrainJudgeConfig, data: JudgeDataset, generated: list[str], rng: np.random.Generator, n: int) -> list[tuple[Image.Image, Reading]]:
+    """n (image, reading) pairs for the vision stage: the `generated` images (paths in data.generated)
+    at `vision.generated_share`, else fresh renders of training records, half broken."""
+    s = cfg.vision
     pairs = []
     for _ in range(n):
         if generated and rng.random() < s.generated_share:
@@ -84,10 +84,11 @@ def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linea
     params = [*visual.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng([cfg.seed, 11])
+    generated = sorted({e.image for e in data.generated.examples})
     step, start, exact, finished = 0, time.time(), [], False
     visual.train()
     while not finished:
-        images, readings = zip(*training_images(cfg, data, rng, s.batch_size))
+        images, readings = zip(*training_images(cfg, data, generated, rng, s.batch_size))
         loss, hit = centre_loss(judge, head, images, readings)
         optimizer.zero_grad()
         loss.backward()

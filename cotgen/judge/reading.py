@@ -2,7 +2,7 @@
 
 A judge whose model config carries `cotgen_reading` may answer a question either directly ("yes" /
 "no" as its first token) or by first writing what it sees, then the marker and its answer:
-"circle: 2, red at 1 2, blue at 5 2. answer: no". P(yes) is then read from the logits right after its
+"circle: 2, red, blue. answer: no". P(yes) is then read from the logits right after its
 own greedy reading's marker, in the same generate call, so a direct answer costs one forward pass
 as before and a reading costs one pass per token. A real judge (no `cotgen_reading` in its config)
 keeps the plain one-forward P(yes): cotgen never makes a 7B judge write first.

@@ -35,7 +35,7 @@ def judge_p_yes(judge: VLMJudge, examples: ExampleSet, batch: int) -> list[float
     return judge_read(judge, examples, batch)[0]
 
 
-def readings_exact(judge: VLMJudge, examples: ExampleSet, readings: list[str]) -> float:
+def readings_exact(examples: ExampleSet, readings: list[str]) -> float:
     """The share of the judge's readings identical to what the evaluator's reading of the image says
     for the example's prompt (`reading_text`)."""
     expected = [reading_text(examples.reading(e.image), records_by_prompt()[e.prompt]) for e in examples.examples]
@@ -49,7 +49,7 @@ def evaluate(judge: VLMJudge, heldout: ExampleSet, heldout_prefixes: ExampleSet,
     p_yes, readings = judge_read(judge, heldout, batch)
     result = {"orm": rates(list(zip(p_yes, heldout.examples)))}
     if judge.reading is not None:
-        result["orm"]["readings_exact"] = readings_exact(judge, heldout, readings)
+        result["orm"]["readings_exact"] = readings_exact(heldout, readings)
     pairs = list(zip(judge_p_yes(judge, heldout_prefixes, batch), heldout_prefixes.examples))
     for task in PREFIX_TASKS:
         result[task] = rates([(p, e) for p, e in pairs if e.task == task])
