@@ -1,7 +1,9 @@
 """Images per second of Janus-Pro-1B's architecture (random weights) with classifier-free guidance:
-(a) an eager KV-cache loop written like deepseek-ai/Janus `generation_inference.py` and (b) cotgen's
-step-wise engine (also (c): the engine showing a preview at each checkpoint step, as PARM does), in
-the same run, beside the memory-bandwidth floor.
+(a) an eager KV-cache loop written like deepseek-ai/Janus `generation_inference.py`, (b) cotgen's
+step-wise engine, (c) the engine showing a preview at each checkpoint step, as PARM does, and (d) the
+engine's static-shape path (`cotgen/generate/static.py`: fixed shapes per token, compiled into CUDA
+graphs on a GPU, eager on the CPU), in the same run, beside the memory-bandwidth floor. Each figure
+is printed as soon as it is measured.
 
     python bench/gpu_engine.py                      # GPU, bf16, batches 16 and 64
     python bench/gpu_engine.py --tiny               # a tiny random Janus on the CPU, in seconds
@@ -22,7 +24,6 @@ import functools
 import inspect
 import json
 import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import torch
 from transformers import JanusConfig, JanusForConditionalGeneration, LlamaConfig
 
 from cotgen.generate import PathKey, Sampling, StepwiseGenerator
-from cotgen.machine import describe_machine
+from cotgen.machine import default_dtype, describe_machine, seconds_on
 from cotgen.models.janus import SpecialTokens, configure_generation, tiny_janus_config
 
 SPECIAL = SpecialTokens(bos=1, pad=0, boi=3)
@@ -51,9 +52,10 @@ def janus_pro_1b_config() -> JanusConfig:
 
 
 def build(config: JanusConfig, device: str, dtype: torch.dtype) -> JanusForConditionalGeneration:
+    """The random model built where it runs, in `dtype` from the start (no float32 copy first)."""
     torch.manual_seed(0)
-    with torch.device(device):
-        model = JanusForConditionalGeneration(config).to(dtype).eval()
+    with default_dtype(dtype), torch.device(device):
+        model = JanusForConditionalGeneration(config).eval()
     configure_generation(model, SPECIAL)
     return model
 
@@ -85,7 +87,7 @@ def eager_loop(model: JanusForConditionalGeneration, prompt: list[int], batch: i
     return tokens
 
 
-# -- (b), (c) cotgen's engine ------------------------------------------------------------------------
+# -- (b)–(d) cotgen's engine -----------------------------------------------------------------------
 def engine_run(engine: StepwiseGenerator, prompt: list[int], batch: int, previews: bool) -> torch.Tensor:
     state = engine.start([prompt] * batch, [PathKey(0, "bench", i) for i in range(batch)])
     while not engine.done(state):
@@ -125,16 +127,6 @@ class Timing:
         return self.batch / statistics.median(self.seconds)
 
 
-def timed(fn, device: str) -> float:
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="a tiny random Janus on the CPU (a smoke test, not a figure)")
@@ -154,7 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
     model = build(config, device if measure else "meta", dtype)
     vocab = config.text_config.vocab_size
     prompt = [SPECIAL.bos, *torch.randint(4, vocab - 1, (PROMPT_TOKENS - 2,)).tolist(), SPECIAL.boi]
-    engine = StepwiseGenerator(model, Sampling(guidance=GUIDANCE, temperature=args.temperature, steps=4))
+    sampling = Sampling(guidance=GUIDANCE, temperature=args.temperature, steps=4)
+    engine, static = StepwiseGenerator(model, sampling, static=False), StepwiseGenerator(model, sampling, static=True)
     name = torch.cuda.get_device_name() if device == "cuda" else describe_machine()
     bandwidth = args.bandwidth * 1e12 if args.bandwidth else next((b for k, b in BANDWIDTH.items() if k in name), None)
 
@@ -162,7 +155,12 @@ def main(argv: list[str] | None = None) -> dict:
         "eager loop (Janus's script)": lambda b: eager_loop(model, prompt, b, args.temperature),
         "cotgen engine": lambda b: engine_run(engine, prompt, b, previews=False),
         "cotgen engine + previews": lambda b: engine_run(engine, prompt, b, previews=True),
+        "cotgen engine, static": lambda b: engine_run(static, prompt, b, previews=False),  # CUDA graphs on a GPU
     }
+    print(f"device: {name}; {'tiny random Janus' if args.tiny else 'Janus-Pro-1B architecture, random weights'}, {dtype}")
+    print(f"{config.vision_config.num_image_tokens} image tokens, CFG {GUIDANCE}, temperature {args.temperature}, prompt {PROMPT_TOKENS} tokens", flush=True)
+    if not measure:
+        print("images/s: not measured — no GPU here (run it on one, or pass --tiny for the CPU smoke test)")
     timings, agree = [], {}
     for batch in batches if measure else []:
         tokens = {m: fn(batch) for m, fn in methods.items()}  # warm-up, and the tokens to compare
@@ -170,15 +168,10 @@ def main(argv: list[str] | None = None) -> dict:
         runs = {m: Timing(m, batch, []) for m in methods}
         for _ in range(args.repeats):  # interleaved, so drift hits every method alike
             for m, fn in methods.items():
-                runs[m].seconds.append(timed(functools.partial(fn, batch), device))
+                runs[m].seconds.append(seconds_on(device, functools.partial(fn, batch)))
         timings += runs.values()
-
-    print(f"device: {name}; {'tiny random Janus' if args.tiny else 'Janus-Pro-1B architecture, random weights'}, {dtype}")
-    print(f"{config.vision_config.num_image_tokens} image tokens, CFG {GUIDANCE}, temperature {args.temperature}, prompt {PROMPT_TOKENS} tokens")
-    if not measure:
-        print("images/s: not measured — no GPU here (run it on one, or pass --tiny for the CPU smoke test)")
-    for t in timings:
-        print(f"batch {t.batch:>3}  {t.method:<28}{t.images_per_s:>9.2f} images/s  (median of {', '.join(f'{s:.2f}' for s in t.seconds)} s)")
+        for t in runs.values():  # as soon as measured: a GPU run may be cut short
+            print(f"batch {t.batch:>3}  {t.method:<28}{t.images_per_s:>9.2f} images/s  (median of {', '.join(f'{s:.2f}' for s in t.seconds)} s)", flush=True)
     floors = {
         label: {b: floor_images_per_s(model, b, PROMPT_TOKENS, bw) for b in batches}
         for label, bw in ({**BANDWIDTH, "this device": bandwidth} if bandwidth else BANDWIDTH).items()

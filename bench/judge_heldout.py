@@ -3,8 +3,9 @@
     # any judge (the shipped one by default) on the held-out sets of a jobs/train_judge.py data folder
     python bench/judge_heldout.py --judge embedded --data runs/judge_cot/data --out runs/judge_cot/embedded_heldout.json
     # the periodic and final held-out evaluations of a run's log, against answer-stage samples seen,
-    # with a reference judge's figures (the JSON above) as flat lines
-    python bench/judge_heldout.py --plot runs/judge_cot/log.jsonl --reference runs/judge_cot/embedded_heldout.json
+    # with a reference judge's figures (the JSON above) as flat lines; a run continued (init_from)
+    # in another folder follows its first log on the same axis
+    python bench/judge_heldout.py --plot runs/judge_cot/log.jsonl runs/judge_cot2/log.jsonl --reference runs/judge_cot/embedded_heldout.json
 
 The figures are `cotgen.train.judge.evaluation.evaluate`'s, as the trainer's log and card report them:
 balanced accuracy (P(yes) ≥ 0.5) pooled and as the mean over tags, per task.
@@ -38,11 +39,23 @@ def measure(judge: str, data: Path, out: Path, threads: int) -> None:
     print(f"wrote {out}")
 
 
-def draw(log: Path, reference: Path | None, batch_size: int) -> None:
-    evaluations = [r for r in map(json.loads, log.read_text().splitlines()) if "orm_tag_mean" in r]
-    if not evaluations:
-        raise SystemExit(f"{log}: no held-out evaluations in this log")
-    xs = [r["samples_seen"] if r["stage"] == "final" else r["step"] * batch_size for r in evaluations]
+def evaluations_of(logs: list[Path], batch_size: int) -> tuple[list[dict], list[int]]:
+    """The held-out evaluations of `logs` (a run, then the runs that continued it) and the answer-stage
+    samples seen at each, counted from the first run's start."""
+    evaluations, xs, before = [], [], 0
+    for log in logs:
+        found = [r for r in map(json.loads, log.read_text().splitlines()) if "orm_tag_mean" in r]
+        if not found:
+            raise SystemExit(f"{log}: no held-out evaluations in this log")
+        evaluations += found
+        xs += [before + (r["samples_seen"] if r["stage"] == "final" else r["step"] * batch_size) for r in found]
+        before = xs[-1]
+    return evaluations, xs
+
+
+def draw(logs: list[Path], reference: Path | None, batch_size: int) -> None:
+    evaluations, samples = evaluations_of(logs, batch_size)
+    xs = [x / 1000 for x in samples]  # short tick labels
     series = []
     for (key, label), color in zip(CURVES, PALETTE):
         series.append(Series(label, xs, [r[key] for r in evaluations], color, marker=True))
@@ -54,9 +67,9 @@ def draw(log: Path, reference: Path | None, batch_size: int) -> None:
                    "potential_first_clear_tag_mean": result["potential_first_clear"]["tag_mean"]}  # fmt: skip
         for (key, label), color in zip(CURVES, PALETTE):
             series.append(Series(f"reference: {label}", [xs[0], xs[-1]], [figures[key]] * 2, color, dashed=True, marker=False))
-    plot(series, "Judge training run: held-out figures", "answer-stage samples seen", "balanced accuracy / share",
+    plot(series, "Judge training run: held-out figures", "answer-stage samples seen (thousands)", "balanced accuracy / share",
          size=(900, 520), log_x=False).save(FIGURE)  # fmt: skip
-    for r, x in zip(evaluations, xs):
+    for r, x in zip(evaluations, samples):
         print(f"{x:>8} samples: " + ", ".join(f"{k} {r[k]:.3f}" for k, _ in CURVES) + (f", readings exact {r['orm_readings_exact']:.3f}" if "orm_readings_exact" in r else ""))
     print(f"wrote {FIGURE}")
 
@@ -67,7 +80,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--data", type=Path, help="a jobs/train_judge.py data folder (its heldout and heldout_prefixes)")
     parser.add_argument("--out", type=Path, help="where to write the figures as JSON")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--plot", type=Path, help="a run's log.jsonl: draw its held-out evaluations and stop")
+    parser.add_argument("--plot", type=Path, nargs="+", help="a run's log.jsonl, then those of runs continuing it: draw their held-out evaluations and stop")
     parser.add_argument("--reference", type=Path, help="with --plot: a JSON written by this script")
     parser.add_argument("--batch-size", type=int, default=32, help="with --plot: the run's answer-stage batch size")
     args = parser.parse_args(argv)

@@ -1,9 +1,12 @@
-"""One line naming the machine a figure was measured on."""
+"""One line naming the machine a figure was measured on, and what benchmarks time with."""
 
 from __future__ import annotations
 
 import os
 import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def describe_machine() -> str:
@@ -19,3 +22,29 @@ def describe_machine() -> str:
     except ImportError:
         accelerator = "torch not installed"
     return f"{cpu}, {os.cpu_count()} cores, {accelerator}, python {platform.python_version()}"
+
+
+def seconds_on(device: str, fn: Callable[[], object]) -> float:
+    """Wall-clock seconds `fn()` takes, a GPU's queued work waited for before and after (benchmarks)."""
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+@contextmanager
+def default_dtype(dtype) -> Iterator[None]:
+    """torch's default dtype set to `dtype` while it lasts: a random model built in bf16 from the start."""
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)

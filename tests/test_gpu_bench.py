@@ -25,9 +25,9 @@ def test_tiny_mode_times_the_eager_loop_and_the_engine_on_the_same_tokens(bench,
     result = bench.main(["--tiny", "--batches", "3", "--repeats", "1", "--temperature", "0", "--json", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     methods = {t["method"] for t in result["timings"]}
-    assert methods == {"eager loop (Janus's script)", "cotgen engine", "cotgen engine + previews"}
+    assert methods == {"eager loop (Janus's script)", "cotgen engine", "cotgen engine + previews", "cotgen engine, static"}
     assert all(t["batch"] == 3 and t["images_per_s"] > 0 for t in result["timings"])
-    assert result["greedy_agree"] == {3: True}  # greedy: the reference loop and the engine decode the same image
+    assert result["greedy_agree"] == {3: True}  # greedy: the reference loop and both engine paths decode the same image
     assert set(result["floors"]) >= {"H200", "H100"}
 
 
@@ -55,3 +55,33 @@ def test_floor_follows_janus_pro_1b_without_weights(bench, capsys):
         result = bench.main([])
         assert result["timings"] == [] and "not measured" in capsys.readouterr().out
         assert result["floors"]["H200"][64] == pytest.approx(h200[64])
+
+
+@pytest.fixture(scope="module")
+def judge_bench():
+    spec = importlib.util.spec_from_file_location("gpu_judge", PATH.with_name("gpu_judge.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_judge_bench_tiny_mode_times_both_questions(judge_bench, tmp_path):
+    out = tmp_path / "judge.json"
+    result = judge_bench.main(["--tiny", "--batches", "2", "--repeats", "1", "--json", str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    assert [(t["task"], t["batch"]) for t in result["timings"]] == [("orm", 2), ("potential", 2)]
+    assert all(t["images_per_s"] > 0 and t["forward_images_per_s"] > 0 for t in result["timings"])
+    orm, potential = result["timings"]
+    assert potential["tokens_per_chat"] > orm["tokens_per_chat"]  # clarity's exchange comes first
+
+
+def test_judge_bench_builds_qwen2_vl_7b_shapes_without_weights(judge_bench):
+    from PIL import Image
+
+    judge = judge_bench.build(judge_bench.qwen2_vl_7b(), "meta", torch.bfloat16)
+    # Qwen2-VL-7B's 8.29B parameters less its 152,064-token embedding table and head (2 × 545M):
+    # the bench's tokenizer is the embedded judge's.
+    assert sum(p.numel() for p in judge.model.parameters()) == pytest.approx(7.206e9, rel=1e-3)
+    assert judge.model.dtype == torch.bfloat16
+    grid = judge.processor.image_processor(images=[Image.new("RGB", (judge_bench.IMAGE_SIDE,) * 2)], return_tensors="pt")["image_grid_thw"]
+    assert grid.tolist() == [[1, 28, 28]]  # 784 patches of 14 px, 196 visual tokens after the 2×2 merge

@@ -14,7 +14,9 @@ KV cache: a pruned path costs nothing afterwards, a repeated one branches.
 
 The engine calls the language model directly instead of `generate()`, which breaks for Janus on some
 transformers releases: the prompt goes through its forward, each next token through a lean step over
-the same modules (`decode.py`). Its KV cache lives in buffers allocated once (`cache.py`).
+the same modules (`decode.py`). Its KV cache lives in buffers allocated once (`cache.py`). On a
+GPU each token goes instead through a step of fixed shapes over buffers as long as the whole image
+(`static.py`), which `torch.compile` replays as a CUDA graph: the same computation, without a launch per kernel.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from transformers import Cache, JanusForConditionalGeneration
 from cotgen.generate.cache import preallocated_cache
 from cotgen.generate.decode import decode_step, padding_bias
 from cotgen.generate.sampling import Sampling
+from cotgen.generate.static import StaticDecoder, StaticKV
 from cotgen.models.janus import SpecialTokens, image_grid, pad_prompts, special_tokens
 
 
@@ -56,8 +59,8 @@ class State:
 
     keys: list[PathKey]
     tokens: torch.Tensor  # (paths, decoded so far)
-    cache: Cache
-    attention_mask: torch.Tensor  # (2·paths, prompt + decoded)
+    cache: Cache | StaticKV  # StaticKV on the static path
+    attention_mask: torch.Tensor  # (2·paths, prompt + decoded); static path: (2·paths, capacity), 0 past the last token
     positions: torch.Tensor  # (2·paths,) position id of the next input
     logits: torch.Tensor  # (paths, codebook) guided logits for the next token
     uniforms: torch.Tensor  # (paths, grid²) the draw that picks each token
@@ -70,7 +73,9 @@ class State:
 
 
 class StepwiseGenerator:
-    def __init__(self, model: JanusForConditionalGeneration, sampling: Sampling = Sampling()):
+    def __init__(self, model: JanusForConditionalGeneration, sampling: Sampling = Sampling(), static: bool | None = None):
+        """`static`: decode through fixed-shape steps (`static.py`); by default on CUDA only, where
+        they are compiled into CUDA graphs (on the CPU they would only attend over more slots)."""
         self.model = model.eval()
         self.sampling = sampling
         self.guidance = (model.generation_config.guidance_scale or 5.0) if sampling.guidance is None else sampling.guidance
@@ -80,6 +85,10 @@ class StepwiseGenerator:
         # transformers renamed `past_key_values` to `cache`; accept both releases.
         self._cache_kwarg = "cache" if "cache" in inspect.signature(self._lm.forward).parameters else "past_key_values"
         self.device = next(model.parameters()).device
+        on_gpu = self.device.type == "cuda"
+        if static is None:
+            static = on_gpu
+        self._static = StaticDecoder(self._lm, compile=on_gpu) if static else None
         self.image_tokens = 0
         """Image tokens decoded since the engine was built, over every path (a server reports it)."""
 
@@ -100,8 +109,14 @@ class StepwiseGenerator:
         out = self._lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True, **{self._cache_kwarg: cache})
         return self._guided(out.last_hidden_state[:, -1, :])
 
-    def _decode(self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Cache) -> torch.Tensor:
-        hidden = decode_step(self._lm, embeds, padding_bias(mask, embeds.dtype), positions, cache)
+    def _decode(self, state: State, embeds: torch.Tensor) -> torch.Tensor:
+        """Guided logits after feeding `embeds` (one token per row); extends the cache and the mask."""
+        positions = state.positions[:, None]
+        if isinstance(state.cache, StaticKV):
+            hidden = self._static(state.cache, embeds, positions, state.attention_mask)
+        else:
+            state.attention_mask = F.pad(state.attention_mask, (0, 1), value=1)
+            hidden = decode_step(self._lm, embeds, padding_bias(state.attention_mask, embeds.dtype), positions, state.cache)
         return self._guided(hidden[:, -1, :])
 
     def _guided(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -124,9 +139,14 @@ class StepwiseGenerator:
         tokens = torch.cat([cond, uncond]).to(self.device)
         mask = torch.cat([mask, mask]).to(self.device)
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-        cache = preallocated_cache(self.model.config.text_config.num_hidden_layers, width + self.grid * self.grid)
+        capacity = width + self.grid * self.grid
+        # The static path copies the prompt's keys and values into its own buffers: prefill only the prompt.
+        cache = preallocated_cache(self.model.config.text_config.num_hidden_layers, capacity if self._static is None else width)
         embeds = self.model.get_input_embeddings()(tokens)
         logits = self._prefill(embeds, mask, positions, cache)
+        if self._static is not None:
+            cache = StaticKV(cache, capacity)
+            mask = F.pad(mask, (0, capacity - width))
         return State(
             keys=list(keys),
             tokens=torch.zeros((len(keys), 0), dtype=torch.long, device=self.device),
@@ -172,8 +192,7 @@ class StepwiseGenerator:
                 break  # the last token needs no forward pass
             embeds = self.model.prepare_embeddings_for_image_generation(token[:, None])
             embeds = torch.cat([embeds, embeds])  # both halves feed the same token
-            state.attention_mask = F.pad(state.attention_mask, (0, 1), value=1)
-            state.logits = self._decode(embeds, state.attention_mask, state.positions[:, None], state.cache)
+            state.logits = self._decode(state, embeds)
             state.positions = state.positions + 1
         return state
 

@@ -1,0 +1,60 @@
+"""Two judges verifying the same candidates: two sweep folders made with the same generator, prompts,
+seed and settings but different judges, compared strategy by strategy, paired over prompts.
+
+    python bench/judge_swap.py runs/sweep_table1_judge1 runs/sweep_table1
+
+With the generator and the path keys the same, every candidate image is the same in both folders
+(PARM's pruning aside, which follows its judge), so a difference is the judge's pick alone. Each
+strategy@N (N > 1) found in both is reported as GenEval overall in each folder and the difference (second
+minus first) with its paired 95 % bootstrap interval over prompts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cotgen.errors import InputError
+from cotgen.evaluate.bootstrap import paired_difference_ci
+from cotgen.evaluate.summary import summarize
+from cotgen.report.sweep import sweep_points
+from cotgen.sweep.store import load_rows
+
+SAME = ("generator_weights", "records", "per_tag", "seed", "sampling", "verify")
+"""What sweep.json must agree on for the candidates to be the same."""
+
+
+def check_same_candidates(first: Path, second: Path) -> None:
+    a, b = (json.loads((folder / "sweep.json").read_text()) for folder in (first, second))
+    differ = [key for key in SAME if a.get(key) != b.get(key)]
+    if differ:
+        raise InputError(f"{first} and {second} differ in {', '.join(differ)}: their candidates are not the same")
+    if (first / "records.jsonl").read_text() != (second / "records.jsonl").read_text():
+        raise InputError(f"{first} and {second} hold different prompts")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("first", type=Path, help="sweep folder verified by the first judge")
+    parser.add_argument("second", type=Path, help="sweep folder verified by the second judge")
+    parser.add_argument("--resamples", type=int, default=1000)
+    args = parser.parse_args(argv)
+    check_same_candidates(args.first, args.second)
+    points = [{p.name: p for p in sweep_points(load_rows(f).to_pandas(), 0)} for f in (args.first, args.second)]
+    judges = [json.loads((f / "sweep.json").read_text())["judge_weights"] for f in (args.first, args.second)]
+    print(f"judge weights: first {judges[0]}, second {judges[1]}")
+    print(f"{'strategy':<12}{'prompts':>8}{'first':>8}{'second':>8}{'difference':>12}  paired 95% CI")
+    # the baseline, and any strategy at N = 1, is path 0 whatever the judge
+    for name in (n for n, p in points[0].items() if n in points[1] and p.strategy != "baseline" and p.n > 1):
+        both = points[0][name].verdicts.merge(points[1][name].verdicts, on=["prompt_index", "tag"], suffixes=("_1", "_2"))
+        tags, one, two = both.tag.to_numpy(), both.correct_1.to_numpy(bool), both.correct_2.to_numpy(bool)
+        first, second = summarize(zip(tags, one)).overall, summarize(zip(tags, two)).overall
+        low, high = paired_difference_ci(tags, two, one, args.resamples)
+        print(f"{name:<12}{len(both):>8}{first:>8.3f}{second:>8.3f}{second - first:>+12.3f}  [{low:+.3f}, {high:+.3f}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
