@@ -6,6 +6,8 @@
     # with a reference judge's figures (the JSON above) as flat lines; a run continued (init_from)
     # in another folder follows its first log on the same axis
     python bench/judge_heldout.py --plot runs/judge_cot/log.jsonl runs/judge_cot2/log.jsonl --reference runs/judge_cot/embedded_heldout.json
+    # where a reading judge's readings go wrong, per tag: presence, count, colours, relation
+    python bench/judge_heldout.py --judge embedded --data runs/judge_cot/data --readings
 
 The figures are `cotgen.train.judge.evaluation.evaluate`'s, as the trainer's log and card report them:
 balanced accuracy (P(yes) ≥ 0.5) pooled and as the mean over tags, per task.
@@ -23,8 +25,10 @@ import torch
 from cotgen.judge.vlm import load_judge
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.train.judge.card import summary_table
-from cotgen.train.judge.evaluation import evaluate
+from cotgen.train.judge.evaluation import evaluate, judge_read
 from cotgen.train.judge.examples import ExampleSet
+from cotgen.train.judge.reading import reading_text
+from cotgen.world.records import records_by_prompt
 
 FIGURE = Path(__file__).parent / "figures" / "judge_reading_run.png"
 CURVES = (("orm", "ORM pooled"), ("orm_tag_mean", "ORM mean over tags"), ("potential_first_clear_tag_mean", "potential at first clear step, tag mean"))
@@ -37,6 +41,50 @@ def measure(judge: str, data: Path, out: Path, threads: int) -> None:
     out.write_text(json.dumps({"judge": judge, "data": str(data), "result": result}))
     print(summary_table(result))
     print(f"wrote {out}")
+
+
+def facts(reading: str) -> dict[str, str]:
+    """A reading's facts by subject: "circle" → "2, red, blue" (or "none"), "circle … square" → the
+    relation clause."""
+    found = {}
+    for part in reading.split("; "):
+        if ": " in part:
+            subject, fact = part.split(": ", 1)
+            found[subject] = fact
+        elif " is " in part:
+            found["relation"] = part
+    return found
+
+
+def reading_errors(judge: str, data: Path, threads: int) -> None:
+    """Per tag, the share of held-out ORM images whose reading is exact, and per fact of the expected
+    reading: presence (none or some), count, colours (of the counted objects, in order), the relation."""
+    torch.set_num_threads(threads)
+    heldout = ExampleSet.load(data / "heldout")
+    model = load_judge(judge)
+    if model.reading is None:
+        raise SystemExit(f"{judge}: not a judge that reads before it answers")
+    _, readings = judge_read(model, heldout, 64)
+    tally: dict[str, dict[str, list[bool]]] = {}
+    for e, read in zip(heldout.examples, readings):
+        expected = reading_text(heldout.reading(e.image), records_by_prompt()[e.prompt])
+        row = tally.setdefault(e.tag, {"exact": [], "presence": [], "count": [], "colours": [], "relation": []})
+        row["exact"].append(read == expected)
+        want, got = facts(expected), facts(read)
+        for subject, fact in want.items():
+            said = got.get(subject, "")
+            if subject == "relation":
+                row["relation"].append(said == fact)
+                continue
+            row["presence"].append((fact == "none") == (said == "none"))
+            row["count"].append(fact.split(",")[0] == said.split(",")[0])
+            if fact != "none" and row["count"][-1]:
+                row["colours"].append(fact == said)
+    print("| tag | images | exact | presence | count | colours (count right) | relation |")
+    print("|---|---|---|---|---|---|---|")
+    for tag, row in tally.items():
+        cells = [f"{sum(v) / len(v):.3f}" if v else "–" for v in row.values()]
+        print(f"| {tag} | {len(row['exact'])} | " + " | ".join(cells) + " |")
 
 
 def evaluations_of(logs: list[Path], batch_size: int) -> tuple[list[dict], list[int]]:
@@ -83,8 +131,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--plot", type=Path, nargs="+", help="a run's log.jsonl, then those of runs continuing it: draw their held-out evaluations and stop")
     parser.add_argument("--reference", type=Path, help="with --plot: a JSON written by this script")
     parser.add_argument("--batch-size", type=int, default=32, help="with --plot: the run's answer-stage batch size")
+    parser.add_argument("--readings", action="store_true", help="with --data: where a reading judge's readings go wrong")
     args = parser.parse_args(argv)
-    if args.plot:
+    if args.readings and args.data:
+        reading_errors(args.judge, args.data, args.threads)
+    elif args.plot:
         draw(args.plot, args.reference, args.batch_size)
     elif args.data and args.out:
         measure(args.judge, args.data, args.out, args.threads)
