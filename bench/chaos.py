@@ -2,7 +2,7 @@
 cluster on this machine (a head and worker nodes as separate raylets), with a whole node removed
 mid-run: its raylet, its actors, its object store and the Ray Train worker on it.
 
-    python bench/chaos.py [--drills sweep dpo serve] [--out runs/chaos]
+    python bench/chaos.py [--drills sweep dpo serve] [--out runs/chaos] [--judge embedded]
 
 Each worker node carries a custom resource naming its role (`generators`, `judges`, `trainer_a`, …),
 so work is placed on a chosen node and the drill knows what it kills; a node with the same resource
@@ -98,7 +98,7 @@ def actor_nodes(class_name: str) -> set[str]:
 # -- sweep ----------------------------------------------------------------------------------------------
 
 
-def sweep_config(out: Path, placed: bool):
+def sweep_config(out: Path, placed: bool, judge: str):
     from cotgen.prompts import write_records
     from cotgen.sweep.config import ClusterConfig, SweepConfig
     from cotgen.world.records import evaluation_records, first_per_tag
@@ -107,11 +107,11 @@ def sweep_config(out: Path, placed: bool):
     out.mkdir(parents=True, exist_ok=True)
     write_records(records, first_per_tag(evaluation_records(), 1)[:PROMPTS])
     cluster = ClusterConfig(resources_per_generator={"generators": 1}, resources_per_judge={"judges": 1}) if placed else ClusterConfig()
-    return SweepConfig(out=str(out / "sweep"), records=str(records), strategies=["baseline", "orm", "parm"], ns=[2],
+    return SweepConfig(out=str(out / "sweep"), judge=judge, records=str(records), strategies=["baseline", "orm", "parm"], ns=[2],
                        strip_prompts=0, flush_units=1, bootstrap=0, cluster=cluster)  # fmt: skip
 
 
-def drill_sweep(nodes: Nodes, out: Path) -> dict:
+def drill_sweep(nodes: Nodes, out: Path, judge: str) -> dict:
     """Remove the node holding the generator actors once the first unit is written; the sweep must
     finish on a replacement node with every unit exactly once and the numbers of an undisturbed run."""
     from cotgen.distributed.pipeline import run_sweep
@@ -119,7 +119,7 @@ def drill_sweep(nodes: Nodes, out: Path) -> dict:
 
     generators = nodes.add("generators")
     nodes.add("judges")
-    cfg = sweep_config(out / "sweep_drill", placed=True)
+    cfg = sweep_config(out / "sweep_drill", placed=True, judge=judge)
     rows_dir = Path(cfg.out) / "rows"
     start = time.monotonic()
     sweep = in_background(lambda: run_sweep(cfg, log=lambda line: None))
@@ -142,7 +142,7 @@ def drill_sweep(nodes: Nodes, out: Path) -> dict:
         "units": len(expected),
         "lost": len(expected - set(rows.unit)),
         "duplicated": int(rows.duplicated(["unit", "round", "path"]).sum()),
-        "same_as_undisturbed": _comparable(table).equals(_comparable(_undisturbed(out))),
+        "same_as_undisturbed": _comparable(table).equals(_comparable(_undisturbed(out, judge))),
         "recovery_s": round(recovered, 1),  # from the kill to the next unit written
         "total_s": round(time.monotonic() - start, 1),
         "units_before_kill": units_before,
@@ -155,12 +155,12 @@ def _expected_units(cfg) -> set[str]:
     return {u.id for u in plan_units(plan_runs(cfg), len(sweep_records(cfg)))}
 
 
-def _undisturbed(out: Path):
+def _undisturbed(out: Path, judge: str):
     """The rows of the same sweep run without losing a node (its actors placed anywhere)."""
     from cotgen.distributed.pipeline import run_sweep
     from cotgen.sweep.store import load_rows
 
-    cfg = sweep_config(out / "sweep_reference", placed=False)
+    cfg = sweep_config(out / "sweep_reference", placed=False, judge=judge)
     run_sweep(cfg, log=lambda line: None)
     return load_rows(cfg.out)
 
@@ -173,7 +173,7 @@ def _comparable(rows):
 # -- iterative DPO ------------------------------------------------------------------------------------------
 
 
-def drill_dpo(nodes: Nodes, out: Path) -> dict:
+def drill_dpo(nodes: Nodes, out: Path, judge: str) -> dict:
     """A DPO round with a Ray Train worker on each of two nodes; the node of one worker is removed once
     step 2's checkpoint is written (the first worker holds there, so the kill lands mid-round). The
     round must restart from that checkpoint on a replacement node, run every step once, and save its
@@ -187,7 +187,7 @@ def drill_dpo(nodes: Nodes, out: Path) -> dict:
     worker_nodes = {nodes.add(role, resources={"trainer": 1}) for role in ("trainer_a", "trainer_b")}
     folder = out / "dpo_drill"
     config = {
-        "out": str(folder), "labeller": "exact", "rounds": 1, "prompts_per_tag": 1, "samples": 8,
+        "out": str(folder), "judge": judge, "labeller": "exact", "rounds": 1, "prompts_per_tag": 1, "samples": 8,
         "train": {"lr": 1e-3, "epochs": 2, "batch_size": 2, "micro_batch": 1, "checkpoint_every": 1},
         "trainer": {"workers": 2, "zero_stage": 2, "resources_per_worker": {"trainer": 1}, "max_failures": 2},
         "eval": {"per_tag": 1}, "faults": {"stall_at_step": 2},
@@ -229,7 +229,7 @@ def drill_dpo(nodes: Nodes, out: Path) -> dict:
 # -- Serve ----------------------------------------------------------------------------------------------
 
 
-def drill_serve(nodes: Nodes, out: Path, clients: int = 4, before_s: float = 8, after_s: float = 25) -> dict:
+def drill_serve(nodes: Nodes, out: Path, judge: str, clients: int = 4, before_s: float = 8, after_s: float = 25) -> dict:
     """Two Generator replicas, one per node, under `clients` looping clients (PARM, 2 candidates); one
     replica's node is removed. The ingress and the judge stay on the head node, as on a cluster whose
     model replicas run on spot nodes: a request whose ingress replica is lost gets a plain 500 or a
@@ -259,7 +259,7 @@ def drill_serve(nodes: Nodes, out: Path, clients: int = 4, before_s: float = 8, 
         "Judge": {"autoscaling_config": {"min_replicas": 1, "max_replicas": 1}, "ray_actor_options": {"num_cpus": 0.5, "resources": {"head": 1}}},
         "ImagesAPI": {"autoscaling_config": {"min_replicas": 1, "max_replicas": 1}, "ray_actor_options": {"resources": {"head": 1}}},
     }  # fmt: skip
-    serve.run(application(ServeConfig(default_candidates=2), options), name="cotgen-drill", route_prefix="/")
+    serve.run(application(ServeConfig(judge=judge, default_candidates=2), options), name="cotgen-drill", route_prefix="/")
     placed_on = actor_nodes("ServeReplica:cotgen-drill:Generator")
     url = f"http://127.0.0.1:{port}/v1/images/generations"
     answers: list[tuple[float, float, str]] = []  # (sent, answered, outcome) per request
@@ -327,13 +327,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--drills", nargs="+", choices=list(DRILLS), default=list(DRILLS))
     parser.add_argument("--out", type=Path, default=Path("runs/chaos"), help="work folder; OUT/chaos.json gets the results")
+    parser.add_argument("--judge", default="embedded", help="the judge every drill verifies with (the drills test what survives a lost node, not the judge)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"machine": describe_machine(), "drills": {}}
     nodes = Nodes()
     try:
         for name in args.drills:
-            results["drills"][name] = outcome = DRILLS[name](nodes, args.out)
+            results["drills"][name] = outcome = DRILLS[name](nodes, args.out, args.judge)
             print(json.dumps(outcome), flush=True)
     finally:
         nodes.shutdown()

@@ -21,11 +21,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def drills():
+def drills(untrained_judge_dir):
     own = Path(tempfile.mkdtemp(prefix="cotgen-chaos-", dir="/tmp"))  # short: Ray's socket paths live under it
     (own / "home").mkdir()
     env = {**os.environ, "HOME": str(own / "home"), "RAY_TMPDIR": str(own / "ray")}
-    command = [sys.executable, "bench/chaos.py", "--out", str(own / "out")]
+    # the judge is not what the drills test: one that answers in one forward pass keeps them short
+    command = [sys.executable, "bench/chaos.py", "--out", str(own / "out"), "--judge", str(untrained_judge_dir)]
     run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         output, _ = run.communicate(timeout=1200)
