@@ -18,7 +18,9 @@ shapes-world images, and writes PARM++'s reflections.
 5. Answer stage: AdamW on the cross-entropy of the answer token ("yes" or "no") at the assistant's
    answer position, the chats built by `VLMJudge.encode` exactly as at inference (potential as the
    follow-up turn after clarity); batches balanced between "yes" and "no" within each task, tag and
-   data source; a wall-clock budget. A share `reflection_share` of the steps trains PARM++'s
+   data source; a wall-clock or step budget (`steps`). `continuations` are later answer stages,
+   each trained as a rerun with init_from would train it (a fresh head, optimiser, batch stream and
+   schedule), so that one command makes a judge that took several runs. A share `reflection_share` of the steps trains PARM++'s
    reflection instead (`cotgen.train.judge.reflection`): ORM examples of the renders and generated
    images asked the reflection question, the answer "yes" or "no: " + the evaluator's reasons, by
    teacher-forced token cross-entropy.
@@ -45,9 +47,9 @@ from cotgen.judge.vlm import VLMJudge, load_judge, save_judge
 from cotgen.models.presets import weights_digest
 from cotgen.recipe import parse_config, run, save_resolved
 from cotgen.train.common.log import log
-from cotgen.train.common.schedule import set_lr, warmup_cosine
+from cotgen.train.common.schedule import Budget, set_lr, warmup_cosine
 from cotgen.train.judge.card import summary_table, write_card
-from cotgen.train.judge.config import TrainJudgeConfig
+from cotgen.train.judge.config import AnswerStageConfig, TrainJudgeConfig
 from cotgen.train.judge.dataset import JudgeDataset, build_dataset
 from cotgen.train.judge.evaluation import evaluate_all, headline
 from cotgen.train.judge.examples import Example, ExampleSet
@@ -75,7 +77,7 @@ def training_images(cfg: TrainJudgeConfig, data: JudgeDataset, generated: list[s
     return pairs
 
 
-def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linear, data: JudgeDataset, out: Path) -> dict:
+def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module, data: JudgeDataset, out: Path) -> dict:
     """The vision tower and a throwaway linear head learn what is centred in each visual token's
     cell (an object's colour and class, an unrecognised blob or nothing), as the exact evaluator
     reads the image (`centre_loss`)."""
@@ -85,6 +87,7 @@ def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linea
     optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng([cfg.seed, 11])
     generated = sorted({e.image for e in data.generated.examples})
+    budget = Budget(s.minutes, s.steps)
     step, start, exact, finished = 0, time.time(), [], False
     visual.train()
     while not finished:
@@ -96,7 +99,7 @@ def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linea
         optimizer.step()
         step += 1
         exact.append(hit)
-        finished = time.time() - start >= s.minutes * 60
+        finished = budget.done(step, time.time() - start)
         if step % cfg.log_every == 0 or finished:  # the last step too, however few there were
             log(out, stage="vision", step=step, seconds=round(time.time() - start), loss=loss.item(), images_exact=float(np.mean(exact)))
             exact = []
@@ -112,7 +115,7 @@ def answer_target(cfg: TrainJudgeConfig, examples: ExampleSet, e: Example) -> st
     return reading_target(examples.reading(e.image), records_by_prompt()[e.prompt], e.answer)
 
 
-def answer_batch_loss(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linear, batch: Batch) -> tuple[torch.Tensor, float | None]:
+def answer_batch_loss(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, float | None]:
     """Teacher-forced loss of each example's target (`answer_target`), plus `centre_weight` times the
     vision stage's loss on the same images; and that loss's share of exactly read images."""
     images = [s.image(e.image) for s, e in batch]
@@ -124,9 +127,10 @@ def answer_batch_loss(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Lin
     return loss + cfg.centre_weight * centre, exact
 
 
-def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linear, data: JudgeDataset, out: Path) -> dict:
-    """The answer stage: balanced batches of answers (readings first, for a reading judge), or of
-    reflections, within `minutes`; held-out evaluations and checkpoints every `eval_every` steps."""
+def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module, data: JudgeDataset, out: Path, stage: AnswerStageConfig, before: int) -> dict:
+    """An answer stage: balanced batches of answers (readings first, for a reading judge), or of
+    reflections, within the stage's budget; held-out evaluations and checkpoints every `eval_every`
+    steps. `before` answer steps of earlier stages came first (the log counts steps from the first)."""
     d = cfg.data
     sampler = BalancedSampler(
         [(data.renders, 1 - d.generated_share - d.prefix_share), (data.generated, d.generated_share), (data.prefixes, d.prefix_share)],
@@ -137,11 +141,12 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linear,
     reflections = BalancedSampler([(data.renders, 1 - d.generated_share), (data.generated, d.generated_share)], reflect_rng) if cfg.reflection_share > 0 else None
     model = judge.model
     params = [*model.parameters(), *head.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=cfg.weight_decay)
+    budget = stage.budget()
     step, reflection_steps, start, best = 0, 0, time.time(), None
     window = {"loss": [], "images_exact": [], "reflection_loss": []}
-    while (elapsed := time.time() - start) < cfg.minutes * 60:
-        set_lr(optimizer, warmup_cosine(cfg.lr, step, cfg.warmup_steps, elapsed / (cfg.minutes * 60)))
+    while not budget.done(step, elapsed := time.time() - start):
+        set_lr(optimizer, warmup_cosine(stage.lr, step, stage.warmup_steps, budget.progress(step, elapsed)))
         model.train()
         if reflections is not None and reflect_rng.random() < cfg.reflection_share:
             loss = batch_reflection_loss(judge, reflections.draw(cfg.batch_size), cfg.prompts)
@@ -157,13 +162,13 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linear,
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         step += 1
-        if step % cfg.log_every == 0 or time.time() - start >= cfg.minutes * 60:  # and the last step
+        if step % cfg.log_every == 0 or budget.done(step, time.time() - start):  # and the last step
             means = {k: float(np.mean(v)) for k, v in window.items() if v}
-            log(out, stage="answers", step=step, seconds=round(time.time() - start), **means, lr=optimizer.param_groups[0]["lr"])
+            log(out, stage="answers", step=before + step, seconds=round(time.time() - start), **means, lr=optimizer.param_groups[0]["lr"])
             window = {k: [] for k in window}
         if step % cfg.eval_every == 0:
             result, reflected = evaluate_all(cfg, judge, data.heldout, data.heldout_prefixes)
-            log(out, stage="answers", step=step, seconds=round(time.time() - start), **headline(result, reflected))
+            log(out, stage="answers", step=before + step, seconds=round(time.time() - start), **headline(result, reflected))
             save_judge(judge, out / "judge")  # a checkpoint to look at or continue from
             best = max(best or 0.0, result["orm"]["overall"]["balanced"] or 0.0)
     model.eval()
@@ -171,8 +176,16 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Linear,
     return {"steps": step, "reflection_steps": reflection_steps, "minutes": minutes, "samples_seen": step * cfg.batch_size, "best_periodic": best}
 
 
+def answer_totals(parts: list[dict]) -> dict:
+    """The answer stages' figures added up, each stage's own kept under "parts" (when there are several)."""
+    totals = {k: sum(p[k] for p in parts) for k in ("steps", "reflection_steps", "samples_seen")}
+    totals["minutes"] = round(sum(p["minutes"] for p in parts), 1)
+    totals["best_periodic"] = max((p["best_periodic"] for p in parts if p["best_periodic"] is not None), default=None)
+    return totals | ({"parts": parts} if len(parts) > 1 else {})
+
+
 def main(argv: list[str]) -> int:
-    cfg = parse_config(TrainJudgeConfig, argv, __doc__, "minutes=5 data.generated_images=500")
+    cfg = parse_config(TrainJudgeConfig, argv, __doc__, "steps=200 vision.steps=100 continuations=[] data.generated_images=500")
     out = save_resolved(cfg, cfg.out)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -194,13 +207,19 @@ def main(argv: list[str]) -> int:
     judge.reading = reading_mode(judge.model)
     log(out, stage="model", parameters=count_parameters(judge), vocab=len(judge.processor.tokenizer))
 
-    head = centre_head(judge)  # the perception head, shared by both stages and dropped after
+    head = centre_head(judge, tied=cfg.centre_head == "words")  # the perception head, kept for the first answer stage, dropped after
     vision = (
         pretrain_vision(cfg, judge, head, data, out)
-        if cfg.vision.minutes > 0
+        if cfg.vision.minutes > 0 or cfg.vision.steps > 0
         else {"steps": 0, "minutes": 0.0, "samples_seen": 0}
     )
-    stage = train_answers(cfg, judge, head, data, out) | {"vision": vision}
+    parts = []
+    for k, part in enumerate(cfg.stages()):
+        if k:  # as a rerun with init_from would start: the same seed, a fresh head
+            torch.manual_seed(cfg.seed)
+            head = centre_head(judge, tied=cfg.centre_head == "words")
+        parts.append(train_answers(cfg, judge, head, data, out, part, sum(p["steps"] for p in parts)))
+    stage = answer_totals(parts) | {"vision": vision}
 
     result, reflections = evaluate_all(cfg, judge, data.heldout, data.heldout_prefixes)
     log(out, stage="final", **stage, **headline(result, reflections))

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from cotgen.errors import InputError
 from cotgen.evaluate.exact import evaluate_image
@@ -18,11 +20,18 @@ from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS
 from cotgen.train.common.cards import rate
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
-from cotgen.train.judge.config import JudgeDataConfig, JudgeModelConfig, TrainJudgeConfig
+from cotgen.train.judge.config import (
+    AnswerStageConfig,
+    JudgeDataConfig,
+    JudgeModelConfig,
+    TrainJudgeConfig,
+    VisionConfig,
+)
 from cotgen.train.judge.describe import describe, describe_target
 from cotgen.train.judge.examples import Example, ExampleSet, cached
 from cotgen.train.judge.generated import build_generated
 from cotgen.train.judge.labels import training_records
+from cotgen.train.judge.losses import centre_cross_entropy, centre_head
 from cotgen.train.judge.metrics import balanced_accuracy
 from cotgen.train.judge.model import build_judge
 from cotgen.train.judge.reading import CENTRE_CLASSES, MODE, centre_targets, reading_target, reading_text
@@ -227,17 +236,26 @@ def card_row(card: str, first: str) -> list[str]:
     raise AssertionError(f"no table row starting with {first!r} in the card")
 
 
+TINY_RUN = [
+    "threads=1", "batch_size=8", "eval_every=3", "log_every=2",
+    "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
+    "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
+    "reflection_share=0.5", "reflection_eval=3",
+]  # fmt: skip
+FIRST_STAGE = ["vision.steps=3", "steps=4"]
+CONTINUATION = ["lr=0.0005", "warmup_steps=2", "steps=3"]
+
+
+def train_tiny(out: Path, *overrides: str) -> None:
+    done = run_job("--config", str(REPO / "jobs" / "configs" / "judge.yaml"), f"out={out}", *TINY_RUN, *overrides)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_train_judge_job_end_to_end(tmp_path):
     out = tmp_path / "run"
-    overrides = [
-        f"out={out}",
-        "threads=1", "minutes=0.15", "vision.minutes=0.03", "batch_size=8", "eval_every=5", "log_every=5",
-        "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
-        "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
-        "reflection_share=0.5", "reflection_eval=3",
-    ]  # fmt: skip
-    done = run_job("--config", str(REPO / "jobs" / "configs" / "judge.yaml"), *overrides)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # the first answer stage, then a continuation with its own schedule, in one command
+    continuation = "{" + ", ".join(o.replace("=", ": ") for o in CONTINUATION) + "}"
+    train_tiny(out, *FIRST_STAGE, f"continuations=[{continuation}]")
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any(r.get("stage") == "vision" and "images_exact" in r for r in log)
     assert any(r.get("stage") == "answers" and "loss" in r for r in log)
@@ -271,6 +289,19 @@ def test_train_judge_job_end_to_end(tmp_path):
     assert p.shape == (1,) and 0.0 <= p.item() <= 1.0
     assert 0.0 <= orm["readings_exact"] <= 1.0 and "orm_readings_exact" in log[-1]
     assert f"| {rate(orm['readings_exact'])} |" in card
+    # steps set the stages' lengths; the log counts answer steps from the first stage's start
+    assert stage["vision"]["steps"] == 3 and [p["steps"] for p in stage["parts"]] == [4, 3] and stage["steps"] == 7
+    assert [r["step"] for r in log if r.get("stage") == "answers" and "lr" in r][-1] == 7
+    assert card_row(card, "answers, part 2")[:2] == ["3", "24"] and "continued: a fresh perception head" in card
+
+    # the same judge as two runs, the second continuing the first (init_from) on the same data
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "data").symlink_to(out / "data")
+    train_tiny(tmp_path / "first", *FIRST_STAGE)
+    train_tiny(tmp_path / "second", f"init_from={tmp_path / 'first' / 'judge'}", "vision.minutes=0", *CONTINUATION)
+    one, two = (load_file(folder / "judge" / "model.safetensors") for folder in (out, tmp_path / "second"))
+    assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
 
 
 def test_bad_reflection_settings_are_rejected():
@@ -298,3 +329,32 @@ def test_a_description_is_the_evaluators_reading_in_reading_order():
     assert describe(reading) == "red circle at 1 1, green square at 6 1, blue cross at 6 5"
     assert describe_target(reading, "no") == "red circle at 1 1, green square at 6 1, blue cross at 6 5. answer: no"
     assert describe(read_scene(render(Scene(64, ())))) == "nothing"
+
+
+def test_bad_stage_settings_are_rejected():
+    with pytest.raises(InputError, match="steps: must be at least 0"):
+        TrainJudgeConfig(steps=-1)
+    with pytest.raises(InputError, match="minutes and lr: must be positive"):
+        AnswerStageConfig(lr=0)
+    with pytest.raises(InputError, match="vision.minutes and vision.steps"):
+        VisionConfig(steps=-2)
+    with pytest.raises(InputError, match="centre_head: must be one of linear, words, got 'tied'"):
+        TrainJudgeConfig(centre_head="tied")
+    stages = TrainJudgeConfig(minutes=3, lr=0.002, continuations=[AnswerStageConfig(steps=5)]).stages()
+    assert [(s.minutes, s.steps, s.lr) for s in stages] == [(3, 0, 0.002), (30.0, 5, 5e-4)]
+
+
+def test_a_word_tied_head_scores_visual_tokens_against_the_words_a_reading_writes():
+    judge = build_judge()
+    head = centre_head(judge, tied=True)
+    embed = judge.model.get_input_embeddings()
+    word = {w: judge.processor.tokenizer.encode(" " + w, add_special_tokens=False)[0] for w in ("red", "circle", "none")}
+    with torch.no_grad():
+        tokens = torch.stack([embed.weight[word["red"]] + embed.weight[word["circle"]], 2 * embed.weight[word["none"]]])
+    logits = head(tokens)
+    assert logits.shape == (2, len(CENTRE_CLASSES))
+    assert [CENTRE_CLASSES[i] for i in logits.argmax(-1)] == ["red circle", "none"]
+    # the words' embeddings learn from the head's loss, yet belong to the language model alone
+    assert not any(p is embed.weight for p in head.parameters())
+    centre_cross_entropy(logits, torch.tensor([CENTRE_CLASSES.index("blue square"), 0])).backward()
+    assert embed.weight.grad[word["red"]].abs().sum() > 0

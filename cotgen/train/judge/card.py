@@ -91,6 +91,16 @@ def reflections_section(reflections: dict | None) -> str:
     return "\n".join(lines)
 
 
+def parts_rows(cfg: TrainJudgeConfig, stage: dict) -> str:
+    """A row per answer stage when there were several (`continuations`)."""
+    rows = ""
+    for k, (part, config) in enumerate(zip(stage.get("parts", []), cfg.stages())):
+        schedule = f"AdamW lr {config.lr}, warm-up {config.warmup_steps} steps, cosine over {f'{config.steps} steps' if config.steps else f'{config.minutes:g} minutes'}"
+        what = schedule if k == 0 else f"continued: a fresh perception head and optimiser, {schedule}"
+        rows += f"\n| answers, part {k + 1} | {part['steps']} | {part['samples_seen']} | {part['minutes']} | {what} |"
+    return rows
+
+
 def write_card(
     folder: Path, cfg: TrainJudgeConfig, judge: VLMJudge, stage: dict, sets: dict[str, ExampleSet], result: dict,
     reflections: dict | None, data_minutes: float,
@@ -120,8 +130,8 @@ the follow-up turn after clarity was answered "yes"). {reading_text(cfg)} {refle
 
 | stage | steps | samples | minutes | what |
 |---|---|---|---|---|
-| vision | {stage['vision']['steps']} | {stage['vision']['samples_seen']} | {stage['vision']['minutes']} | vision tower + linear head: what is centred in each visual token's cell (an object's colour and class, an unrecognised blob, or nothing) as the evaluator reads the image; {cfg.vision.generated_share:.0%} the generator's images of training records, the rest fresh renders, half broken (head kept for the next stage, then dropped) |
-| answers | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: teacher-forced cross-entropy of each answer ({"the reading, then the answer, for ORM and PRM; the answer token for clarity and potential" if cfg.reads else "the answer token"}) with each answer's yes/no token counted {1 + cfg.answer_weight:g} times, plus {cfg.centre_weight} × the vision stage's loss on the same images; batches balanced between "yes" and "no" within each task, tag and source ({cfg.data.generated_share:.0%} ORM on generated images, {cfg.data.prefix_share:.0%} prefix tasks, the rest ORM on renders); AdamW lr {cfg.lr} |
+| vision | {stage['vision']['steps']} | {stage['vision']['samples_seen']} | {stage['vision']['minutes']} | vision tower + {'a head tied to the word embeddings' if cfg.centre_head == 'words' else 'linear head'}: what is centred in each visual token's cell (an object's colour and class, an unrecognised blob, or nothing) as the evaluator reads the image; {cfg.vision.generated_share:.0%} the generator's images of training records, the rest fresh renders, half broken (head kept for the next stage, then dropped) |
+| answers | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: teacher-forced cross-entropy of each answer ({"the reading, then the answer, for ORM and PRM; the answer token for clarity and potential" if cfg.reads else "the answer token"}) with each answer's yes/no token counted {1 + cfg.answer_weight:g} times, plus {cfg.centre_weight} × the vision stage's loss on the same images; batches balanced between "yes" and "no" within each task, tag and source ({cfg.data.generated_share:.0%} ORM on generated images, {cfg.data.prefix_share:.0%} prefix tasks, the rest ORM on renders); AdamW lr {cfg.lr}{", then as below" if cfg.continuations else ""} |{parts_rows(cfg, stage)}
 | of which reflections | {stage['reflection_steps']} | {stage['reflection_steps'] * cfg.batch_size} | | teacher-forced cross-entropy of the reflection's tokens and end of turn, each example's mean; ORM examples balanced as above ({cfg.data.generated_share:.0%} on generated images, the rest on renders) |
 
 Examples (every label is the exact evaluator's verdict on an image; "/swap": the image asked about

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from cotgen.config import check_device
 from cotgen.errors import InputError
 from cotgen.judge.prompts import JudgePrompts
+from cotgen.train.common.schedule import Budget
+
+CENTRE_HEADS = ("linear", "words")
 
 
 @dataclass
@@ -111,7 +114,9 @@ class VisionConfig:
     (the `vision` section)."""
 
     minutes: float = 8.0
-    """Wall-clock budget of the vision stage (0 skips it)."""
+    """Wall-clock budget of the vision stage (0 skips it, unless `steps` is set)."""
+    steps: int = 0
+    """Steps of the vision stage; above 0 they set its length instead of `minutes`."""
     batch_size: int = 32
     """Images per step."""
     lr: float = 1e-3
@@ -123,9 +128,40 @@ class VisionConfig:
     """Share of rendered scenes passed through a random degradation."""
 
     def __post_init__(self) -> None:
+        if self.minutes < 0 or self.steps < 0:
+            raise InputError(f"vision.minutes and vision.steps: must be at least 0, got {self.minutes} and {self.steps}")
         for name in ("generated_share", "degrade_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"vision.{name}: must be within [0, 1], got {getattr(self, name)}")
+
+
+@dataclass
+class AnswerStageConfig:
+    """A later answer stage (an item of `continuations`), run as `jobs/train_judge.py
+    init_from=<the judge so far> vision.minutes=0` would run it: the same data, a fresh perception
+    head, optimiser, batch stream and learning-rate schedule."""
+
+    minutes: float = 30.0
+    """Wall-clock budget (the learning rate decays to 10 % over it)."""
+    steps: int = 0
+    """Steps; above 0 they set the stage's length instead of `minutes`."""
+    lr: float = 5e-4
+    """Peak AdamW learning rate."""
+    warmup_steps: int = 50
+    """Steps of linear warm-up."""
+
+    def __post_init__(self) -> None:
+        check_answer_stage(self.minutes, self.steps, self.lr, self.warmup_steps)
+
+    def budget(self) -> Budget:
+        return Budget(self.minutes, self.steps)
+
+
+def check_answer_stage(minutes: float, steps: int, lr: float, warmup_steps: int) -> None:
+    if minutes <= 0 or lr <= 0:
+        raise InputError(f"minutes and lr: must be positive, got {minutes} and {lr}")
+    if steps < 0 or warmup_steps < 1:
+        raise InputError(f"steps: must be at least 0 and warmup_steps at least 1, got {steps} and {warmup_steps}")
 
 
 @dataclass
@@ -157,6 +193,9 @@ class TrainJudgeConfig:
     centre_weight: float = 0.5
     """Weight, beside the answer stage's loss, of the vision stage's loss on the same images, which
     keeps each visual token telling what is centred in its cell (0: off)."""
+    centre_head: str = "linear"
+    """The perception head of the vision stage's loss: "linear" (a throwaway linear layer) or "words"
+    (tied to the language model's embeddings of the words a reading writes, `WordTiedHead`)."""
     batch_size: int = 32
     """Answer-stage batch size."""
     lr: float = 1e-3
@@ -168,6 +207,11 @@ class TrainJudgeConfig:
     minutes: float = 30.0
     """Wall-clock budget of the answer stage (the learning rate decays to 10 % over it); data and the
     vision stage are extra."""
+    steps: int = 0
+    """Answer-stage steps; above 0 they set its length instead of `minutes`."""
+    continuations: list[AnswerStageConfig] = field(default_factory=list)
+    """Answer stages after the first, each with its own budget and schedule (as reruns with
+    init_from would train), so that one command makes a judge that took several runs."""
     log_every: int = 25
     """Steps between progress lines."""
     eval_every: int = 500
@@ -182,16 +226,21 @@ class TrainJudgeConfig:
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
 
+    def stages(self) -> list[AnswerStageConfig]:
+        """Every answer stage in order: this config's own, then the continuations."""
+        return [AnswerStageConfig(self.minutes, self.steps, self.lr, self.warmup_steps), *self.continuations]
+
     def __post_init__(self) -> None:
         check_device(self.device)
-        for name in ("threads", "batch_size", "warmup_steps", "log_every", "eval_every", "eval_batch"):
+        for name in ("threads", "batch_size", "log_every", "eval_every", "eval_batch"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name}: must be at least 1, got {getattr(self, name)}")
-        if self.minutes <= 0 or self.lr <= 0:
-            raise InputError("minutes and lr: must be positive")
+        check_answer_stage(self.minutes, self.steps, self.lr, self.warmup_steps)
         for name in ("answer_weight", "centre_weight"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name}: must be at least 0, got {getattr(self, name)}")
+        if self.centre_head not in CENTRE_HEADS:
+            raise InputError(f"centre_head: must be one of {', '.join(CENTRE_HEADS)}, got {self.centre_head!r}")
         if not 0.0 <= self.reflection_share <= 1.0:
             raise InputError(f"reflection_share: must be within [0, 1], got {self.reflection_share}")
         if self.reflection_eval < 0:

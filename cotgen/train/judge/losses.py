@@ -60,23 +60,61 @@ def cell_loss(judge: VLMJudge, head: torch.nn.Linear, images, colors: torch.Tens
     return loss, hits
 
 
-def centre_head(judge: VLMJudge) -> torch.nn.Linear:
-    """The reading judge's throwaway perception head: a visual token's features → `CENTRE_CLASSES` logits."""
+def centre_head(judge: VLMJudge, tied: bool = False) -> torch.nn.Module:
+    """The reading judge's throwaway perception head: a visual token's features → `CENTRE_CLASSES`
+    logits; a linear layer, or tied to the language model's word embeddings (`WordTiedHead`)."""
+    if tied:
+        return WordTiedHead(judge).to(judge.model.device)
     return torch.nn.Linear(judge.model.config.text_config.hidden_size, len(CENTRE_CLASSES)).to(judge.model.device)
 
 
+class WordTiedHead(torch.nn.Module):
+    """Scores a visual token against the language model's own input embeddings of the words a reading
+    writes: " red" + " circle" for a red circle, " none" for an empty cell (a learnt vector for an
+    unrecognised blob). Trained with it, a visual token showing a red circle lies near the words
+    " red" and " circle" as the question and the reading embed them, so the language model can find
+    the tokens of a class the way it matches a repeated word (the linear probe of
+    bench/judge_perception.py shows that the tokens know what they show; the readings do not)."""
+
+    def __init__(self, judge: VLMJudge):
+        super().__init__()
+        encode = judge.processor.tokenizer.encode
+        ids = {}
+        for word in {w for c in CENTRE_CLASSES[2:] for w in c.split(" ")} | {"none"}:
+            token = encode(" " + word, add_special_tokens=False)
+            if len(token) != 1:
+                raise InputError(f"the judge's tokenizer writes {' ' + word!r} as {len(token)} tokens; a word-tied head needs one")
+            ids[word] = token[0]
+        # a method, not a submodule: the embeddings are the language model's parameters, not the head's
+        self.embed = judge.model.get_input_embeddings
+        pairs = [[ids["none"], ids["none"]], *([ids[w] for w in c.split(" ")] for c in CENTRE_CLASSES[2:])]
+        self.register_buffer("words", torch.tensor(pairs), persistent=False)
+        self.blob = torch.nn.Parameter(torch.zeros(self.embed().embedding_dim))
+        self.scale = torch.nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        vectors = self.embed()(self.words).sum(1)  # (classes but blob, hidden)
+        classes = torch.cat([vectors[:1], self.blob[None], vectors[1:]])
+        return self.scale * features @ classes.T.to(features.dtype)
+
+
 def centre_loss(judge: VLMJudge, head: torch.nn.Linear, images, readings: Sequence[Reading]) -> tuple[torch.Tensor, float]:
-    """Cross-entropy of what is centred in each visual token's cell (`centre_targets`), the tokens
-    with something centred weighing `CENTRED_WEIGHT` times the empty ones (there are few of them);
-    and the share of images whose every token is right."""
+    """Cross-entropy of what is centred in each visual token's cell (`centre_targets`; tokens with
+    something centred weigh more, there are few of them), and the share of images whose every token
+    is right."""
     cells = visual_cells_of(judge)
     size = judge.processor.image_processor.patch_size * judge.processor.image_processor.merge_size * cells
     targets = torch.tensor([t for r in readings for t in centre_targets(r, cells, size)], device=judge.model.device)
     logits = head(visual_features(judge, images)).float()
-    weights = 1 + (CENTRED_WEIGHT - 1) * (targets > 0).float()
-    loss = (F.cross_entropy(logits, targets, reduction="none") * weights).sum() / weights.sum()
     exact = (logits.argmax(-1) == targets).view(len(readings), -1).all(1).float().mean().item()
-    return loss, exact
+    return centre_cross_entropy(logits, targets), exact
+
+
+def centre_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of (tokens, CENTRE_CLASSES) logits, tokens with something centred weighing
+    `CENTRED_WEIGHT` times the empty ones."""
+    weights = 1 + (CENTRED_WEIGHT - 1) * (targets > 0).float()
+    return (F.cross_entropy(logits, targets, reduction="none") * weights).sum() / weights.sum()
 
 
 def answer_ids(judge: VLMJudge) -> dict[str, int]:
