@@ -8,6 +8,9 @@
     python bench/judge_heldout.py --plot runs/judge_cot/log.jsonl runs/judge_cot2/log.jsonl --reference runs/judge_cot/embedded_heldout.json
     # where a reading judge's readings go wrong, per tag: presence, count, colours, relation
     python bench/judge_heldout.py --judge embedded --data runs/judge_cot/data --readings
+    # two judges (or more) on the same held-out ORM images: each one's balanced accuracy minus the
+    # first's, with paired 95 % bootstrap intervals over the images
+    python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge runs/judge_tied/judge
 
 The figures are `cotgen.train.judge.evaluation.evaluate`'s, as the trainer's log and card report them:
 balanced accuracy (P(yes) ≥ 0.5) pooled and as the mean over tags, per task.
@@ -20,12 +23,13 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from cotgen.judge.vlm import load_judge
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.train.judge.card import summary_table
-from cotgen.train.judge.evaluation import evaluate, judge_read
+from cotgen.train.judge.evaluation import evaluate, judge_p_yes, judge_read
 from cotgen.train.judge.examples import ExampleSet
 from cotgen.train.judge.reading import reading_text
 from cotgen.world.records import records_by_prompt
@@ -87,6 +91,47 @@ def reading_errors(judge: str, data: Path, threads: int) -> None:
         print(f"| {tag} | {len(row['exact'])} | " + " | ".join(cells) + " |")
 
 
+def resampled_balanced(said: np.ndarray, truth: np.ndarray, tags: np.ndarray, picks: np.ndarray) -> dict[str, np.ndarray]:
+    """Balanced accuracy, pooled, per tag and as the tag mean, of each resample (a row of `picks`)."""
+
+    def balanced(mask: np.ndarray) -> np.ndarray:
+        s, t = said[picks], truth[picks]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return ((s & t & mask).sum(1) / (t & mask).sum(1) + (~s & ~t & mask).sum(1) / (~t & mask).sum(1)) / 2
+
+    result = {"pooled": balanced(np.ones_like(picks, dtype=bool))}
+    for tag in dict.fromkeys(tags):
+        result[tag] = balanced(tags[picks] == tag)
+    result["tag mean"] = np.nanmean(np.stack([result[t] for t in dict.fromkeys(tags)]), axis=0)
+    return result
+
+
+def compare(judges: list[str], data: Path, threads: int, resamples: int) -> None:
+    """Each judge's ORM balanced accuracy on the same held-out images, and its difference from the
+    first judge's with a paired 95 % bootstrap interval (the images resampled together)."""
+    torch.set_num_threads(threads)
+    heldout = ExampleSet.load(data / "heldout")
+    truth = np.array([e.answer == "yes" for e in heldout.examples])
+    tags = np.array([e.tag for e in heldout.examples])
+    whole = np.arange(len(truth))[None]
+    picks = np.random.default_rng(0).integers(0, len(truth), (resamples, len(truth)))
+    said, figures = {}, {}
+    for judge in judges:
+        said[judge] = np.array(judge_p_yes(load_judge(judge), heldout, 64)) >= 0.5
+        figures[judge] = resampled_balanced(said[judge], truth, tags, whole)
+    first = judges[0]
+    print(f"ORM balanced accuracy on {len(truth)} held-out images; [paired 95 % interval of the difference from {first}, {resamples} resamples]")
+    print("| judge | " + " | ".join(figures[first]) + " |")
+    print("|---|" + "---|" * len(figures[first]))
+    base = resampled_balanced(said[first], truth, tags, picks)
+    for judge in judges:
+        cells = [f"{figures[judge][k][0]:.3f}" for k in figures[first]]
+        if judge != first:
+            mine = resampled_balanced(said[judge], truth, tags, picks)
+            cells = [f"{c} ({figures[judge][k][0] - figures[first][k][0]:+.3f} [{np.nanpercentile(mine[k] - base[k], 2.5):+.3f}, {np.nanpercentile(mine[k] - base[k], 97.5):+.3f}])" for c, k in zip(cells, figures[first])]
+        print(f"| {judge} | " + " | ".join(cells) + " |")
+
+
 def evaluations_of(logs: list[Path], batch_size: int) -> tuple[list[dict], list[int]]:
     """The held-out evaluations of `logs` (a run, then the runs that continued it) and the answer-stage
     samples seen at each, counted from the first run's start."""
@@ -132,8 +177,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--reference", type=Path, help="with --plot: a JSON written by this script")
     parser.add_argument("--batch-size", type=int, default=32, help="with --plot: the run's answer-stage batch size")
     parser.add_argument("--readings", action="store_true", help="with --data: where a reading judge's readings go wrong")
+    parser.add_argument("--compare", nargs="+", help="with --data: judges on the same held-out images, paired with the first")
+    parser.add_argument("--resamples", type=int, default=2000, help="with --compare: bootstrap resamples")
     args = parser.parse_args(argv)
-    if args.readings and args.data:
+    if args.compare and args.data:
+        compare(args.compare, args.data, args.threads, args.resamples)
+    elif args.readings and args.data:
         reading_errors(args.judge, args.data, args.threads)
     elif args.plot:
         draw(args.plot, args.reference, args.batch_size)

@@ -1,26 +1,33 @@
-"""bench/judge_perception.py: the facts a probe's tokens and a judge's reading give per class, and
-the probe itself."""
+"""The judge benches: bench/judge_perception.py's facts per class (from a probe's tokens and from a
+judge's reading) and its probe; bench/judge_heldout.py's paired comparison of judges."""
 
 import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from cotgen.train.judge.examples import Example
+from cotgen.train.judge.metrics import balanced_accuracy, rates
 from cotgen.train.judge.reading import CENTRE_CLASSES
 from cotgen.world.records import records_by_prompt
 
-PATH = Path(__file__).resolve().parents[1] / "bench" / "judge_perception.py"
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("judge_perception", PATH)
+def load_bench(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_bench("judge_perception")
 
 
 def test_a_reading_and_a_probes_tokens_give_counts_and_colours_per_class(bench):
@@ -40,3 +47,17 @@ def test_the_probe_learns_separable_token_classes(bench):
     for hidden in (0, 64):
         head = bench.train_probe(features, targets, hidden, epochs=30, seed=0)
         assert (head(features).argmax(-1) == targets).float().mean() > 0.95
+
+
+def test_resampled_balanced_accuracy_is_the_trainers_on_the_whole_set():
+    heldout = load_bench("judge_heldout")
+    rng = np.random.default_rng(3)
+    tags = np.array(rng.choice(["counting", "position", "colors"], 200))
+    truth, p = rng.random(200) < 0.4, rng.random(200)
+    truth[tags == "colors"] = True  # one answer only: left out of the tag mean, as the trainer's
+    figures = heldout.resampled_balanced(p >= 0.5, truth, tags, np.arange(200)[None])
+    examples = [Example("x.png", "q", "yes" if t else "no", tag, "p") for t, tag in zip(truth, tags)]
+    expected = rates(list(zip(p, examples)))
+    assert figures["pooled"][0] == pytest.approx(expected["overall"]["balanced"])
+    assert figures["tag mean"][0] == pytest.approx(expected["tag_mean"])
+    assert figures["counting"][0] == pytest.approx(balanced_accuracy(p[tags == "counting"], ["yes" if t else "no" for t in truth[tags == "counting"]])["balanced"])
