@@ -18,7 +18,7 @@ shapes-world images, and writes PARM++'s reflections.
 5. Answer stage: AdamW on the cross-entropy of the answer token ("yes" or "no") at the assistant's
    answer position, the chats built by `VLMJudge.encode` exactly as at inference (potential as the
    follow-up turn after clarity); batches balanced between "yes" and "no" within each task, tag and
-   data source; a wall-clock or step budget (`steps`). `continuations` are later answer stages,
+   data source; a wall-clock budget, and at most `steps` steps. `continuations` are later answer stages,
    each trained as a rerun with init_from would train it (a fresh head, optimiser, batch stream and
    schedule), so that one command makes a judge that took several runs. A share `reflection_share` of the steps trains PARM++'s
    reflection instead (`cotgen.train.judge.reflection`): ORM examples of the renders and generated
@@ -185,7 +185,7 @@ def answer_totals(parts: list[dict]) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    cfg = parse_config(TrainJudgeConfig, argv, __doc__, "steps=200 vision.steps=100 continuations=[] data.generated_images=500")
+    cfg = parse_config(TrainJudgeConfig, argv, __doc__, "minutes=5 continuations=[] data.generated_images=500")
     out = save_resolved(cfg, cfg.out)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -210,7 +210,7 @@ def main(argv: list[str]) -> int:
     head = centre_head(judge, tied=cfg.centre_head == "words")  # the perception head, kept for the first answer stage, dropped after
     vision = (
         pretrain_vision(cfg, judge, head, data, out)
-        if cfg.vision.minutes > 0 or cfg.vision.steps > 0
+        if cfg.vision.minutes > 0
         else {"steps": 0, "minutes": 0.0, "samples_seen": 0}
     )
     parts = []

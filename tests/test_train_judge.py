@@ -19,6 +19,7 @@ from cotgen.judge.provenance import trained_on
 from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS
 from cotgen.train.common.cards import rate
+from cotgen.train.common.schedule import Budget
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
 from cotgen.train.judge.config import (
     AnswerStageConfig,
@@ -298,8 +299,10 @@ def test_train_judge_job_end_to_end(tmp_path):
     for name in ("first", "second"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "data").symlink_to(out / "data")
-    train_tiny(tmp_path / "first", *FIRST_STAGE)
-    train_tiny(tmp_path / "second", f"init_from={tmp_path / 'first' / 'judge'}", "vision.minutes=0", *CONTINUATION)
+    # one stage each (judge.yaml lists a continuation), and fewer evaluations: they must not change what is trained
+    quick = ["continuations=[]", "eval_every=1000", "reflection_eval=0"]
+    train_tiny(tmp_path / "first", *FIRST_STAGE, *quick)
+    train_tiny(tmp_path / "second", f"init_from={tmp_path / 'first' / 'judge'}", "vision.minutes=0", *CONTINUATION, *quick)
     one, two = (load_file(folder / "judge" / "model.safetensors") for folder in (out, tmp_path / "second"))
     assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
 
@@ -340,6 +343,10 @@ def test_bad_stage_settings_are_rejected():
         VisionConfig(steps=-2)
     with pytest.raises(InputError, match="centre_head: must be one of linear, words, got 'tied'"):
         TrainJudgeConfig(centre_head="tied")
+    # whichever of the clock and the steps ends first ends a stage; 0 minutes end it at once
+    budget = Budget(minutes=1, steps=10)
+    assert budget.done(10, 5) and budget.done(3, 60) and not budget.done(9, 59) and budget.progress(5, 15) == 0.5
+    assert Budget(minutes=0).done(0, 0)
     stages = TrainJudgeConfig(minutes=3, lr=0.002, continuations=[AnswerStageConfig(steps=5)]).stages()
     assert [(s.minutes, s.steps, s.lr) for s in stages] == [(3, 0, 0.002), (30.0, 5, 5e-4)]
 

@@ -24,15 +24,16 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 @dataclass(frozen=True)
 class Budget:
-    """A stage's length: `steps` when above 0 (a rerun takes the same steps on any machine), else
-    `minutes` of wall clock."""
+    """A stage's length: `minutes` of wall clock, and at most `steps` steps when above 0 (then a run
+    stopped by its steps takes the same steps on any machine). Whichever ends first ends the stage."""
 
     minutes: float
     steps: int = 0
 
     def progress(self, step: int, elapsed: float) -> float:
-        """The share of the budget spent after `step` steps and `elapsed` seconds."""
-        return step / self.steps if self.steps else elapsed / (self.minutes * 60)
+        """The share of the budget spent after `step` steps and `elapsed` seconds (the larger share)."""
+        clock = elapsed / (self.minutes * 60) if self.minutes > 0 else 1.0
+        return max(clock, step / self.steps if self.steps else 0.0)
 
     def done(self, step: int, elapsed: float) -> bool:
         return self.progress(step, elapsed) >= 1.0

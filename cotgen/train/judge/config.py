@@ -114,9 +114,9 @@ class VisionConfig:
     (the `vision` section)."""
 
     minutes: float = 8.0
-    """Wall-clock budget of the vision stage (0 skips it, unless `steps` is set)."""
+    """Wall-clock budget of the vision stage (0 skips it)."""
     steps: int = 0
-    """Steps of the vision stage; above 0 they set its length instead of `minutes`."""
+    """At most this many steps (0: no limit); whichever of `minutes` and `steps` ends first ends the stage."""
     batch_size: int = 32
     """Images per step."""
     lr: float = 1e-3
@@ -144,7 +144,7 @@ class AnswerStageConfig:
     minutes: float = 30.0
     """Wall-clock budget (the learning rate decays to 10 % over it)."""
     steps: int = 0
-    """Steps; above 0 they set the stage's length instead of `minutes`."""
+    """At most this many steps (0: no limit); whichever of `minutes` and `steps` ends first ends the stage."""
     lr: float = 5e-4
     """Peak AdamW learning rate."""
     warmup_steps: int = 50
@@ -208,7 +208,8 @@ class TrainJudgeConfig:
     """Wall-clock budget of the answer stage (the learning rate decays to 10 % over it); data and the
     vision stage are extra."""
     steps: int = 0
-    """Answer-stage steps; above 0 they set its length instead of `minutes`."""
+    """At most this many answer-stage steps (0: no limit); whichever of `minutes` and `steps` ends
+    first ends the stage, and the learning rate decays over it."""
     continuations: list[AnswerStageConfig] = field(default_factory=list)
     """Answer stages after the first, each with its own budget and schedule (as reruns with
     init_from would train), so that one command makes a judge that took several runs."""
