@@ -77,17 +77,18 @@ def training_images(cfg: TrainJudgeConfig, data: JudgeDataset, generated: list[s
     return pairs
 
 
-def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module, data: JudgeDataset, out: Path) -> dict:
-    """The vision tower and a throwaway linear head learn what is centred in each visual token's
-    cell (an object's colour and class, an unrecognised blob or nothing), as the exact evaluator
-    reads the image (`centre_loss`)."""
+def pretrain_vision(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module, data: JudgeDataset, out: Path, budget: Budget) -> dict:
+    """The vision tower and a throwaway head learn what is centred in each visual token's cell (an
+    object's colour and class, an unrecognised blob or nothing), as the exact evaluator reads the
+    image (`centre_loss`), within `budget` (0 minutes: skipped)."""
+    if budget.minutes <= 0:
+        return {"steps": 0, "minutes": 0.0, "samples_seen": 0}
     s = cfg.vision
     visual = judge.model.model.visual
     params = [*visual.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng([cfg.seed, 11])
     generated = sorted({e.image for e in data.generated.examples})
-    budget = Budget(s.minutes, s.steps)
     step, start, exact, finished = 0, time.time(), [], False
     visual.train()
     while not finished:
@@ -181,7 +182,7 @@ def answer_totals(parts: list[dict]) -> dict:
     totals = {k: sum(p[k] for p in parts) for k in ("steps", "reflection_steps", "samples_seen")}
     totals["minutes"] = round(sum(p["minutes"] for p in parts), 1)
     totals["best_periodic"] = max((p["best_periodic"] for p in parts if p["best_periodic"] is not None), default=None)
-    return totals | ({"parts": parts} if len(parts) > 1 else {})
+    return totals | {"vision": parts[0]["vision"]} | ({"parts": parts} if len(parts) > 1 else {})
 
 
 def main(argv: list[str]) -> int:
@@ -207,19 +208,15 @@ def main(argv: list[str]) -> int:
     judge.reading = reading_mode(judge.model)
     log(out, stage="model", parameters=count_parameters(judge), vocab=len(judge.processor.tokenizer))
 
-    head = centre_head(judge, tied=cfg.centre_head == "words")  # the perception head, kept for the first answer stage, dropped after
-    vision = (
-        pretrain_vision(cfg, judge, head, data, out)
-        if cfg.vision.minutes > 0
-        else {"steps": 0, "minutes": 0.0, "samples_seen": 0}
-    )
     parts = []
     for k, part in enumerate(cfg.stages()):
-        if k:  # as a rerun with init_from would start: the same seed, a fresh head
+        if k:  # as a rerun with init_from would start: the same seed, then a fresh head
             torch.manual_seed(cfg.seed)
-            head = centre_head(judge, tied=cfg.centre_head == "words")
-        parts.append(train_answers(cfg, judge, head, data, out, part, sum(p["steps"] for p in parts)))
-    stage = answer_totals(parts) | {"vision": vision}
+        head = centre_head(judge, tied=cfg.centre_head == "words")  # the perception head of this stage, dropped after
+        budget = Budget(cfg.vision.minutes, cfg.vision.steps) if k == 0 else Budget(part.vision_minutes, part.vision_steps)
+        vision = pretrain_vision(cfg, judge, head, data, out, budget)
+        parts.append(train_answers(cfg, judge, head, data, out, part, sum(p["steps"] for p in parts)) | {"vision": vision})
+    stage = answer_totals(parts)
 
     result, reflections = evaluate_all(cfg, judge, data.heldout, data.heldout_prefixes)
     log(out, stage="final", **stage, **headline(result, reflections))

@@ -244,7 +244,8 @@ TINY_RUN = [
     "reflection_share=0.5", "reflection_eval=3",
 ]  # fmt: skip
 FIRST_STAGE = ["vision.steps=3", "steps=4"]
-CONTINUATION = ["lr=0.0005", "warmup_steps=2", "steps=3"]
+CONTINUATION = {"lr": 0.0005, "warmup_steps": 2, "steps": 3}
+CONTINUATION_VISION = {"minutes": 5, "steps": 2}  # a vision stage for the continuation's fresh head
 
 
 def train_tiny(out: Path, *overrides: str) -> None:
@@ -255,8 +256,8 @@ def train_tiny(out: Path, *overrides: str) -> None:
 def test_train_judge_job_end_to_end(tmp_path):
     out = tmp_path / "run"
     # the first answer stage, then a continuation with its own schedule, in one command
-    continuation = "{" + ", ".join(o.replace("=", ": ") for o in CONTINUATION) + "}"
-    train_tiny(out, *FIRST_STAGE, f"continuations=[{continuation}]")
+    continuation = CONTINUATION | {f"vision_{k}": v for k, v in CONTINUATION_VISION.items()}
+    train_tiny(out, *FIRST_STAGE, f"continuations=[{json.dumps(continuation)}]")
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any(r.get("stage") == "vision" and "images_exact" in r for r in log)
     assert any(r.get("stage") == "answers" and "loss" in r for r in log)
@@ -293,7 +294,7 @@ def test_train_judge_job_end_to_end(tmp_path):
     # steps set the stages' lengths; the log counts answer steps from the first stage's start
     assert stage["vision"]["steps"] == 3 and [p["steps"] for p in stage["parts"]] == [4, 3] and stage["steps"] == 7
     assert [r["step"] for r in log if r.get("stage") == "answers" and "lr" in r][-1] == 7
-    assert card_row(card, "answers, part 2")[:2] == ["3", "24"] and "continued: a fresh perception head" in card
+    assert card_row(card, "answers, part 2")[:2] == ["3", "24"] and "after a vision stage of 2 steps" in card
 
     # the same judge as two runs, the second continuing the first (init_from) on the same data
     for name in ("first", "second"):
@@ -302,7 +303,8 @@ def test_train_judge_job_end_to_end(tmp_path):
     # one stage each (judge.yaml lists a continuation), and fewer evaluations: they must not change what is trained
     quick = ["continuations=[]", "eval_every=1000", "reflection_eval=0"]
     train_tiny(tmp_path / "first", *FIRST_STAGE, *quick)
-    train_tiny(tmp_path / "second", f"init_from={tmp_path / 'first' / 'judge'}", "vision.minutes=0", *CONTINUATION, *quick)
+    again = [f"{k}={v}" for k, v in CONTINUATION.items()] + [f"vision.{k}={v}" for k, v in CONTINUATION_VISION.items()]
+    train_tiny(tmp_path / "second", f"init_from={tmp_path / 'first' / 'judge'}", *again, *quick)
     one, two = (load_file(folder / "judge" / "model.safetensors") for folder in (out, tmp_path / "second"))
     assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
 
@@ -339,6 +341,8 @@ def test_bad_stage_settings_are_rejected():
         TrainJudgeConfig(steps=-1)
     with pytest.raises(InputError, match="minutes and lr: must be positive"):
         AnswerStageConfig(lr=0)
+    with pytest.raises(InputError, match="vision_minutes and vision_steps: must be at least 0"):
+        AnswerStageConfig(vision_steps=-1)
     with pytest.raises(InputError, match="vision.minutes and vision.steps"):
         VisionConfig(steps=-2)
     with pytest.raises(InputError, match="centre_head: must be one of linear, words, got 'tied'"):

@@ -96,7 +96,9 @@ def parts_rows(cfg: TrainJudgeConfig, stage: dict) -> str:
     rows = ""
     for k, (part, config) in enumerate(zip(stage.get("parts", []), cfg.stages())):
         schedule = f"AdamW lr {config.lr}, warm-up {config.warmup_steps} steps, cosine over {f'{config.steps} steps' if config.steps else f'{config.minutes:g} minutes'}"
-        what = schedule if k == 0 else f"continued: a fresh perception head and optimiser, {schedule}"
+        vision = part["vision"]["steps"]
+        after = f", after a vision stage of {vision} steps ({part['vision']['samples_seen']} images) for that head" if k and vision else ""
+        what = schedule if k == 0 else f"continued: a fresh perception head and optimiser{after}, {schedule}"
         rows += f"\n| answers, part {k + 1} | {part['steps']} | {part['samples_seen']} | {part['minutes']} | {what} |"
     return rows
 

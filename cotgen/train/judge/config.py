@@ -149,9 +149,16 @@ class AnswerStageConfig:
     """Peak AdamW learning rate."""
     warmup_steps: int = 50
     """Steps of linear warm-up."""
+    vision_minutes: float = 0.0
+    """A vision stage before this one, training the fresh head (0 skips it); the `vision` section's
+    other settings apply."""
+    vision_steps: int = 0
+    """At most this many steps of that vision stage (0: no limit)."""
 
     def __post_init__(self) -> None:
         check_answer_stage(self.minutes, self.steps, self.lr, self.warmup_steps)
+        if self.vision_minutes < 0 or self.vision_steps < 0:
+            raise InputError(f"vision_minutes and vision_steps: must be at least 0, got {self.vision_minutes} and {self.vision_steps}")
 
     def budget(self) -> Budget:
         return Budget(self.minutes, self.steps)
