@@ -2,6 +2,8 @@
 seed and settings but different judges, compared strategy by strategy, paired over prompts.
 
     python bench/judge_swap.py runs/sweep_table1_judge1 runs/sweep_table1
+    # two strategies of one sweep, paired on the same prompts (second minus first)
+    python bench/judge_swap.py runs/sweep_table1 --pair parm@20 parm++@20
 
 With the generator and the path keys the same, every candidate image is the same in both folders
 (PARM's pruning aside, which follows its judge), so a difference is the judge's pick alone. Each
@@ -17,9 +19,7 @@ import sys
 from pathlib import Path
 
 from cotgen.errors import InputError
-from cotgen.evaluate.bootstrap import paired_difference_ci
-from cotgen.evaluate.summary import summarize
-from cotgen.report.sweep import sweep_points
+from cotgen.report.sweep import Point, paired, sweep_points
 from cotgen.sweep.store import load_rows
 
 SAME = ("generator_weights", "records", "per_tag", "seed", "sampling", "verify")
@@ -38,22 +38,35 @@ def check_same_candidates(first: Path, second: Path) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("first", type=Path, help="sweep folder verified by the first judge")
-    parser.add_argument("second", type=Path, help="sweep folder verified by the second judge")
+    parser.add_argument("second", type=Path, nargs="?", help="sweep folder verified by the second judge")
+    parser.add_argument("--pair", nargs=2, metavar=("FIRST", "SECOND"), help="instead: two strategy@N of the first folder")
     parser.add_argument("--resamples", type=int, default=1000)
     args = parser.parse_args(argv)
+    if args.pair:
+        points = {p.name: p for p in sweep_points(load_rows(args.first).to_pandas(), 0)}
+        missing = [name for name in args.pair if name not in points]
+        if missing:
+            raise InputError(f"{args.first}: no {', '.join(missing)} (it has {', '.join(points)})")
+        print_pairs([(" − ".join(reversed(args.pair)), points[args.pair[0]], points[args.pair[1]])], args.resamples)
+        return 0
+    if args.second is None:
+        parser.error("give two sweep folders, or one and --pair")
     check_same_candidates(args.first, args.second)
     points = [{p.name: p for p in sweep_points(load_rows(f).to_pandas(), 0)} for f in (args.first, args.second)]
     judges = [json.loads((f / "sweep.json").read_text())["judge_weights"] for f in (args.first, args.second)]
     print(f"judge weights: first {judges[0]}, second {judges[1]}")
-    print(f"{'strategy':<12}{'prompts':>8}{'first':>8}{'second':>8}{'difference':>12}  paired 95% CI")
     # the baseline, and any strategy at N = 1, is path 0 whatever the judge
-    for name in (n for n, p in points[0].items() if n in points[1] and p.strategy != "baseline" and p.n > 1):
-        both = points[0][name].verdicts.merge(points[1][name].verdicts, on=["prompt_index", "tag"], suffixes=("_1", "_2"))
-        tags, one, two = both.tag.to_numpy(), both.correct_1.to_numpy(bool), both.correct_2.to_numpy(bool)
-        first, second = summarize(zip(tags, one)).overall, summarize(zip(tags, two)).overall
-        low, high = paired_difference_ci(tags, two, one, args.resamples)
-        print(f"{name:<12}{len(both):>8}{first:>8.3f}{second:>8.3f}{second - first:>+12.3f}  [{low:+.3f}, {high:+.3f}]")
+    names = [name for name, p in points[0].items() if name in points[1] and p.strategy != "baseline" and p.n > 1]
+    print_pairs([(name, points[0][name], points[1][name]) for name in names], args.resamples)
     return 0
+
+
+def print_pairs(pairs: list[tuple[str, Point, Point]], resamples: int) -> None:
+    """A row per (label, first, second): both points' GenEval overall and second minus first, paired."""
+    print(f"{'':<22}{'prompts':>8}{'first':>8}{'second':>8}{'difference':>12}  paired 95% CI")
+    for label, first, second in pairs:
+        n, difference, (low, high) = paired(second.verdicts, first.verdicts, resamples)
+        print(f"{label:<22}{n:>8}{first.summary.overall:>8.3f}{second.summary.overall:>8.3f}{difference:>+12.3f}  [{low:+.3f}, {high:+.3f}]")
 
 
 if __name__ == "__main__":

@@ -78,12 +78,17 @@ def compare_with_baseline(points: list[Point], rows: pd.DataFrame, resamples: in
     for p in points:
         if p.strategy == "baseline":
             continue
-        both = p.verdicts.merge(base.verdicts, on=["prompt_index", "tag"], suffixes=("", "_base"))
-        tags, mine, theirs = both.tag.to_numpy(), both.correct.to_numpy(bool), both.correct_base.to_numpy(bool)
-        difference = summarize(zip(tags, mine)).overall - summarize(zip(tags, theirs)).overall
-        ci = paired_difference_ci(tags, mine, theirs, resamples, seed)
-        out.append(Comparison(p, len(both), difference, ci, ceilings.get(p.n)))
+        out.append(Comparison(p, *paired(p.verdicts, base.verdicts, resamples, seed), ceilings.get(p.n)))
     return out
+
+
+def paired(mine: pd.DataFrame, theirs: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> tuple[int, float, tuple[float, float]]:
+    """Two points' verdicts on the prompts both answered: how many, GenEval overall of the first minus
+    the second's, and its paired 95 % bootstrap interval."""
+    both = mine.merge(theirs, on=["prompt_index", "tag"], suffixes=("", "_theirs"))
+    tags, one, two = both.tag.to_numpy(), both.correct.to_numpy(bool), both.correct_theirs.to_numpy(bool)
+    difference = summarize(zip(tags, one)).overall - summarize(zip(tags, two)).overall
+    return len(both), difference, paired_difference_ci(tags, one, two, resamples, seed)
 
 
 def sweep_points(rows: pd.DataFrame, resamples: int = 1000) -> list[Point]:
