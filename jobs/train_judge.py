@@ -18,10 +18,10 @@ shapes-world images, and writes PARM++'s reflections.
 5. Answer stage: AdamW on the cross-entropy of the answer token ("yes" or "no") at the assistant's
    answer position, the chats built by `VLMJudge.encode` exactly as at inference (potential as the
    follow-up turn after clarity); batches balanced between "yes" and "no" within each task, tag and
-   data source; a wall-clock budget, and at most `steps` steps. `continuations` are later answer stages,
-   each trained as a rerun with init_from would train it (a fresh head, optimiser, batch stream and
-   schedule), so that one command makes a judge that took several runs. A share `reflection_share` of the steps trains PARM++'s
-   reflection instead (`cotgen.train.judge.reflection`): ORM examples of the renders and generated
+   data source; a wall-clock budget, and at most `steps` steps. `continuations` are later answer
+   stages, each trained as a rerun with init_from would train it (a fresh head, optimiser, batch
+   stream and schedule), so that one command makes a judge that took several runs. A share
+   `reflection_share` of the steps trains PARM++'s reflection instead (`cotgen.train.judge.reflection`): ORM examples of the renders and generated
    images asked the reflection question, the answer "yes" or "no: " + the evaluator's reasons, by
    teacher-forced token cross-entropy.
 6. Report: held-out balanced accuracy per task (P(yes) ≥ 0.5 from `VLMJudge.p_yes`), and the greedy

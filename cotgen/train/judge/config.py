@@ -138,8 +138,8 @@ class VisionConfig:
 @dataclass
 class AnswerStageConfig:
     """A later answer stage (an item of `continuations`), run as `jobs/train_judge.py
-    init_from=<the judge so far> vision.minutes=0` would run it: the same data, a fresh perception
-    head, optimiser, batch stream and learning-rate schedule."""
+    init_from=<the judge so far>` would run it, with `vision_minutes` as its vision stage: the same
+    data, a fresh perception head, optimiser, batch stream and learning-rate schedule."""
 
     minutes: float = 30.0
     """Wall-clock budget (the learning rate decays to 10 % over it)."""
