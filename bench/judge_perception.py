@@ -25,8 +25,8 @@ from cotgen.judge.vlm import VLMJudge, load_judge
 from cotgen.prompts import Record
 from cotgen.train.judge.evaluation import judge_read
 from cotgen.train.judge.examples import ExampleSet
-from cotgen.train.judge.losses import centre_cross_entropy, visual_cells_of, visual_features
-from cotgen.train.judge.reading import CENTRE_CLASSES, centre_targets
+from cotgen.train.judge.losses import centre_cross_entropy, centre_target_ids, visual_cells_of, visual_features
+from cotgen.train.judge.reading import CENTRE_CLASSES
 from cotgen.world.records import records_by_prompt
 
 Facts = dict[str, tuple[int, tuple[str, ...]]]
@@ -43,10 +43,7 @@ def token_features(judge: VLMJudge, examples: ExampleSet, paths: list[str], batc
 
 def token_targets(judge: VLMJudge, examples: ExampleSet, paths: list[str]) -> torch.Tensor:
     """(images, tokens) index in CENTRE_CLASSES of what the evaluator finds centred in each cell."""
-    cells = visual_cells_of(judge)
-    p = judge.processor.image_processor
-    size = p.patch_size * p.merge_size * cells
-    return torch.tensor([centre_targets(examples.reading(path), cells, size) for path in paths])
+    return centre_target_ids(judge, [examples.reading(path) for path in paths])
 
 
 def train_probe(features: torch.Tensor, targets: torch.Tensor, hidden: int, epochs: int, seed: int) -> torch.nn.Module:

@@ -102,12 +102,17 @@ def centre_loss(judge: VLMJudge, head: torch.nn.Linear, images, readings: Sequen
     """Cross-entropy of what is centred in each visual token's cell (`centre_targets`; tokens with
     something centred weigh more, there are few of them), and the share of images whose every token
     is right."""
-    cells = visual_cells_of(judge)
-    size = judge.processor.image_processor.patch_size * judge.processor.image_processor.merge_size * cells
-    targets = torch.tensor([t for r in readings for t in centre_targets(r, cells, size)], device=judge.model.device)
+    targets = centre_target_ids(judge, readings).flatten().to(judge.model.device)
     logits = head(visual_features(judge, images)).float()
     exact = (logits.argmax(-1) == targets).view(len(readings), -1).all(1).float().mean().item()
     return centre_cross_entropy(logits, targets), exact
+
+
+def centre_target_ids(judge: VLMJudge, readings: Sequence[Reading]) -> torch.Tensor:
+    """(images, tokens) index in CENTRE_CLASSES of what each reading finds centred in each visual token's cell."""
+    cells = visual_cells_of(judge)
+    p = judge.processor.image_processor
+    return torch.tensor([centre_targets(r, cells, p.patch_size * p.merge_size * cells) for r in readings])
 
 
 def centre_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
