@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -343,18 +344,23 @@ def test_unknown_route_answers_in_the_openai_shape(server):
 
 def test_overload_is_refused_fast(server):
     # 8 ongoing at the Generator replica + GENERATOR_QUEUE queued; the rest must be refused at once.
+    # Twice that capacity, released together: a first batch finishing early on a slow machine
+    # must not drain the queue before the last requests arrive.
     body = {"prompt": PROMPT, "strategy": "baseline"}
+    clients = 2 * (8 + GENERATOR_QUEUE)
+    start_together = threading.Barrier(clients)
 
     def timed(seed: int):
+        start_together.wait()
         start = time.perf_counter()
         response = post(server, {**body, "seed": seed})
         return response, time.perf_counter() - start
 
-    with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(timed, range(16)))
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(timed, range(clients)))
     refused = [(r, t) for r, t in results if r.status_code == 503]
     served = [(r, t) for r, t in results if r.status_code == 200]
-    assert len(refused) + len(served) == 16, [r.status_code for r, _ in results]
+    assert len(refused) + len(served) == clients, [r.status_code for r, _ in results]
     assert refused and served
     for response, seconds in refused:
         assert_error(response, 503, None, "server_overloaded")
