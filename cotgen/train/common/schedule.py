@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # configs import Budget; only the training loop needs torch
+    import torch
 
 FLOOR = 0.1
 """Share of the peak rate left at the end of the budget."""

@@ -78,13 +78,8 @@ class WordTiedHead(torch.nn.Module):
 
     def __init__(self, judge: VLMJudge):
         super().__init__()
-        encode = judge.processor.tokenizer.encode
-        ids = {}
-        for word in {w for c in CENTRE_CLASSES[2:] for w in c.split(" ")} | {"none"}:
-            token = encode(" " + word, add_special_tokens=False)
-            if len(token) != 1:
-                raise InputError(f"the judge's tokenizer writes {' ' + word!r} as {len(token)} tokens; a word-tied head needs one")
-            ids[word] = token[0]
+        words = sorted({w for c in CENTRE_CLASSES[2:] for w in c.split(" ")} | {"none"})
+        ids = dict(zip(words, single_tokens(judge, [" " + w for w in words]).values()))
         # a method, not a submodule: the embeddings are the language model's parameters, not the head's
         self.embed = judge.model.get_input_embeddings
         pairs = [[ids["none"], ids["none"]], *([ids[w] for w in c.split(" ")] for c in CENTRE_CLASSES[2:])]
@@ -122,15 +117,20 @@ def centre_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.T
     return (F.cross_entropy(logits, targets, reduction="none") * weights).sum() / weights.sum()
 
 
-def answer_ids(judge: VLMJudge) -> dict[str, int]:
-    """The single token of each answer, "yes" and "no", in the judge's tokenizer."""
+def single_tokens(judge: VLMJudge, words: Sequence[str]) -> dict[str, int]:
+    """The id of each word, which the judge's tokenizer must write as one token."""
     ids = {}
-    for word in ANSWERS:
+    for word in words:
         encoded = judge.processor.tokenizer.encode(word, add_special_tokens=False)
         if len(encoded) != 1:
             raise InputError(f"the judge's tokenizer writes {word!r} as {len(encoded)} tokens, expected one")
         ids[word] = encoded[0]
     return ids
+
+
+def answer_ids(judge: VLMJudge) -> dict[str, int]:
+    """The single token of each answer, "yes" and "no", in the judge's tokenizer."""
+    return single_tokens(judge, ANSWERS)
 
 
 def answer_logits(judge: VLMJudge, batch: Batch) -> torch.Tensor:
