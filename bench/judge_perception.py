@@ -94,11 +94,14 @@ def class_names(record: Record) -> list[str]:
 
 
 def tally(rows: dict[str, Counter], tag: str, who: str, got: Facts, want: Facts) -> None:
-    row = rows.setdefault(tag, Counter())
-    for cls, (count, colours) in want.items():
-        row["classes"] += who == "probe"
-        row[f"{who} count"] += got[cls][0] == count
-        row[f"{who} count+colours"] += got[cls] == (count, colours)
+    """Count and colours right per class, under the tag and, where the prompt names two classes,
+    also under "<tag>, class 1" or "class 2" (its place in the prompt)."""
+    for place, (cls, (count, colours)) in enumerate(want.items(), 1):
+        for key in (tag, f"{tag}, class {place}") if len(want) > 1 else (tag,):
+            row = rows.setdefault(key, Counter())
+            row["classes"] += who == "probe"
+            row[f"{who} count"] += got[cls][0] == count
+            row[f"{who} count+colours"] += got[cls] == (count, colours)
 
 
 def main(argv: list[str]) -> int:
@@ -138,7 +141,7 @@ def main(argv: list[str]) -> int:
     print("\nper class the prompt names: the count (and count with colours) right, by counting the probe's tokens and in the judge's reading")
     print("| tag | classes | probe count | judge count | probe count+colours | judge count+colours |")
     print("|---|---|---|---|---|---|")
-    for tag, row in rows.items():
+    for tag, row in sorted(rows.items(), key=lambda item: list(rows).index(item[0].split(",")[0])):
         n = row["classes"]
         print(f"| {tag} | {n} | " + " | ".join(f"{row[k] / n:.3f}" for k in ("probe count", "judge count", "probe count+colours", "judge count+colours")) + " |")
     return 0
