@@ -39,6 +39,19 @@ def test_a_reading_and_a_probes_tokens_give_counts_and_colours_per_class(bench):
     assert bench.probe_facts(tokens, record) == {"circle": (2, ("blue", "red")), "square": (0, ())}
 
 
+def test_tally_counts_each_class_under_its_tag_and_its_place_in_a_two_class_prompt(bench):
+    rows = {}
+    want = {"circle": (2, ("blue", "red")), "square": (1, ("green",))}
+    bench.tally(rows, "two_object", "probe", want, want)  # the probe right on both classes
+    bench.tally(rows, "two_object", "judge", {"circle": (2, ("blue", "red")), "square": (0, ())}, want)  # second class missed
+    bench.tally(rows, "colors", "judge", {"circle": (1, ("red",))}, {"circle": (1, ("blue",))})  # count right, colour wrong
+    assert rows["two_object"]["classes"] == 2 and rows["two_object"]["judge count"] == 1 and rows["two_object"]["probe count"] == 2
+    assert rows["two_object, class 1"]["judge count+colours"] == 1 and rows["two_object, class 2"]["judge count"] == 0
+    assert rows["two_object, class 2"]["classes"] == 1
+    assert "colors, class 1" not in rows  # one class named: no split
+    assert rows["colors"]["judge count"] == 1 and rows["colors"]["judge count+colours"] == 0
+
+
 def test_the_probe_learns_separable_token_classes(bench):
     generator = torch.Generator().manual_seed(0)
     targets = torch.randint(0, len(CENTRE_CLASSES), (64, 16), generator=generator)
