@@ -10,6 +10,9 @@ the judge writes, the visual tokens hold the counts and the language model fails
 
     python bench/judge_perception.py --judge embedded --data runs/judge_cot/data
     python bench/judge_perception.py --judge embedded --data runs/judge_cot/data --hidden 256   # an MLP probe
+    # also each class of a two-class prompt asked alone (its single-object prompt): is it the
+    # prompt naming two classes, or the image holding more objects, that the reading fails on?
+    python bench/judge_perception.py --judge embedded --data runs/judge_cot/data --one-class
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.vlm import VLMJudge, load_judge
 from cotgen.prompts import Record
 from cotgen.train.judge.evaluation import judge_read
@@ -104,6 +108,24 @@ def tally(rows: dict[str, Counter], tag: str, who: str, got: Facts, want: Facts)
             row[f"{who} count+colours"] += got[cls] == (count, colours)
 
 
+def one_class_facts(judge: VLMJudge, heldout: ExampleSet, batch: int = 64) -> list[tuple[str, str, Facts, Facts]]:
+    """For each class named by a two-class prompt of the held-out set: (tag, class, what the judge
+    reads when the image is asked about that class alone with its single-object prompt, what the
+    evaluator finds), the facts keyed by that class only."""
+    records = records_by_prompt()
+    alone = {r.include[0].cls: prompt for prompt, r in records.items() if r.tag == "single_object"}
+    asked = [(e, cls) for e in heldout.examples for cls in class_names(records[e.prompt]) if len(class_names(records[e.prompt])) > 1]
+    orm = JudgePrompts().orm
+    rows = []
+    for start in range(0, len(asked), batch):
+        chunk = asked[start : start + batch]
+        _, readings = judge.read([heldout.image(e.image) for e, _ in chunk], [orm.format(prompt=alone[cls]) for _, cls in chunk])
+        for (e, cls), read in zip(chunk, readings):
+            want = evaluator_facts(heldout, e.image, records[e.prompt])[cls]
+            rows.append((e.tag, cls, reading_facts(read, records[alone[cls]]), {cls: want}))
+    return rows
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--judge", default="embedded")
@@ -112,6 +134,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--one-class", action="store_true", help="also ask each class of a two-class prompt alone")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     judge = load_judge(args.judge)
@@ -144,6 +167,17 @@ def main(argv: list[str]) -> int:
     for tag, row in sorted(rows.items(), key=lambda item: list(rows).index(item[0].split(",")[0])):
         n = row["classes"]
         print(f"| {tag} | {n} | " + " | ".join(f"{row[k] / n:.3f}" for k in ("probe count", "judge count", "probe count+colours", "judge count+colours")) + " |")
+    if args.one_class:
+        facts = one_class_facts(judge, heldout)
+        alone: dict[str, Counter] = {}
+        for tag, _, got, want in facts:
+            tally(alone, tag, "judge", got, want)
+        classes = Counter(tag for tag, *_ in facts)
+        print("\neach class of a two-class prompt asked alone (its single-object prompt): the judge's reading right")
+        print("| tag | classes | count | count+colours |\n|---|---|---|---|")
+        for tag, row in alone.items():
+            n = classes[tag]
+            print(f"| {tag} | {n} | {row['judge count'] / n:.3f} | {row['judge count+colours'] / n:.3f} |")
     return 0
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from cotgen.train.judge.examples import Example
+from cotgen.train.judge.examples import Example, ExampleSet
 from cotgen.train.judge.metrics import balanced_accuracy, rates
 from cotgen.train.judge.reading import CENTRE_CLASSES
 from cotgen.world.records import records_by_prompt
@@ -50,6 +50,27 @@ def test_tally_counts_each_class_under_its_tag_and_its_place_in_a_two_class_prom
     assert rows["two_object, class 2"]["classes"] == 1
     assert "colors, class 1" not in rows  # one class named: no split
     assert rows["colors"]["judge count"] == 1 and rows["colors"]["judge count+colours"] == 0
+
+
+def test_one_class_facts_ask_each_class_of_a_two_class_prompt_alone(bench, tmp_path):
+    from cotgen.judge import JudgePrompts, load_judge
+    from cotgen.world.render import render
+    from cotgen.world.sampler import sample_scene
+
+    records = records_by_prompt()
+    two, one = "a photo of a circle and a square", "a photo of a circle"
+    for name, prompt in (("two.png", two), ("one.png", one)):
+        render(sample_scene(records[prompt], np.random.default_rng(1))).save(tmp_path / name)
+    examples = ExampleSet(tmp_path, [Example("two.png", "q", "yes", "two_object", two), Example("one.png", "q", "yes", "single_object", one)])
+    judge = load_judge("embedded")
+    rows = bench.one_class_facts(judge, examples)
+    assert [(tag, cls) for tag, cls, _, _ in rows] == [("two_object", "circle"), ("two_object", "square")]  # two-class prompts only
+    # what the judge reads of the two-class image asked with each class's single-object prompt
+    alone = ["a photo of a circle", "a photo of a square"]
+    _, readings = judge.read([examples.image("two.png")] * 2, [JudgePrompts().orm.format(prompt=p) for p in alone])
+    for (_, cls, got, want), read, prompt in zip(rows, readings, alone):
+        assert got == bench.reading_facts(read, records[prompt]) and set(got) == {cls}
+        assert want == {cls: bench.evaluator_facts(examples, "two.png", records[two])[cls]} == {cls: (1, want[cls][1])}
 
 
 def test_the_probe_learns_separable_token_classes(bench):
