@@ -164,7 +164,7 @@ def main(argv: list[str]) -> int:
     print("\nper class the prompt names: the count (and count with colours) right, by counting the probe's tokens and in the judge's reading")
     print("| tag | classes | probe count | judge count | probe count+colours | judge count+colours |")
     print("|---|---|---|---|---|---|")
-    for tag, row in sorted(rows.items(), key=lambda item: list(rows).index(item[0].split(",")[0])):
+    for tag, row in rows.items():  # a tag's "class 1" and "class 2" rows follow it: one tally adds all three
         n = row["classes"]
         print(f"| {tag} | {n} | " + " | ".join(f"{row[k] / n:.3f}" for k in ("probe count", "judge count", "probe count+colours", "judge count+colours")) + " |")
     if args.one_class:

@@ -79,7 +79,8 @@ class WordTiedHead(torch.nn.Module):
     def __init__(self, judge: VLMJudge):
         super().__init__()
         words = sorted({w for c in CENTRE_CLASSES[2:] for w in c.split(" ")} | {"none"})
-        ids = dict(zip(words, single_tokens(judge, [" " + w for w in words]).values()))
+        tokens = single_tokens(judge, [" " + w for w in words])
+        ids = {w: tokens[" " + w] for w in words}
         # a method, not a submodule: the embeddings are the language model's parameters, not the head's
         self.embed = judge.model.get_input_embeddings
         pairs = [[ids["none"], ids["none"]], *([ids[w] for w in c.split(" ")] for c in CENTRE_CLASSES[2:])]
