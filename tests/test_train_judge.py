@@ -28,6 +28,7 @@ from cotgen.train.judge.config import (
     TrainJudgeConfig,
     VisionConfig,
 )
+from cotgen.train.judge.dataset import build_validation
 from cotgen.train.judge.describe import describe, describe_target
 from cotgen.train.judge.examples import Example, ExampleSet, cached
 from cotgen.train.judge.generated import build_generated
@@ -164,6 +165,40 @@ def test_sampler_balances_answers_within_each_tag():
         answers = [e.answer for _, e in draws if e.tag == tag]
         assert abs(len(answers) / len(draws) - 0.5) < 0.05
         assert abs(answers.count("yes") / len(answers) - 0.5) < 0.05
+
+
+def test_tag_weights_draw_a_tag_that_many_times_as_often_and_keep_answers_balanced():
+    mixed = [Example("x.png", "q", a, tag, "p") for tag in ("position", "counting", "colors") for a in ("yes", "no") for _ in range(10)]
+    examples = ExampleSet(Path("."), mixed)
+    draws = BalancedSampler([(examples, 1.0)], np.random.default_rng(0), {"counting": 3.0, "colors": 0.5}).draw(6000)
+    share = {tag: sum(e.tag == tag for _, e in draws) / len(draws) for tag in ("position", "counting", "colors")}
+    assert share == pytest.approx({"position": 1 / 4.5, "counting": 3 / 4.5, "colors": 0.5 / 4.5}, abs=0.02)
+    counting = [e.answer for _, e in draws if e.tag == "counting"]
+    assert abs(counting.count("yes") / len(counting) - 0.5) < 0.03
+    # no weights: the same draws as a sampler that never had them (earlier runs' batches are kept)
+    plain = BalancedSampler([(examples, 1.0)], np.random.default_rng(1)).draw(50)
+    assert plain == BalancedSampler([(examples, 1.0)], np.random.default_rng(1), {}).draw(50)
+    assert {e.tag for _, e in plain} == {"position", "counting", "colors"}
+
+
+def test_bad_tag_weights_are_rejected():
+    with pytest.raises(InputError, match="tag_weights: unknown tag 'count'"):
+        TrainJudgeConfig(tag_weights={"count": 2.0})
+    with pytest.raises(InputError, match=r"tag_weights.counting: must be above 0, got 0"):
+        TrainJudgeConfig(tag_weights={"counting": 0})
+
+
+def test_the_validation_set_holds_new_images_of_training_split_prompts(tmp_path):
+    """Where settings are chosen: the generator's images of training-split records (never the
+    held-out ones), labelled by the evaluator, none of them an image of the training sets."""
+    data = JudgeDataConfig(generator_batch=8)
+    validation = build_validation(tmp_path, data, 0, 6)
+    assert len(validation) == 6 and {e.source for e in validation.examples} == {"validation"}
+    check_labels(validation)  # training-split prompts, the evaluator's labels
+    train = cached(tmp_path / "generated", {}, lambda f: build_generated(f, 6, 0, 0, "embedded", 8, JudgePrompts(), False))
+    seen = {np.asarray(train.image(e.image)).tobytes() for e in train.examples}
+    assert not {np.asarray(validation.image(e.image)).tobytes() for e in validation.examples} & seen
+    assert build_validation(tmp_path, data, 0, 6).examples == validation.examples  # cached
 
 
 def test_cell_targets_name_the_object_in_each_visual_token():

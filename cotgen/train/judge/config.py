@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from cotgen.config import check_device
 from cotgen.errors import InputError
 from cotgen.judge.prompts import JudgePrompts
+from cotgen.prompts import TAGS
 from cotgen.train.common.schedule import Budget
 
 CENTRE_HEADS = ("linear", "words")
@@ -233,6 +234,9 @@ class TrainJudgeConfig:
     reflection_eval: int = 100
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
+    tag_weights: dict[str, float] = field(default_factory=dict)
+    """How much more often the answer stage draws a tag's examples than the others' (GenEval tag →
+    weight; a tag not named weighs 1): more samples for the tags the judge reads worst."""
 
     def stages(self) -> list[AnswerStageConfig]:
         """Every answer stage in order: this config's own, then the continuations."""
@@ -253,3 +257,8 @@ class TrainJudgeConfig:
             raise InputError(f"reflection_share: must be within [0, 1], got {self.reflection_share}")
         if self.reflection_eval < 0:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
+        for tag, weight in self.tag_weights.items():
+            if tag not in TAGS:
+                raise InputError(f"tag_weights: unknown tag {tag!r} (expected one of {', '.join(TAGS)})")
+            if not weight > 0:
+                raise InputError(f"tag_weights.{tag}: must be above 0, got {weight}")

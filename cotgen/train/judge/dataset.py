@@ -3,6 +3,8 @@
 Training: `renders` (world renders, half broken), `generated` (the generator's images of training
 records), `prefixes` (previews of path prefixes labelled from rollouts: PRM, clarity, potential).
 Test: `heldout` (the generator's images of the held-out records) and `heldout_prefixes`.
+`validation` (`build_validation`, made on demand) is where settings are chosen: ORM on new images of
+training-split records, so the held-out sets stay for reporting.
 
 Adding a task means a builder that yields `Example`s with its own `task`, `question` (and `history`
 for follow-up turns, as potential follows clarity) into its own cached folder; `ExampleSet` and the
@@ -19,7 +21,7 @@ from cotgen.judge.prompts import JudgePrompts
 from cotgen.models.presets import weights_digest
 from cotgen.train.judge.config import JudgeDataConfig
 from cotgen.train.judge.examples import ExampleSet, cached
-from cotgen.train.judge.generated import build_generated, build_heldout, heldout_records
+from cotgen.train.judge.generated import build_generated, build_heldout, heldout_records, validation_records
 from cotgen.train.judge.renders import build_renders
 from cotgen.train.judge.rollouts import build_prefixes, training_prefix_records
 
@@ -77,3 +79,16 @@ def build_dataset(
         lambda folder: build_prefixes(folder, heldout_prefix_records, data.prefix_rollouts, seed, data.generator, data.generator_batch, "heldout", prompts, progress),
     )  # fmt: skip
     return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes)
+
+
+def build_validation(root: Path, data: JudgeDataConfig, seed: int, n: int, prompts: JudgePrompts | None = None, progress: bool = False) -> ExampleSet:
+    """ORM on one generator image of each of n training-split records (their own prompt only), under
+    root/validation: images no training set holds (another seed), of prompts from the training split."""
+    prompts = prompts or JudgePrompts()
+    records = validation_records(n, seed)
+    gen = {"generator": str(data.generator), "generator_digest": weights_digest(data.generator, "generator")}
+    return cached(
+        root / "validation",
+        {"seed": seed, "prompts": asdict(prompts), **gen, "records": n},
+        lambda folder: build_heldout(folder, records, 1, seed + 1, data.generator, data.generator_batch, prompts, progress, "validation"),
+    )  # fmt: skip

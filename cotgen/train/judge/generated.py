@@ -50,10 +50,17 @@ def build_generated(
 
 
 def build_heldout(
-    folder: Path, records: Sequence[Record], samples: int, seed: int, generator: str, batch: int, prompts: JudgePrompts, progress: bool
-) -> Iterator[Example]:
-    """One ORM example per generated image of each held-out record (its own prompt only)."""
+    folder: Path, records: Sequence[Record], samples: int, seed: int, generator: str, batch: int, prompts: JudgePrompts, progress: bool,
+    source: str = "heldout",
+) -> Iterator[Example]:  # fmt: skip
+    """One ORM example per generated image of each record (its own prompt only)."""
     for i, j, image in generated(records, samples, seed, generator, batch, progress):
         path = f"images/{i:04d}_{j:02d}.png"
         image.save(folder / path)
-        yield orm_example(Labeller(image), records[i], path, "heldout", prompts)
+        yield orm_example(Labeller(image), records[i], path, source, prompts)
+
+
+def validation_records(n: int, seed: int) -> list[Record]:
+    """n training-split records drawn apart from those of `build_generated` (their own stream)."""
+    rng = np.random.default_rng([seed, 12])
+    return [sample_training_record(rng) for _ in range(n)]
