@@ -136,7 +136,7 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module,
     sampler = BalancedSampler(
         [(data.renders, 1 - d.generated_share - d.prefix_share), (data.generated, d.generated_share), (data.prefixes, d.prefix_share)],
         np.random.default_rng([cfg.seed, 7]),
-        cfg.tag_weights,
+        stage.tag_weights,
     )  # fmt: skip
     # its own generator: with reflections off, the answer batches are those of a run without them
     reflect_rng = np.random.default_rng([cfg.seed, 8])

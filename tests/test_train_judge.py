@@ -20,6 +20,7 @@ from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS
 from cotgen.train.common.cards import rate
 from cotgen.train.common.schedule import Budget
+from cotgen.train.judge.card import weighting
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
 from cotgen.train.judge.config import (
     AnswerStageConfig,
@@ -186,6 +187,11 @@ def test_bad_tag_weights_are_rejected():
         TrainJudgeConfig(tag_weights={"count": 2.0})
     with pytest.raises(InputError, match=r"tag_weights.counting: must be above 0, got 0"):
         TrainJudgeConfig(tag_weights={"counting": 0})
+    with pytest.raises(InputError, match="tag_weights: unknown tag 'count'"):
+        AnswerStageConfig(tag_weights={"count": 2.0})
+    weighted = TrainJudgeConfig(tag_weights={"counting": 3.0}, continuations=[AnswerStageConfig(tag_weights={"position": 2.0})])
+    assert [s.tag_weights for s in weighted.stages()] == [{"counting": 3.0}, {"position": 2.0}]
+    assert weighting(weighted.tag_weights) == "; tags drawn counting ×3" and weighting({}) == ""  # the card's words
 
 
 def test_the_validation_set_holds_new_images_of_training_split_prompts(tmp_path):

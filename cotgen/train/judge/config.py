@@ -155,14 +155,25 @@ class AnswerStageConfig:
     other settings apply."""
     vision_steps: int = 0
     """At most this many steps of that vision stage (0: no limit)."""
+    tag_weights: dict[str, float] = field(default_factory=dict)
+    """This stage's `TrainJudgeConfig.tag_weights` (none: every tag alike)."""
 
     def __post_init__(self) -> None:
         check_answer_stage(self.minutes, self.steps, self.lr, self.warmup_steps)
+        check_tag_weights(self.tag_weights)
         if self.vision_minutes < 0 or self.vision_steps < 0:
             raise InputError(f"vision_minutes and vision_steps: must be at least 0, got {self.vision_minutes} and {self.vision_steps}")
 
     def budget(self) -> Budget:
         return Budget(self.minutes, self.steps)
+
+
+def check_tag_weights(tag_weights: dict[str, float]) -> None:
+    for tag, weight in tag_weights.items():
+        if tag not in TAGS:
+            raise InputError(f"tag_weights: unknown tag {tag!r} (expected one of {', '.join(TAGS)})")
+        if not weight > 0:
+            raise InputError(f"tag_weights.{tag}: must be above 0, got {weight}")
 
 
 def check_answer_stage(minutes: float, steps: int, lr: float, warmup_steps: int) -> None:
@@ -235,12 +246,13 @@ class TrainJudgeConfig:
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
     tag_weights: dict[str, float] = field(default_factory=dict)
-    """How much more often the answer stage draws a tag's examples than the others' (GenEval tag →
-    weight; a tag not named weighs 1): more samples for the tags the judge reads worst."""
+    """How much more often the (first) answer stage draws a tag's examples than the others' (GenEval
+    tag → weight; a tag not named weighs 1): more samples for the tags the judge reads worst."""
 
     def stages(self) -> list[AnswerStageConfig]:
         """Every answer stage in order: this config's own, then the continuations."""
-        return [AnswerStageConfig(self.minutes, self.steps, self.lr, self.warmup_steps), *self.continuations]
+        first = AnswerStageConfig(self.minutes, self.steps, self.lr, self.warmup_steps, tag_weights=self.tag_weights)
+        return [first, *self.continuations]
 
     def __post_init__(self) -> None:
         check_device(self.device)
@@ -257,8 +269,4 @@ class TrainJudgeConfig:
             raise InputError(f"reflection_share: must be within [0, 1], got {self.reflection_share}")
         if self.reflection_eval < 0:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
-        for tag, weight in self.tag_weights.items():
-            if tag not in TAGS:
-                raise InputError(f"tag_weights: unknown tag {tag!r} (expected one of {', '.join(TAGS)})")
-            if not weight > 0:
-                raise InputError(f"tag_weights.{tag}: must be above 0, got {weight}")
+        check_tag_weights(self.tag_weights)
