@@ -13,6 +13,8 @@
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge runs/judge_tied/judge
     # the same on the validation set (600 training-split records' new images), where settings are chosen
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --validation 600
+    # the same on 600 of the generator's training images, asked their own prompt (what the judge has seen)
+    python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded --seen 600
 
 The figures are `cotgen.train.judge.evaluation.evaluate`'s, as the trainer's log and card report them:
 balanced accuracy (P(yes) ≥ 0.5) pooled and as the mean over tags, per task.
@@ -34,7 +36,7 @@ from cotgen.train.judge.card import summary_table
 from cotgen.train.judge.config import JudgeDataConfig
 from cotgen.train.judge.dataset import build_validation
 from cotgen.train.judge.evaluation import evaluate, judge_p_yes, judge_read
-from cotgen.train.judge.examples import ExampleSet
+from cotgen.train.judge.examples import ExampleSet, spread
 from cotgen.train.judge.reading import reading_text
 from cotgen.world.records import records_by_prompt
 
@@ -110,13 +112,23 @@ def resampled_balanced(said: np.ndarray, truth: np.ndarray, tags: np.ndarray, pi
     return result
 
 
-def compare(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0) -> None:
-    """Each judge's ORM balanced accuracy on the same held-out images (or, with `validation` records,
-    on the validation set: images of training-split records that no training set holds, where
-    settings are chosen), and its difference from the first judge's with a paired 95 % bootstrap
-    interval (the images resampled together)."""
+def comparison_set(data: Path, validation: int, seen: int) -> tuple[str, ExampleSet]:
+    """The images `compare` asks about, and what they are: the held-out images; the validation set
+    (new images of `validation` training-split records, where settings are chosen); or `seen`
+    training images asked their own prompt (how well the judge knows what it was trained on)."""
+    if validation:
+        return "validation", build_validation(data, JudgeDataConfig(), 0, validation, progress=True)
+    if seen:
+        generated = ExampleSet.load(data / "generated")
+        return "seen training", ExampleSet(generated.folder, spread([e for e in generated.examples if e.source == "generated"], seen))
+    return "held-out", ExampleSet.load(data / "heldout")
+
+
+def compare(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0, seen: int = 0) -> None:
+    """Each judge's ORM balanced accuracy on the same images (`comparison_set`), and its difference
+    from the first judge's with a paired 95 % bootstrap interval (the images resampled together)."""
     torch.set_num_threads(threads)
-    heldout = build_validation(data, JudgeDataConfig(), 0, validation, progress=True) if validation else ExampleSet.load(data / "heldout")
+    kind, heldout = comparison_set(data, validation, seen)
     truth = np.array([e.answer == "yes" for e in heldout.examples])
     tags = np.array([e.tag for e in heldout.examples])
     whole = np.arange(len(truth))[None]
@@ -126,7 +138,7 @@ def compare(judges: list[str], data: Path, threads: int, resamples: int, validat
         said[judge] = np.array(judge_p_yes(load_judge(judge), heldout, 64)) >= 0.5
         figures[judge] = resampled_balanced(said[judge], truth, tags, whole)
     first = judges[0]
-    print(f"ORM balanced accuracy on {len(truth)} {'validation' if validation else 'held-out'} images; [paired 95 % interval of the difference from {first}, {resamples} resamples]")
+    print(f"ORM balanced accuracy on {len(truth)} {kind} images; [paired 95 % interval of the difference from {first}, {resamples} resamples]")
     print("| judge | " + " | ".join(figures[first]) + " |")
     print("|---|" + "---|" * len(figures[first]))
     base = resampled_balanced(said[first], truth, tags, picks)
@@ -186,10 +198,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--compare", nargs="+", help="with --data: judges on the same held-out images, paired with the first")
     parser.add_argument("--resamples", type=int, default=2000, help="with --compare: bootstrap resamples")
     parser.add_argument("--validation", type=int, default=0, metavar="N",
-                        help="with --compare: on the validation set of N training-split records (built once under --data) instead of held-out")  # fmt: skip
+                        help="with --compare: on the validation set of N training-split records (built once under --data) instead of held-out")
+    parser.add_argument("--seen", type=int, default=0, metavar="N",
+                        help="with --compare: on N of the generated training images, asked their own prompt, instead of held-out")  # fmt: skip
     args = parser.parse_args(argv)
     if args.compare and args.data:
-        compare(args.compare, args.data, args.threads, args.resamples, args.validation)
+        compare(args.compare, args.data, args.threads, args.resamples, args.validation, args.seen)
     elif args.readings and args.data:
         reading_errors(args.judge, args.data, args.threads)
     elif args.plot:

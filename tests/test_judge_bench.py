@@ -2,6 +2,7 @@
 judge's reading) and its probe; bench/judge_heldout.py's paired comparison of judges."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -95,3 +96,15 @@ def test_resampled_balanced_accuracy_is_the_trainers_on_the_whole_set():
     assert figures["pooled"][0] == pytest.approx(expected["overall"]["balanced"])
     assert figures["tag mean"][0] == pytest.approx(expected["tag_mean"])
     assert figures["counting"][0] == pytest.approx(balanced_accuracy(p[tags == "counting"], ["yes" if t else "no" for t in truth[tags == "counting"]])["balanced"])
+
+
+def test_the_seen_comparison_asks_training_images_their_own_prompt_only(tmp_path):
+    heldout = load_bench("judge_heldout")
+    (tmp_path / "generated").mkdir()
+    own = [Example(f"images/{i}.png", "q", "yes", "counting", "p", source="generated") for i in range(5)]
+    swaps = [Example(f"images/{i}.png", "q", "no", "counting", "other", source="generated/swap") for i in range(5)]
+    lines = [json.dumps(e.to_json()) for pair in zip(own, swaps) for e in pair]
+    (tmp_path / "generated" / "examples.jsonl").write_text("\n".join(lines) + "\n")
+    kind, examples = heldout.comparison_set(tmp_path, validation=0, seen=3)
+    assert kind == "seen training" and len(examples) == 3
+    assert {e.source for e in examples.examples} == {"generated"} and examples.folder == tmp_path / "generated"
