@@ -117,7 +117,12 @@ def comparison_set(data: Path, validation: int, seen: int) -> tuple[str, Example
     (new images of `validation` training-split records, where settings are chosen); or `seen`
     training images asked their own prompt (how well the judge knows what it was trained on)."""
     if validation:
-        return "validation", build_validation(data, JudgeDataConfig(), 0, validation, progress=True)
+        made = data / "generated" / "done.json"  # the generator and seed the training images came from
+        if not made.is_file():
+            raise SystemExit(f"{data}: no finished generated/ set, so no generator and seed to make the validation set with")
+        settings = json.loads(made.read_text())["settings"]
+        config = JudgeDataConfig(generator=settings["generator"])
+        return "validation", build_validation(data, config, settings["seed"], validation, progress=True)
     if seen:
         generated = ExampleSet.load(data / "generated")
         return "seen training", ExampleSet(generated.folder, spread([e for e in generated.examples if e.source == "generated"], seen))
