@@ -41,6 +41,12 @@ class JudgeDataset:
         return {name: getattr(self, name) for name in ("renders", "generated", "prefixes", "heldout", "heldout_prefixes")}
 
 
+def generator_settings(data: JudgeDataConfig) -> dict[str, str]:
+    """The generator in a cached set's settings: the weights' digest, not only the name, so cached
+    images follow a retrained generator."""
+    return {"generator": str(data.generator), "generator_digest": weights_digest(data.generator, "generator")}
+
+
 def build_dataset(
     root: Path, data: JudgeDataConfig, seed: int, prompts: JudgePrompts | None = None, progress: bool = False
 ) -> JudgeDataset:
@@ -52,8 +58,7 @@ def build_dataset(
         {**common, "n": data.render_images, "degrade_rate": data.degrade_rate, "swaps": data.swaps},
         lambda folder: build_renders(folder, data.render_images, seed, data.degrade_rate, data.swaps, prompts),
     )  # fmt: skip
-    # the weights' digest, not the name: cached images follow a retrained generator
-    gen = {"generator": str(data.generator), "generator_digest": weights_digest(data.generator, "generator")}
+    gen = generator_settings(data)
     train_generated = cached(
         root / "generated",
         {**common, **gen, "n": data.generated_images, "swaps": data.swaps},
@@ -86,9 +91,8 @@ def build_validation(root: Path, data: JudgeDataConfig, seed: int, n: int, promp
     root/validation: images no training set holds (another seed), of prompts from the training split."""
     prompts = prompts or JudgePrompts()
     records = validation_records(n, seed)
-    gen = {"generator": str(data.generator), "generator_digest": weights_digest(data.generator, "generator")}
     return cached(
         root / "validation",
-        {"seed": seed, "prompts": asdict(prompts), **gen, "records": n},
+        {"seed": seed, "prompts": asdict(prompts), **generator_settings(data), "records": n},
         lambda folder: build_heldout(folder, records, 1, seed + 1, data.generator, data.generator_batch, prompts, progress, "validation"),
     )  # fmt: skip

@@ -32,8 +32,7 @@ class BalancedSampler:
                 by_key[(e.task, e.tag, e.answer)].append(i)
             strata = sorted({(task, tag) for task, tag, _ in by_key})
             self.strata.append([[by_key[(*k, a)] for a in ANSWERS if by_key[(*k, a)]] for k in strata])
-            w = np.array([(tag_weights or {}).get(tag, 1.0) for _, tag in strata])
-            self.stratum_p.append(w / w.sum() if tag_weights else None)
+            self.stratum_p.append(tag_probabilities([tag for _, tag in strata], tag_weights) if tag_weights else None)
         self.rng = rng
 
     def draw(self, n: int) -> list[tuple[ExampleSet, Example]]:
@@ -45,3 +44,9 @@ class BalancedSampler:
             pool = pools[int(self.rng.integers(len(pools)))]
             out.append((self.groups[g][0], self.groups[g][0].examples[pool[int(self.rng.integers(len(pool)))]]))
         return out
+
+
+def tag_probabilities(tags: Sequence[str], tag_weights: Mapping[str, float]) -> np.ndarray:
+    """Each stratum's chance, by its tag's weight (1 for a tag not named)."""
+    w = np.array([tag_weights.get(tag, 1.0) for tag in tags])
+    return w / w.sum()
