@@ -15,6 +15,9 @@
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --validation 600
     # the same on 600 of the generator's training images, asked their own prompt (what the judge has seen)
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded --seen 600
+    # potential at each path's first clear step (where PARM asks it) instead of ORM, on the same sets
+    # (--validation N: prefixes of new paths of N training-split records, rolled out once under --data)
+    python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --task potential --validation 300
 
 The figures are `cotgen.train.judge.evaluation.evaluate`'s, as the trainer's log and card report them:
 balanced accuracy (P(yes) ≥ 0.5) pooled and as the mean over tags, per task.
@@ -34,10 +37,11 @@ from cotgen.judge.vlm import load_judge
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.train.judge.card import summary_table
 from cotgen.train.judge.config import JudgeDataConfig
-from cotgen.train.judge.dataset import build_validation
+from cotgen.train.judge.dataset import build_validation, build_validation_prefixes
 from cotgen.train.judge.evaluation import evaluate, judge_p_yes, judge_read
 from cotgen.train.judge.examples import ExampleSet, spread
 from cotgen.train.judge.reading import reading_text
+from cotgen.train.judge.rollouts import first_clear_step
 from cotgen.world.records import records_by_prompt
 
 FIGURE = Path(__file__).parent / "figures" / "judge_reading_run.png"
@@ -112,28 +116,44 @@ def resampled_balanced(said: np.ndarray, truth: np.ndarray, tags: np.ndarray, pi
     return result
 
 
-def comparison_set(data: Path, validation: int, seen: int) -> tuple[str, ExampleSet]:
-    """The images `compare` asks about, and what they are: the held-out images; the validation set
-    (new images of `validation` training-split records, where settings are chosen); or `seen`
-    training images asked their own prompt (how well the judge knows what it was trained on)."""
+def training_generator(data: Path) -> tuple[JudgeDataConfig, int]:
+    """The generator and seed of the data folder's training images, to make validation sets with."""
+    made = data / "generated" / "done.json"
+    if not made.is_file():
+        raise SystemExit(f"{data}: no finished generated/ set, so no generator and seed to make the validation set with")
+    settings = json.loads(made.read_text())["settings"]
+    return JudgeDataConfig(generator=settings["generator"]), settings["seed"]
+
+
+def first_clear(prefixes: ExampleSet) -> ExampleSet:
+    """The potential examples asked at each path's first clear step (where PARM asks potential)."""
+    return ExampleSet(prefixes.folder, [prefixes.examples[i] for i in sorted(first_clear_step(prefixes.examples))])
+
+
+def comparison_set(data: Path, validation: int, seen: int, task: str = "orm") -> tuple[str, ExampleSet]:
+    """The examples `compare` asks, and what they are: the held-out ones; the validation set's (new
+    images, or prefixes of new paths, of `validation` training-split records, where settings are
+    chosen); or `seen` training ones (how well the judge knows what it was trained on). For `task`
+    "orm" the images asked their own prompt; for "potential" the prefixes at their first clear step."""
+    potential = task == "potential"
     if validation:
-        made = data / "generated" / "done.json"  # the generator and seed the training images came from
-        if not made.is_file():
-            raise SystemExit(f"{data}: no finished generated/ set, so no generator and seed to make the validation set with")
-        settings = json.loads(made.read_text())["settings"]
-        config = JudgeDataConfig(generator=settings["generator"])
-        return "validation", build_validation(data, config, settings["seed"], validation, progress=True)
+        config, seed = training_generator(data)
+        made = (build_validation_prefixes if potential else build_validation)(data, config, seed, validation, progress=True)
+        return "validation", first_clear(made) if potential else made
     if seen:
+        if potential:
+            asked = first_clear(ExampleSet.load(data / "prefixes"))
+            return "seen training", ExampleSet(asked.folder, spread(asked.examples, seen))
         generated = ExampleSet.load(data / "generated")
         return "seen training", ExampleSet(generated.folder, spread([e for e in generated.examples if e.source == "generated"], seen))
-    return "held-out", ExampleSet.load(data / "heldout")
+    return "held-out", first_clear(ExampleSet.load(data / "heldout_prefixes")) if potential else ExampleSet.load(data / "heldout")
 
 
-def compare(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0, seen: int = 0) -> None:
-    """Each judge's ORM balanced accuracy on the same images (`comparison_set`), and its difference
-    from the first judge's with a paired 95 % bootstrap interval (the images resampled together)."""
+def compare(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0, seen: int = 0, task: str = "orm") -> None:
+    """Each judge's balanced accuracy on the same examples (`comparison_set`), and its difference from
+    the first judge's with a paired 95 % bootstrap interval (the examples resampled together)."""
     torch.set_num_threads(threads)
-    kind, heldout = comparison_set(data, validation, seen)
+    kind, heldout = comparison_set(data, validation, seen, task)
     truth = np.array([e.answer == "yes" for e in heldout.examples])
     tags = np.array([e.tag for e in heldout.examples])
     whole = np.arange(len(truth))[None]
@@ -143,7 +163,8 @@ def compare(judges: list[str], data: Path, threads: int, resamples: int, validat
         said[judge] = np.array(judge_p_yes(load_judge(judge), heldout, 64)) >= 0.5
         figures[judge] = resampled_balanced(said[judge], truth, tags, whole)
     first = judges[0]
-    print(f"ORM balanced accuracy on {len(truth)} {kind} images; [paired 95 % interval of the difference from {first}, {resamples} resamples]")
+    what = "ORM" if task == "orm" else "Potential at the first clear step,"
+    print(f"{what} balanced accuracy on {len(truth)} {kind} examples; [paired 95 % interval of the difference from {first}, {resamples} resamples]")
     print("| judge | " + " | ".join(figures[first]) + " |")
     print("|---|" + "---|" * len(figures[first]))
     base = resampled_balanced(said[first], truth, tags, picks)
@@ -205,10 +226,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--validation", type=int, default=0, metavar="N",
                         help="with --compare: on the validation set of N training-split records (built once under --data) instead of held-out")
     parser.add_argument("--seen", type=int, default=0, metavar="N",
-                        help="with --compare: on N of the generated training images, asked their own prompt, instead of held-out")  # fmt: skip
+                        help="with --compare: on N of the generated training images, asked their own prompt, instead of held-out")
+    parser.add_argument("--task", choices=("orm", "potential"), default="orm",
+                        help="with --compare: ORM on final images, or potential at each path's first clear step (prefix sets)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.compare and args.data:
-        compare(args.compare, args.data, args.threads, args.resamples, args.validation, args.seen)
+        compare(args.compare, args.data, args.threads, args.resamples, args.validation, args.seen, args.task)
     elif args.readings and args.data:
         reading_errors(args.judge, args.data, args.threads)
     elif args.plot:

@@ -113,3 +113,19 @@ def test_the_seen_comparison_asks_training_images_their_own_prompt_only(tmp_path
 def test_the_validation_comparison_needs_the_training_images_settings(tmp_path):
     with pytest.raises(SystemExit, match="no finished generated/ set"):
         load_bench("judge_heldout").comparison_set(tmp_path, validation=10, seen=0)
+
+
+def test_the_potential_comparison_asks_each_path_at_its_first_clear_step(tmp_path):
+    heldout = load_bench("judge_heldout")
+    (tmp_path / "heldout_prefixes").mkdir()
+    history = (("clear?", "yes"),)
+    made = [  # path 0 clear from step 2, path 1 from step 1
+        Example("images/00000_s1.png", "q", "no", "counting", "p", task="clarity"),
+        Example("images/00000_s2.png", "q", "no", "counting", "p", task="potential", history=history),
+        Example("images/00000_s3.png", "q", "yes", "counting", "p", task="potential", history=history),
+        Example("images/00001_s1.png", "q", "yes", "colors", "p", task="potential", history=history),
+        Example("images/00001_s2.png", "q", "yes", "colors", "p", task="potential", history=history),
+    ]
+    (tmp_path / "heldout_prefixes" / "examples.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in made))
+    kind, examples = heldout.comparison_set(tmp_path, validation=0, seen=0, task="potential")
+    assert kind == "held-out" and [e.image for e in examples.examples] == ["images/00000_s2.png", "images/00001_s1.png"]

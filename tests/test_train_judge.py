@@ -29,16 +29,17 @@ from cotgen.train.judge.config import (
     TrainJudgeConfig,
     VisionConfig,
 )
-from cotgen.train.judge.dataset import build_validation
+from cotgen.train.judge.dataset import build_validation, build_validation_prefixes
 from cotgen.train.judge.describe import describe, describe_target
 from cotgen.train.judge.examples import Example, ExampleSet, cached
-from cotgen.train.judge.generated import build_generated
+from cotgen.train.judge.generated import build_generated, validation_records
 from cotgen.train.judge.labels import training_records
 from cotgen.train.judge.losses import centre_cross_entropy, centre_head
 from cotgen.train.judge.metrics import balanced_accuracy
 from cotgen.train.judge.model import build_judge
 from cotgen.train.judge.reading import CENTRE_CLASSES, MODE, centre_targets, reading_target, reading_text
 from cotgen.train.judge.renders import build_renders
+from cotgen.train.judge.rollouts import build_prefixes
 from cotgen.train.judge.sampler import BalancedSampler
 from cotgen.train.judge.tokenizer import byte_level_tokenizer, judge_corpus, world_prompts
 from cotgen.world.records import all_records
@@ -205,6 +206,21 @@ def test_the_validation_set_holds_new_images_of_training_split_prompts(tmp_path)
     seen = {np.asarray(train.image(e.image)).tobytes() for e in train.examples}
     assert not {np.asarray(validation.image(e.image)).tobytes() for e in validation.examples} & seen
     assert build_validation(tmp_path, data, 0, 6).examples == validation.examples  # cached
+
+
+def test_the_validation_prefixes_are_new_paths_of_the_validation_records(tmp_path):
+    """Where potential is chosen: prefixes of the validation set's training-split records, on paths of
+    another seed than the training prefixes', with every prefix task."""
+    data = JudgeDataConfig(generator_batch=8, prefix_rollouts=2)
+    prefixes = build_validation_prefixes(tmp_path, data, 0, 3)
+    records = validation_records(3, 0)
+    assert {e.prompt for e in prefixes.examples} <= {r.prompt for r in records} <= {r.prompt for r in training_records()}
+    assert {e.source.split("/")[0] for e in prefixes.examples} == {"validation"} and {"prm", "clarity"} <= {e.task for e in prefixes.examples}
+    train = cached(tmp_path / "prefixes", {}, lambda f: build_prefixes(f, records, 2, 0, "embedded", 8, "prefix", JudgePrompts(), False))
+    assert {np.asarray(prefixes.image(e.image)).tobytes() for e in prefixes.examples}.isdisjoint(
+        np.asarray(train.image(e.image)).tobytes() for e in train.examples
+    )  # the same records, other paths
+    assert build_validation_prefixes(tmp_path, data, 0, 3).examples == prefixes.examples  # cached
 
 
 def test_cell_targets_name_the_object_in_each_visual_token():

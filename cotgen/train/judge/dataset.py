@@ -3,8 +3,9 @@
 Training: `renders` (world renders, half broken), `generated` (the generator's images of training
 records), `prefixes` (previews of path prefixes labelled from rollouts: PRM, clarity, potential).
 Test: `heldout` (the generator's images of the held-out records) and `heldout_prefixes`.
-`validation` (`build_validation`, made on demand) is where settings are chosen: ORM on new images of
-training-split records, so the held-out sets stay for reporting.
+`validation` and `validation_prefixes` (`build_validation`, `build_validation_prefixes`, made on
+demand) are where settings are chosen: ORM on new images, and prefixes of new paths, of training-split
+records, so the held-out sets stay for reporting.
 
 Adding a task means a builder that yields `Example`s with its own `task`, `question` (and `history`
 for follow-up turns, as potential follows clarity) into its own cached folder; `ExampleSet` and the
@@ -86,6 +87,10 @@ def build_dataset(
     return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes)
 
 
+def validation_settings(data: JudgeDataConfig, seed: int, prompts: JudgePrompts, n: int) -> dict:
+    return {"seed": seed, "prompts": asdict(prompts), **generator_settings(data), "records": n}
+
+
 def build_validation(root: Path, data: JudgeDataConfig, seed: int, n: int, prompts: JudgePrompts | None = None, progress: bool = False) -> ExampleSet:
     """ORM on one generator image of each of n training-split records (their own prompt only), under
     root/validation: images no training set holds (another seed), of prompts from the training split."""
@@ -93,6 +98,20 @@ def build_validation(root: Path, data: JudgeDataConfig, seed: int, n: int, promp
     records = validation_records(n, seed)
     return cached(
         root / "validation",
-        {"seed": seed, "prompts": asdict(prompts), **generator_settings(data), "records": n},
+        validation_settings(data, seed, prompts, n),
         lambda folder: build_heldout(folder, records, 1, seed + 1, data.generator, data.generator_batch, prompts, progress, "validation"),
+    )  # fmt: skip
+
+
+def build_validation_prefixes(
+    root: Path, data: JudgeDataConfig, seed: int, n: int, prompts: JudgePrompts | None = None, progress: bool = False
+) -> ExampleSet:
+    """PRM, clarity and potential on the prefixes of the validation set's n records (paths of another
+    seed than the training prefixes'), under root/validation_prefixes: where potential is chosen on."""
+    prompts = prompts or JudgePrompts()
+    records = validation_records(n, seed)
+    return cached(
+        root / "validation_prefixes",
+        {**validation_settings(data, seed, prompts, n), "rollouts": data.prefix_rollouts},
+        lambda folder: build_prefixes(folder, records, data.prefix_rollouts, seed + 1, data.generator, data.generator_batch, "validation", prompts, progress),
     )  # fmt: skip
