@@ -58,6 +58,7 @@ from cotgen.train.judge.model import build_judge, count_parameters
 from cotgen.train.judge.reading import MODE, READ_TASKS, reading_target
 from cotgen.train.judge.reflection import target_loss
 from cotgen.train.judge.renders import render_image
+from cotgen.train.judge.rollouts import first_records
 from cotgen.train.judge.sampler import BalancedSampler
 from cotgen.world.records import records_by_prompt, sample_training_record
 
@@ -134,7 +135,7 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module,
     steps. `before` answer steps of earlier stages came first (the log counts steps from the first)."""
     d = cfg.data
     sampler = BalancedSampler(
-        [(data.renders, 1 - d.generated_share - d.prefix_share), (data.generated, d.generated_share), (data.prefixes, d.prefix_share)],
+        [(data.renders, 1 - d.generated_share - d.prefix_share), (data.generated, d.generated_share), (first_records(data.prefixes, stage.prefix_subset), d.prefix_share)],
         np.random.default_rng([cfg.seed, 7]),
         stage.tag_weights,
     )  # fmt: skip

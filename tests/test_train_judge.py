@@ -39,7 +39,7 @@ from cotgen.train.judge.metrics import balanced_accuracy
 from cotgen.train.judge.model import build_judge
 from cotgen.train.judge.reading import CENTRE_CLASSES, MODE, centre_targets, reading_target, reading_text
 from cotgen.train.judge.renders import build_renders
-from cotgen.train.judge.rollouts import build_prefixes
+from cotgen.train.judge.rollouts import build_prefixes, first_records, training_prefix_records
 from cotgen.train.judge.sampler import BalancedSampler
 from cotgen.train.judge.tokenizer import byte_level_tokenizer, judge_corpus, world_prompts
 from cotgen.world.records import all_records
@@ -221,6 +221,20 @@ def test_the_validation_prefixes_are_new_paths_of_the_validation_records(tmp_pat
         np.asarray(train.image(e.image)).tobytes() for e in train.examples
     )  # the same records, other paths
     assert build_validation_prefixes(tmp_path, data, 0, 3).examples == prefixes.examples  # cached
+
+
+def test_a_stage_can_keep_the_prefixes_of_the_first_records_when_the_prefix_data_grows(tmp_path):
+    prompts, one_path = JudgePrompts(), 2  # batch = rollouts: a path per batch, as in any larger set
+    records = training_prefix_records(2, 0)
+    small = cached(tmp_path / "small", {}, lambda f: build_prefixes(f, records[:1], 2, 0, "embedded", one_path, "prefix", prompts, False))
+    large = cached(tmp_path / "large", {}, lambda f: build_prefixes(f, records, 2, 0, "embedded", one_path, "prefix", prompts, False))
+    assert first_records(large, 1).examples == small.examples and len(large) > len(small)
+    assert first_records(large, 0) is large
+    assert TrainJudgeConfig(prefix_subset=300, continuations=[AnswerStageConfig(prefix_subset=300), AnswerStageConfig()]).stages()[0].prefix_subset == 300
+    with pytest.raises(InputError, match=r"answer stage 2: prefix_subset 400 exceeds data.prefix_records \(300\)"):
+        TrainJudgeConfig(continuations=[AnswerStageConfig(prefix_subset=400)])
+    with pytest.raises(InputError, match="prefix_subset: must be at least 0"):
+        TrainJudgeConfig(prefix_subset=-1)
 
 
 def test_cell_targets_name_the_object_in_each_visual_token():

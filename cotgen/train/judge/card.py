@@ -91,16 +91,18 @@ def reflections_section(reflections: dict | None) -> str:
     return "\n".join(lines)
 
 
-def weighting(tag_weights: dict[str, float]) -> str:
-    """How a stage's batches weigh the tags, as the card says it ("" when alike)."""
-    return "; tags drawn " + ", ".join(f"{tag} ×{w:g}" for tag, w in tag_weights.items()) if tag_weights else ""
+def weighting(tag_weights: dict[str, float], prefix_subset: int = 0) -> str:
+    """How a stage's batches weigh the tags and which prefixes they draw, as the card says it ("" when
+    alike and all)."""
+    tags = "; tags drawn " + ", ".join(f"{tag} ×{w:g}" for tag, w in tag_weights.items()) if tag_weights else ""
+    return tags + (f"; prefixes of the first {prefix_subset} prefix records only" if prefix_subset else "")
 
 
 def parts_rows(cfg: TrainJudgeConfig, stage: dict) -> str:
     """A row per answer stage when there were several (`continuations`)."""
     rows = ""
     for k, (part, config) in enumerate(zip(stage.get("parts", []), cfg.stages())):
-        schedule = f"AdamW lr {config.lr}, warm-up {config.warmup_steps} steps, cosine over {f'{config.steps} steps' if config.steps else f'{config.minutes:g} minutes'}{weighting(config.tag_weights)}"
+        schedule = f"AdamW lr {config.lr}, warm-up {config.warmup_steps} steps, cosine over {f'{config.steps} steps' if config.steps else f'{config.minutes:g} minutes'}{weighting(config.tag_weights, config.prefix_subset)}"
         vision = part["vision"]["steps"]
         after = f", after a vision stage of {vision} steps ({part['vision']['samples_seen']} images) for that head" if k and vision else ""
         what = schedule if k == 0 else f"continued: a fresh perception head and optimiser{after}, {schedule}"
@@ -138,7 +140,7 @@ the follow-up turn after clarity was answered "yes"). {reading_text(cfg)} {refle
 | stage | steps | samples | minutes | what |
 |---|---|---|---|---|
 | vision | {stage['vision']['steps']} | {stage['vision']['samples_seen']} | {stage['vision']['minutes']} | vision tower + {'a head tied to the word embeddings' if cfg.centre_head == 'words' else 'linear head'}: what is centred in each visual token's cell (an object's colour and class, an unrecognised blob, or nothing) as the evaluator reads the image; {cfg.vision.generated_share:.0%} the generator's images of training records, the rest fresh renders, half broken (head kept for the next stage, then dropped) |
-| answers | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: teacher-forced cross-entropy of each answer ({"the reading, then the answer, for ORM and PRM; the answer token for clarity and potential" if cfg.reads else "the answer token"}) with each answer's yes/no token counted {1 + cfg.answer_weight:g} times, plus {cfg.centre_weight} × the vision stage's loss on the same images; batches balanced between "yes" and "no" within each task, tag and source ({cfg.data.generated_share:.0%} ORM on generated images, {cfg.data.prefix_share:.0%} prefix tasks, the rest ORM on renders{weighting(cfg.tag_weights)}); AdamW lr {cfg.lr}{", then as below" if cfg.continuations else ""} |{parts_rows(cfg, stage)}
+| answers | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: teacher-forced cross-entropy of each answer ({"the reading, then the answer, for ORM and PRM; the answer token for clarity and potential" if cfg.reads else "the answer token"}) with each answer's yes/no token counted {1 + cfg.answer_weight:g} times, plus {cfg.centre_weight} × the vision stage's loss on the same images; batches balanced between "yes" and "no" within each task, tag and source ({cfg.data.generated_share:.0%} ORM on generated images, {cfg.data.prefix_share:.0%} prefix tasks, the rest ORM on renders{weighting(cfg.tag_weights, cfg.prefix_subset)}); AdamW lr {cfg.lr}{", then as below" if cfg.continuations else ""} |{parts_rows(cfg, stage)}
 | of which reflections | {stage['reflection_steps']} | {stage['reflection_steps'] * cfg.batch_size} | | teacher-forced cross-entropy of the reflection's tokens and end of turn, each example's mean; ORM examples balanced as above ({cfg.data.generated_share:.0%} on generated images, the rest on renders) |
 
 Examples (every label is the exact evaluator's verdict on an image; "/swap": the image asked about

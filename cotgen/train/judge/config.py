@@ -157,10 +157,13 @@ class AnswerStageConfig:
     """At most this many steps of that vision stage (0: no limit)."""
     tag_weights: dict[str, float] = field(default_factory=dict)
     """This stage's `TrainJudgeConfig.tag_weights` (none: every tag alike)."""
+    prefix_subset: int = 0
+    """This stage's `TrainJudgeConfig.prefix_subset` (0: every prefix record)."""
 
     def __post_init__(self) -> None:
         check_answer_stage(self.minutes, self.steps, self.lr, self.warmup_steps)
         check_tag_weights(self.tag_weights)
+        check_prefix_subset(self.prefix_subset)
         if self.vision_minutes < 0 or self.vision_steps < 0:
             raise InputError(f"vision_minutes and vision_steps: must be at least 0, got {self.vision_minutes} and {self.vision_steps}")
 
@@ -174,6 +177,11 @@ def check_tag_weights(tag_weights: dict[str, float]) -> None:
             raise InputError(f"tag_weights: unknown tag {tag!r} (expected one of {', '.join(TAGS)})")
         if not weight > 0:
             raise InputError(f"tag_weights.{tag}: must be above 0, got {weight}")
+
+
+def check_prefix_subset(n: int) -> None:
+    if n < 0:
+        raise InputError(f"prefix_subset: must be at least 0 (0: every prefix record), got {n}")
 
 
 def check_answer_stage(minutes: float, steps: int, lr: float, warmup_steps: int) -> None:
@@ -248,10 +256,14 @@ class TrainJudgeConfig:
     tag_weights: dict[str, float] = field(default_factory=dict)
     """How much more often the (first) answer stage draws a tag's examples than the others' (GenEval
     tag → weight; a tag not named weighs 1): more samples for the tags the judge reads worst."""
+    prefix_subset: int = 0
+    """The (first) answer stage trains on the prefixes of the first this many of `data.prefix_records`
+    only (0: all): when the prefix data grows, a recipe's earlier stages keep the prefixes they had
+    (the first records' rollouts are the same in a larger set)."""
 
     def stages(self) -> list[AnswerStageConfig]:
         """Every answer stage in order: this config's own, then the continuations."""
-        first = AnswerStageConfig(self.minutes, self.steps, self.lr, self.warmup_steps, tag_weights=self.tag_weights)
+        first = AnswerStageConfig(self.minutes, self.steps, self.lr, self.warmup_steps, tag_weights=self.tag_weights, prefix_subset=self.prefix_subset)
         return [first, *self.continuations]
 
     def __post_init__(self) -> None:
@@ -270,3 +282,7 @@ class TrainJudgeConfig:
         if self.reflection_eval < 0:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
         check_tag_weights(self.tag_weights)
+        check_prefix_subset(self.prefix_subset)
+        for k, stage in enumerate(self.stages()):
+            if stage.prefix_subset > self.data.prefix_records:
+                raise InputError(f"answer stage {k + 1}: prefix_subset {stage.prefix_subset} exceeds data.prefix_records ({self.data.prefix_records})")

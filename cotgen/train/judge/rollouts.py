@@ -28,7 +28,7 @@ from cotgen.generate.factory import load_engine
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.models.janus import generation_prompt_ids
 from cotgen.prompts import Record
-from cotgen.train.judge.examples import Example
+from cotgen.train.judge.examples import Example, ExampleSet
 from cotgen.world.records import sample_training_record
 
 PREFIX_TASKS = ("prm", "clarity", "potential")
@@ -115,6 +115,17 @@ def first_clear_step(examples: Sequence[Example]) -> set[int]:
             seen.add(path)
             first.add(index)
     return first
+
+
+def prefix_record(example: Example) -> int:
+    """The index of the record whose path an example's preview is (its image is named by it)."""
+    return int(Path(example.image).name.split("_s", 1)[0])
+
+
+def first_records(prefixes: ExampleSet, n: int) -> ExampleSet:
+    """The examples of the first n records' prefixes (0: all), in their order. The records and their
+    paths are drawn in order, so these are the examples a set of n records holds."""
+    return ExampleSet(prefixes.folder, [e for e in prefixes.examples if prefix_record(e) < n]) if n else prefixes
 
 
 def training_prefix_records(n: int, seed: int) -> list[Record]:
