@@ -312,7 +312,7 @@ TINY_RUN = [
     "threads=1", "batch_size=8", "eval_every=3", "log_every=2",
     "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
     "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
-    "reflection_share=0.5", "reflection_eval=3",
+    "prefix_subset=0", "reflection_share=0.5", "reflection_eval=3",
 ]  # fmt: skip
 FIRST_STAGE = ["vision.steps=3", "steps=4"]
 CONTINUATION = {"lr": 0.0005, "warmup_steps": 2, "steps": 3}
