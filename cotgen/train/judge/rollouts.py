@@ -51,10 +51,13 @@ class Prefix:
 
 @torch.no_grad()
 def prefix_rollouts(
-    records: Sequence[Record], rollouts: int, seed: int, generator: str, batch: int, progress: bool = False
-) -> Iterator[Prefix]:
+    records: Sequence[Record], rollouts: int, seed: int, generator: str, batch: int, progress: bool = False,
+    until_clear: int = 0,
+) -> Iterator[Prefix]:  # fmt: skip
     """Every checkpoint-step prefix of one path per record, with its rollouts' verdicts. The prefix is
-    decoded afresh for each step (a few rows) rather than copied, as the engine keeps no snapshots."""
+    decoded afresh for each step (a few rows) rather than copied, as the engine keeps no snapshots.
+    With `until_clear` k, a path stops at its first step whose first k rollouts agree (its first
+    clear step by k rollouts; the rest are then fresh draws from the same prefix)."""
     engine, tokenizer = load_engine(generator)
     steps = len(engine.step_rows()) - 1
     per_batch = max(1, batch // rollouts)
@@ -63,17 +66,24 @@ def prefix_rollouts(
         chunk = range(first, min(first + per_batch, len(records)))
         ids = [generation_prompt_ids(tokenizer, records[i].prompt) for i in chunk]
         keys = [PathKey(seed, f"prefix/{i}", 0) for i in chunk]
+        pending = list(chunk)
         for step in range(1, steps + 1):
-            state = engine.start(ids, keys)
+            if not pending:
+                break
+            state = engine.start([ids[i - first] for i in pending], [keys[i - first] for i in pending])
             for _ in range(step):
                 engine.step(state)
             previews = engine.preview(state)
-            engine.select(state, [row for row in range(len(chunk)) for _ in range(rollouts)])
+            engine.select(state, [row for row in range(len(pending)) for _ in range(rollouts)])
             _, images = engine.finish(state)
-            for row, i in enumerate(chunk):
-                finals = images[row * rollouts : (row + 1) * rollouts]
-                yield Prefix(i, step, previews[row], tuple(evaluate_image(im, records[i]).correct for im in finals))
-            bar.update(len(chunk))
+            prefixes = [
+                Prefix(i, step, previews[row], tuple(evaluate_image(im, records[i]).correct for im in images[row * rollouts : (row + 1) * rollouts]))
+                for row, i in enumerate(pending)
+            ]  # fmt: skip
+            yield from prefixes
+            bar.update(len(pending))
+            if until_clear:
+                pending = [p.record for p in prefixes if len(set(p.passes[:until_clear])) > 1]
     bar.close()
 
 
