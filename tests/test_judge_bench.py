@@ -129,3 +129,23 @@ def test_the_potential_comparison_asks_each_path_at_its_first_clear_step(tmp_pat
     (tmp_path / "heldout_prefixes" / "examples.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in made))
     kind, examples = heldout.comparison_set(tmp_path, validation=0, seen=0, task="potential")
     assert kind == "held-out" and [e.image for e in examples.examples] == ["images/00000_s2.png", "images/00001_s1.png"]
+
+
+def test_potential_ceiling_oracle_scores_fresh_majority_against_labels():
+    """The oracle answers yes where at least half the fresh rollouts pass, and is scored per tag
+    against the 4-rollout label like the card's potential figures."""
+    ceiling = load_bench("potential_ceiling")
+    rows = [
+        {"tag": "counting", "label": True, "fresh_pass_rate": 0.5},  # a tie: yes, right
+        {"tag": "counting", "label": False, "fresh_pass_rate": 0.75},  # wrong
+        {"tag": "counting", "label": False, "fresh_pass_rate": 0.0},  # right
+        {"tag": "colors", "label": True, "fresh_pass_rate": 0.25},  # wrong
+        {"tag": "colors", "label": True, "fresh_pass_rate": 1.0},  # right
+    ]
+    result = ceiling.oracle(rows)
+    assert result["counting"]["tpr"] == 1.0 and result["counting"]["tnr"] == 0.5
+    assert result["colors"]["tpr"] == 0.5 and result["colors"]["tnr"] is None
+    assert result["overall"]["tpr"] == 2 / 3 and result["overall"]["tnr"] == 0.5
+    assert result["tag_mean"] == 0.75  # only tags with both answers count
+    low, high = ceiling.balanced_ci(rows, resamples=200)
+    assert 0 <= low <= result["overall"]["balanced"] <= high <= 1
