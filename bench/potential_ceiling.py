@@ -6,7 +6,7 @@
 Potential's label (`cotgen.train.judge.rollouts`) is read off 4 rollouts of a prefix: a path's first
 clear step is the first whose 4 rollouts agree, and the label is their verdict. A prefix whose true
 pass rate is 0.7 is clear by 4 rollouts a quarter of the time, and then labelled "no" one time in
-eleven. This bench rolls each held-out path out to its first clear step exactly as the data does (the
+thirty. This bench rolls each held-out path out to its first clear step exactly as the data does (the
 same path keys, so the same labels), draws `--fresh` more rollouts from that prefix, and scores an
 oracle that answers "yes" when most fresh rollouts pass: a judge that knew each prefix's pass rate
 (up to the noise of the fresh estimate). Its balanced accuracy against the labels, pooled and as the
@@ -33,9 +33,8 @@ def first_clear(records, label_rollouts: int, fresh: int, seed: int, generator: 
     """Each path's first clear prefix: its step, label and the fresh rollouts' pass rate."""
     rows = []
     for p in prefix_rollouts(records, label_rollouts + fresh, seed, generator, batch, progress=True, until_clear=label_rollouts):
-        label = p.passes[:label_rollouts]
-        if len(set(label)) == 1:
-            rows.append({"record": p.record, "tag": records[p.record].tag, "step": p.step, "label": label[0],
+        if p.clear_by(label_rollouts):
+            rows.append({"record": p.record, "tag": records[p.record].tag, "step": p.step, "label": p.passes[0],
                          "fresh_pass_rate": float(np.mean(p.passes[label_rollouts:]))})  # fmt: skip
     return rows
 

@@ -46,7 +46,11 @@ class Prefix:
 
     @property
     def clear(self) -> bool:
-        return len(set(self.passes)) == 1
+        return self.clear_by(len(self.passes))
+
+    def clear_by(self, k: int) -> bool:
+        """Whether the first k rollouts agree: clear as a k-rollout label would call it."""
+        return len(set(self.passes[:k])) == 1
 
 
 @torch.no_grad()
@@ -83,7 +87,8 @@ def prefix_rollouts(
             yield from prefixes
             bar.update(len(pending))
             if until_clear:
-                pending = [p.record for p in prefixes if len(set(p.passes[:until_clear])) > 1]
+                pending = [p.record for p in prefixes if not p.clear_by(until_clear)]
+                bar.total -= (len(prefixes) - len(pending)) * (steps - step)  # the steps a stopped path skips
     bar.close()
 
 
