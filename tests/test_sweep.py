@@ -26,10 +26,10 @@ from cotgen.generate.engine import PathKey
 from cotgen.models.presets import EMBEDDED, weights_digest
 from cotgen.prompts import write_records
 from cotgen.sweep.config import ROLES, SweepConfig
-from cotgen.sweep.plan import Run, Unit
+from cotgen.sweep.plan import Run, Unit, sweep_records
 from cotgen.sweep.progress import Progress
 from cotgen.sweep.store import SweepStore, load_rows
-from cotgen.world.records import evaluation_records, first_per_tag
+from cotgen.world.records import evaluation_records, first_per_tag, is_held_out
 
 UNITS = {f"{run}/{i:05d}" for run in ("baseline@1", "orm@2", "parm@2") for i in range(2)}
 
@@ -65,7 +65,17 @@ def check_rows(out: Path) -> None:
         assert baseline.tobytes() == Image.open(out / "images" / "orm@1" / f"{i:05d}" / "samples" / "0000.png").tobytes()
 
 
+def test_train_records_are_training_split_prompts_in_the_heldout_tag_mix():
+    train = sweep_records(SweepConfig(records="train", per_tag=5))
+    heldout = sweep_records(SweepConfig(records="heldout", per_tag=5))
+    assert [r.tag for r in train] == [r.tag for r in heldout]
+    assert not any(is_held_out(r) for r in train) and all(is_held_out(r) for r in heldout if r.tag != "single_object")
+    assert sweep_records(SweepConfig(records="train", per_tag=5, seed=1)) != train  # drawn with the sweep's seed
+    assert len(sweep_records(SweepConfig(records="train"))) == len(evaluation_records())
+
+
 @pytest.mark.slow
+
 def test_sweep_survives_a_generator_and_a_judge_crash_and_reports(sweep_config, ray_session):
     from cotgen.distributed.pipeline import run_sweep
 
@@ -85,6 +95,13 @@ def test_sweep_survives_a_generator_and_a_judge_crash_and_reports(sweep_config, 
     assert "first 1 paths of orm@2" in report and "| parm@2 |" in report
     for name in ("curves.png", "pareto.png", "strips_parm_2_00000.png"):
         assert Image.open(out / "report" / name).size[0] > 300
+
+    # PARM's thresholds replayed from the pools: the run's own threshold must give the run's picks
+    bench = subprocess.run([sys.executable, "bench/parm_thresholds.py", str(out), "--thresholds", "0", "1", "--resamples", "20"],
+                           cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    assert bench.returncode == 0, bench.stderr[-3000:]
+    assert "differ from orm's: 0; picks at its own threshold 0.5 that differ from the run's: 0 of 2" in bench.stdout
+    assert "| 1 | 2 |" in bench.stdout and Image.open(out / "report" / "parm_thresholds.png").size[0] > 300
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from cotgen.generate import PathKey, Sampling, StepwiseGenerator
 from cotgen.generate.feedback import corrective_prompt
 from cotgen.judge import JudgePrompts
 from cotgen.verify.config import VerifyConfig, check_steps
-from cotgen.verify.pool import subset_picks
+from cotgen.verify.pool import at_potential_threshold, subset_picks
 from cotgen.verify.strategies import Verifier
 
 PROMPT = "two red circles"
@@ -292,6 +292,25 @@ def test_a_run_at_n_picks_and_spends_what_the_pool_says(engine, judge, settings)
         assert pick.replayed == (direct.traces[direct.chosen].pruned_at is not None)
     if settings.get("potential_threshold") == 1.0:
         assert all(p.replayed for p in picks)
+
+
+@pytest.mark.parametrize("clarity", [0.0, 0.5], ids=["all-clear-at-step-1", "clear-later"])
+def test_parm_replayed_at_another_potential_threshold_is_what_a_run_there_does(engine, judge, clarity):
+    run = lambda **s: Verifier(engine, judge, tokenize, VerifyConfig(n=POOL, threshold=clarity, **s)).run(PROMPT, "p").rounds[0]
+    parm, orm = run(strategy="parm"), run(strategy="orm")
+    potentials = sorted(t.potential for t in parm.traces if t.potential is not None)
+    assert potentials, "no path was ever clear: nothing to replay"
+    for target in (0.0, potentials[len(potentials) // 2], 1.0):
+        replayed = at_potential_threshold(parm.traces, [t.final_score for t in orm.traces], target, len(engine.step_rows()))
+        direct = run(strategy="parm", potential_threshold=target)
+        assert [t.pruned_at for t in replayed] == [t.pruned_at for t in direct.traces], target
+        assert [t.reason for t in replayed] == [t.reason for t in direct.traces], target
+        scored = [(a.final_score, b.final_score) for a, b in zip(replayed, direct.traces)]
+        assert all((a is None) == (b is None) for a, b in scored), target
+        assert [a for a, _ in scored if a is not None] == pytest.approx([b for _, b in scored if b is not None], abs=1e-5)
+        (pick,) = subset_picks("parm", replayed, [POOL], engine.step_rows(), engine.grid)
+        assert pick.chosen == direct.chosen, target
+        assert (pick.costs.image_tokens, pick.costs.judge_calls) == (direct.costs.image_tokens, direct.costs.judge_calls), target
 
 
 class Recorder:

@@ -53,6 +53,12 @@ class PathKey:
         return torch.rand(n, generator=generator, dtype=torch.float64)
 
 
+def checkpoint_rows(grid: int, steps: int) -> list[int]:
+    """Rows finished after each checkpoint step, e.g. [4, 8, 12, 16] for 16 rows in 4 steps."""
+    steps = min(steps, grid)
+    return [round((i + 1) * grid / steps) for i in range(steps)]
+
+
 @dataclass
 class State:
     """Live paths mid-generation. Row i of `tokens` is path i; the cache holds 2×paths rows."""
@@ -94,9 +100,7 @@ class StepwiseGenerator:
 
     # -- the step schedule -------------------------------------------------------------------
     def step_rows(self) -> list[int]:
-        """Rows finished after each step, e.g. [4, 8, 12, 16] for 16 rows in 4 steps."""
-        steps = min(self.sampling.steps, self.grid)
-        return [round((i + 1) * self.grid / steps) for i in range(steps)]
+        return checkpoint_rows(self.grid, self.sampling.steps)
 
     def rows_done(self, state: State) -> int:
         return state.tokens.shape[1] // self.grid

@@ -83,7 +83,9 @@ class SweepConfig:
     judge: str = "embedded"
     """'embedded', a preset (parm, qwen2.5-vl-7b), a judge model folder (Qwen2-VL, Qwen2.5-VL, LLaVA-OneVision) or a hub id."""
     records: str = "heldout"
-    """'heldout' (the shapes world's 553 evaluation records) or a GenEval metadata JSONL file."""
+    """'heldout' (the shapes world's 553 evaluation records, for reporting), 'train' (as many
+    training-split records in the same tag mix, drawn with `seed`: for choosing settings) or a
+    GenEval metadata JSONL file."""
     per_tag: int | None = None
     """Only the first k records of each tag (None: all)."""
     seed: int = 0

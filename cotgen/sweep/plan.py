@@ -9,7 +9,7 @@ from cotgen.prompts import Record, load_records
 from cotgen.sweep.config import SweepConfig
 from cotgen.verify.config import VerifyConfig
 from cotgen.verify.pool import poolable
-from cotgen.world.records import evaluation_records, first_per_tag
+from cotgen.world.records import evaluation_records, first_per_tag, tuning_records
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,10 @@ class Unit:
 
 
 def sweep_records(cfg: SweepConfig) -> list[Record]:
-    records = evaluation_records() if cfg.records == "heldout" else load_records(cfg.records)
+    if cfg.records in ("heldout", "train"):
+        records = evaluation_records() if cfg.records == "heldout" else tuning_records(cfg.seed)
+    else:
+        records = load_records(cfg.records)
     return first_per_tag(records, cfg.per_tag) if cfg.per_tag else records
 
 

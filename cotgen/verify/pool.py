@@ -10,7 +10,7 @@ pool; they are run once per N.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cotgen.verify.config import VerifyConfig
 from cotgen.verify.strategies import choose
@@ -54,3 +54,19 @@ def subset_picks(strategy: str, traces: list[PathTrace], ns: list[int], step_row
         costs.image_tokens += grid * grid if replayed else 0
         picks.append(SubsetPick(n, chosen, replayed, costs))
     return picks
+
+
+def at_potential_threshold(traces: list[PathTrace], outcome: list[float], threshold: float, steps: int) -> list[PathTrace]:
+    """A parm pool's traces as a run with another `potential_threshold` would have left them. A path's
+    clarity and its one potential question (at its first clear step) do not depend on the threshold;
+    only whether it is pruned there and whether its final image is scored do. `outcome[i]`: the outcome
+    P(yes) of path i's final image (an orm pool's final score for the same key); `steps`: checkpoint
+    steps, the last being the final image (a path first clear there is finished, not pruned)."""
+    out = []
+    for trace, score in zip(traces, outcome):
+        hopeful = trace.hopeful(threshold)
+        pruned = not hopeful and trace.clear_at is not None and trace.clear_at < steps
+        reason = "never clear" if trace.clear_at is None else None if hopeful else "no potential"
+        final = score if trace.clear_at is not None and hopeful else None
+        out.append(replace(trace, pruned_at=trace.clear_at if pruned else None, reason=reason, final_score=final))
+    return out

@@ -286,8 +286,7 @@ class Verifier:
             traces[paths[i]].potential = p
 
     def _hopeful(self, trace: PathTrace) -> bool:
-        """Not (yet) judged without potential."""
-        return trace.potential is None or trace.potential >= self.config.potential_threshold
+        return trace.hopeful(self.config.potential_threshold)
 
     def _reflect(self, prompt: str, prompt_id: str, seed: int) -> list[Round]:
         c, q = self.config, self.config.prompts

@@ -30,6 +30,10 @@ class PathTrace:
     """P(yes) of the outcome question on the finished image (ORM, PARM's best-of-N′)."""
     selected: bool = False
 
+    def hopeful(self, potential_threshold: float) -> bool:
+        """PARM: not (yet) judged without potential."""
+        return self.potential is None or self.potential >= potential_threshold
+
     def p_no(self) -> float:
         """PARM's fallback order when nothing survives: never-clear paths count as a certain "no"."""
         return 1.0 if self.potential is None else 1.0 - self.potential

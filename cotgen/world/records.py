@@ -139,6 +139,11 @@ def evaluation_records() -> list[Record]:
     return [r for tag in TAGS for r in sample_records(tag, GENEVAL_TAG_COUNTS[tag], "eval", EVAL_SEED)]
 
 
+def tuning_records(seed: int) -> list[Record]:
+    """Training-split records in the evaluation set's tag mix and order: where settings are chosen."""
+    return [r for tag in TAGS for r in sample_records(tag, GENEVAL_TAG_COUNTS[tag], "train", seed)]
+
+
 def sample_training_record(rng: np.random.Generator) -> Record:
     """A training-split record: tag uniformly, then a distinct record of that tag uniformly."""
     pool = split_records(TAGS[int(rng.integers(len(TAGS)))], "train")

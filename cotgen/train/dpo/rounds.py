@@ -29,7 +29,7 @@ from cotgen.generate.pipeline import generate_verdicts
 from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS, Record
 from cotgen.train.dpo.config import DPOConfig
-from cotgen.world.records import GENEVAL_TAG_COUNTS, evaluation_records, first_per_tag, sample_records
+from cotgen.world.records import evaluation_records, first_per_tag, sample_records, tuning_records
 
 ROLES = ("generator", "judge")
 SETTINGS = ("labeller", "label_threshold", "prompts_per_tag", "samples", "pairs_per_prompt", "seed", "sampling", "replay_check",
@@ -54,10 +54,7 @@ def round_records(cfg: DPOConfig, r: int) -> list[Record]:
 
 def scored_records(cfg: DPOConfig) -> list[Record]:
     """The records every round is scored on: held-out, or training-split ones in GenEval's tag mix."""
-    if cfg.eval.split == "heldout":
-        records = evaluation_records()
-    else:
-        records = [r for tag in TAGS for r in sample_records(tag, GENEVAL_TAG_COUNTS[tag], "train", cfg.eval.seed)]
+    records = evaluation_records() if cfg.eval.split == "heldout" else tuning_records(cfg.eval.seed)
     return first_per_tag(records, cfg.eval.per_tag) if cfg.eval.per_tag else records
 
 

@@ -43,6 +43,8 @@ class Prefix:
     preview: Image.Image
     passes: tuple[bool, ...]
     """The evaluator's verdict on each rollout's final image."""
+    tokens: torch.Tensor
+    """The prefix's image tokens (its finished rows, row-major)."""
 
     @property
     def clear(self) -> bool:
@@ -56,14 +58,17 @@ class Prefix:
 @torch.no_grad()
 def prefix_rollouts(
     records: Sequence[Record], rollouts: int, seed: int, generator: str, batch: int, progress: bool = False,
-    until_clear: int = 0,
+    until_clear: int = 0, last_step: int = 0,
 ) -> Iterator[Prefix]:  # fmt: skip
     """Every checkpoint-step prefix of one path per record, with its rollouts' verdicts. The prefix is
     decoded afresh for each step (a few rows) rather than copied, as the engine keeps no snapshots.
     With `until_clear` k, a path stops at its first step whose first k rollouts agree (its first
-    clear step by k rollouts; the rest are then fresh draws from the same prefix)."""
+    clear step by k rollouts; the rest are then fresh draws from the same prefix). With `last_step`,
+    no path goes past that step."""
     engine, tokenizer = load_engine(generator)
     steps = len(engine.step_rows()) - 1
+    if last_step:
+        steps = min(steps, last_step)
     per_batch = max(1, batch // rollouts)
     bar = tqdm(total=len(records) * steps, desc="prefix rollouts", unit="prefix", disable=None if progress else True)
     for first in range(0, len(records), per_batch):
@@ -77,11 +82,11 @@ def prefix_rollouts(
             state = engine.start([ids[i - first] for i in pending], [keys[i - first] for i in pending])
             for _ in range(step):
                 engine.step(state)
-            previews = engine.preview(state)
+            previews, tokens = engine.preview(state), state.tokens.clone()
             engine.select(state, [row for row in range(len(pending)) for _ in range(rollouts)])
             _, images = engine.finish(state)
             prefixes = [
-                Prefix(i, step, previews[row], tuple(evaluate_image(im, records[i]).correct for im in images[row * rollouts : (row + 1) * rollouts]))
+                Prefix(i, step, previews[row], tuple(evaluate_image(im, records[i]).correct for im in images[row * rollouts : (row + 1) * rollouts]), tokens[row])
                 for row, i in enumerate(pending)
             ]  # fmt: skip
             yield from prefixes

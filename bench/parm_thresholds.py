@@ -1,0 +1,155 @@
+"""PARM's potential threshold: GenEval against image tokens along it, read off one sweep.
+
+    python bench/parm_thresholds.py runs/sweep_tuning          # choose on training-split prompts
+    python bench/parm_thresholds.py runs/sweep_table1 --thresholds 0.5 0.9
+
+A parm pool asked each path clarity at each step until clear and potential once, at the first clear
+step; a run with another `potential_threshold` would have asked the same questions and differed only
+in which paths it prunes and scores (`cotgen.verify.pool.at_potential_threshold`). The orm pool of
+the same sweep decoded every path (the same keys) to the end, so its final score and verdict stand
+in for a path this parm run pruned. For each threshold and N: GenEval overall of the path picked,
+image tokens per prompt as a share of ORM@N's, and the paired difference from ORM@N (same prompts,
+same keys, 95 % bootstrap). Two checks first: parm's finished paths decoded the same tokens as orm's,
+and at the sweep's own threshold the picks are the run's. The choice: the threshold with the
+highest overall at the largest N among those within `--budget` of ORM's tokens (fewer tokens on a
+tie); choose it on training-split prompts (`jobs/configs/sweep_tuning.yaml`), report on held-out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cotgen.errors import InputError
+from cotgen.evaluate.summary import summarize
+from cotgen.generate.engine import PathKey, checkpoint_rows
+from cotgen.report.plot import PALETTE, Series, plot
+from cotgen.report.sweep import paired, sweep_points
+from cotgen.sweep.store import load_rows
+from cotgen.verify.pool import at_potential_threshold, subset_picks
+from cotgen.verify.trace import PathTrace
+
+DEFAULT_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+
+
+def none(value, kind=float):
+    """A Parquet value as read by pandas (nulls as None or NaN, integers with nulls as floats): None or `kind`."""
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else kind(value)
+
+
+def pool(rows: pd.DataFrame, strategy: str) -> pd.DataFrame:
+    found = rows[rows["pool"] & (rows["strategy"] == strategy)]
+    if found.empty:
+        raise InputError(f"the sweep has no {strategy} pool (it needs orm and parm among its strategies)")
+    return found[found["n"] == found["n"].max()].sort_values(["prompt_index", "path"])
+
+
+def parm_traces(group: pd.DataFrame, seed: int) -> list[PathTrace]:
+    return [
+        PathTrace(PathKey(seed, r.key, int(r.sample)), list(r.step_scores), none(r.clear_at, int), none(r.potential), none(r.pruned_at, int), none(r.reason, str), none(r.final_score))
+        for r in group.itertuples()
+    ]  # fmt: skip
+
+
+class Pools:
+    """A sweep's parm and orm pools, path by path, and the checks that they decoded the same images."""
+
+    def __init__(self, root: Path):
+        self.config = json.loads((root / "sweep.json").read_text())
+        rows = load_rows(root).to_pandas()
+        self.parm, self.orm = pool(rows, "parm"), pool(rows, "orm")
+        self.n = int(min(self.parm["n"].max(), self.orm["n"].max()))
+        self.orm_points = {p.n: p for p in sweep_points(rows, 0) if p.strategy == "orm"}
+        self.grid = round(len(self.orm["tokens"].iloc[0]) ** 0.5)
+        self.step_rows = checkpoint_rows(self.grid, self.config["sampling"]["steps"])
+        self.prompts = sorted(set(self.parm.prompt_index) & set(self.orm.prompt_index))
+        self.by_prompt = {i: (self.parm[self.parm.prompt_index == i].head(self.n), self.orm[self.orm.prompt_index == i].head(self.n)) for i in self.prompts}
+
+    def differing_images(self) -> int:
+        """Paths that both pools finished with different tokens (0: the same images)."""
+        count = 0
+        for parm, orm in self.by_prompt.values():
+            for a, b in zip(parm.itertuples(), orm.itertuples()):
+                if none(a.pruned_at) is None and list(a.tokens) != list(b.tokens):
+                    count += 1
+        return count
+
+    def picks(self, threshold: float, ns: list[int]) -> dict[int, pd.DataFrame]:
+        """For each n: one row per prompt (prompt_index, tag, correct, tokens, chosen) of parm at `threshold`."""
+        out = {n: [] for n in ns}
+        steps = len(self.step_rows)
+        for i, (parm, orm) in self.by_prompt.items():
+            traces = at_potential_threshold(parm_traces(parm, self.config["seed"]), [none(s) for s in orm.final_score], threshold, steps)
+            correct = orm.correct.to_numpy(bool)
+            for pick in subset_picks("parm", traces, ns, self.step_rows, self.grid):
+                out[pick.n].append({"prompt_index": i, "tag": orm.tag.iloc[0], "correct": bool(correct[pick.chosen]),
+                                    "tokens": float(pick.costs.image_tokens), "chosen": pick.chosen})  # fmt: skip
+        return {n: pd.DataFrame(v) for n, v in out.items()}
+
+    def recorded_picks(self, n: int) -> list[int]:
+        """The path the parm run picked at n, per prompt (from its `chosen_at`)."""
+        return [next(k for k, r in enumerate(parm.itertuples()) if n in list(r.chosen_at)) for parm, _ in self.by_prompt.values()]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep", type=Path, help="a sweep folder with orm and parm pools")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=list(DEFAULT_THRESHOLDS))
+    parser.add_argument("--budget", type=float, default=0.6, help="largest share of ORM@N's image tokens the choice may spend")
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--figure", type=Path, help="where the plot goes (default: SWEEP/report/parm_thresholds.png)")
+    args = parser.parse_args(argv)
+    if any(not 0 <= t <= 1 for t in args.thresholds):
+        parser.error("--thresholds must lie within [0, 1]")
+    pools = Pools(args.sweep)
+    ns = sorted(n for n in pools.orm_points if 1 < n <= pools.n)
+    own = pools.config["verify"]["potential_threshold"]
+    differing = pools.differing_images()
+    replayed = pools.picks(own, ns)
+    mismatched = sum(int(a != b) for n in ns for a, b in zip(replayed[n].chosen, pools.recorded_picks(n)))
+    print(f"{args.sweep}: {len(pools.prompts)} prompts, pools at N = {pools.n}; parm's finished paths whose tokens differ from orm's: {differing}; "
+          f"picks at its own threshold {own} that differ from the run's: {mismatched} of {len(ns) * len(pools.prompts)}")  # fmt: skip
+    if mismatched:
+        raise SystemExit("the replay does not reproduce the run's picks: the thresholds below would not be what a run does")
+    table = []
+    for t in sorted(set(args.thresholds) | {own}):
+        for n, v in pools.picks(t, ns).items():
+            orm = pools.orm_points[n]
+            _, difference, ci = paired(v, orm.verdicts, args.resamples)
+            share = v.tokens.mean() / orm.per_prompt("tokens")
+            table.append({"threshold": t, "n": n, "overall": summarize(zip(v.tag, v.correct)).overall, "token_share": share,
+                          "minus_orm": difference, "ci": ci, "orm": orm.summary.overall})  # fmt: skip
+    print("| potential threshold | N | GenEval overall | ORM@N | − ORM@N (paired 95 %) | tokens / ORM@N's |\n|---|---|---|---|---|---|")
+    for r in table:
+        mark = " (the run's)" if r["threshold"] == own else ""
+        print(f"| {r['threshold']:g}{mark} | {r['n']} | {r['overall']:.3f} | {r['orm']:.3f} | {r['minus_orm']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}] | {r['token_share']:.0%} |")
+    top = [r for r in table if r["n"] == max(ns) and r["token_share"] <= args.budget]
+    if top:
+        best = max(top, key=lambda r: (round(r["overall"], 9), -r["token_share"]))
+        print(f"\nchosen (N = {max(ns)}, within {args.budget:.0%} of ORM's tokens): potential_threshold {best['threshold']:g}: "
+              f"{best['overall']:.3f}, {best['minus_orm']:+.3f} from ORM [{best['ci'][0]:+.3f}, {best['ci'][1]:+.3f}], {best['token_share']:.0%} of its tokens")  # fmt: skip
+    else:
+        print(f"\nno threshold keeps PARM within {args.budget:.0%} of ORM's tokens at N = {max(ns)}")
+    figure = args.figure or args.sweep / "report" / "parm_thresholds.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    series = []
+    for k, n in enumerate(ns):
+        points = sorted((r for r in table if r["n"] == n), key=lambda r: r["threshold"])
+        orm = pools.orm_points[n]
+        series.append(Series(f"PARM@{n} (thresholds)", [r["token_share"] * orm.per_prompt("tokens") for r in points], [r["overall"] for r in points],
+                             PALETTE[k % len(PALETTE)], radius=3, names=[f"{r['threshold']:g}" for r in points] if n == max(ns) else []))  # fmt: skip
+        series.append(Series(f"ORM@{n}", [orm.per_prompt("tokens")], [orm.summary.overall], PALETTE[k % len(PALETTE)], line=False, radius=6))
+    title = f"PARM's potential threshold on {args.sweep.name} ({len(pools.prompts)} prompts)"
+    plot(series, title, "image tokens per prompt", "GenEval overall").save(figure)
+    (figure.with_suffix(".json")).write_text(json.dumps(table, indent=1))
+    print(f"wrote {figure} and {figure.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
