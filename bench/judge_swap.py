@@ -20,19 +20,7 @@ from pathlib import Path
 
 from cotgen.errors import InputError
 from cotgen.report.sweep import Point, paired, sweep_points
-from cotgen.sweep.store import load_rows
-
-SAME = ("generator_weights", "records", "per_tag", "seed", "sampling", "verify")
-"""What sweep.json must agree on for the candidates to be the same."""
-
-
-def check_same_candidates(first: Path, second: Path) -> None:
-    a, b = (json.loads((folder / "sweep.json").read_text()) for folder in (first, second))
-    differ = [key for key in SAME if a.get(key) != b.get(key)]
-    if differ:
-        raise InputError(f"{first} and {second} differ in {', '.join(differ)}: their candidates are not the same")
-    if (first / "records.jsonl").read_text() != (second / "records.jsonl").read_text():
-        raise InputError(f"{first} and {second} hold different prompts")
+from cotgen.sweep.store import check_same_candidates, load_rows
 
 
 def main(argv: list[str]) -> int:
@@ -51,7 +39,7 @@ def main(argv: list[str]) -> int:
         return 0
     if args.second is None:
         parser.error("give two sweep folders, or one and --pair")
-    check_same_candidates(args.first, args.second)
+    check_same_candidates(args.first, args.second, also=("verify",))  # PARM prunes by its thresholds
     points = [{p.name: p for p in sweep_points(load_rows(f).to_pandas(), 0)} for f in (args.first, args.second)]
     judges = [json.loads((f / "sweep.json").read_text())["judge_weights"] for f in (args.first, args.second)]
     print(f"judge weights: first {judges[0]}, second {judges[1]}")

@@ -7,7 +7,8 @@ A parm pool asked each path clarity at each step until clear and potential once,
 step; a run with another `potential_threshold` would have asked the same questions and differed only
 in which paths it prunes and scores (`cotgen.verify.pool.at_potential_threshold`). The orm pool of
 the same sweep decoded every path (the same keys) to the end, so its final score and verdict stand
-in for a path this parm run pruned. For each threshold and N: GenEval overall of the path picked,
+in for a path this parm run pruned (`--orm`: another sweep's, with the same candidates and judge).
+For each threshold and N: GenEval overall of the path picked,
 image tokens per prompt as a share of ORM@N's, and the paired difference from ORM@N (same prompts,
 same keys, 95 % bootstrap). Two checks first: parm's finished paths decoded the same tokens as orm's,
 and at the sweep's own threshold the picks are the run's. The choice: the threshold with the
@@ -30,7 +31,7 @@ from cotgen.evaluate.summary import summarize
 from cotgen.generate.engine import PathKey, checkpoint_rows
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.report.sweep import paired, sweep_points
-from cotgen.sweep.store import load_rows
+from cotgen.sweep.store import check_same_candidates, load_rows
 from cotgen.verify.pool import at_potential_threshold, subset_picks
 from cotgen.verify.trace import PathTrace
 
@@ -59,12 +60,15 @@ def parm_traces(group: pd.DataFrame, seed: int) -> list[PathTrace]:
 class Pools:
     """A sweep's parm and orm pools, path by path, and the checks that they decoded the same images."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, orm_root: Path | None = None):
         self.config = json.loads((root / "sweep.json").read_text())
         rows = load_rows(root).to_pandas()
-        self.parm, self.orm = pool(rows, "parm"), pool(rows, "orm")
+        if orm_root is not None:
+            check_same_candidates(root, orm_root, also=("judge_weights",))
+        orm_rows = rows if orm_root is None else load_rows(orm_root).to_pandas()
+        self.parm, self.orm = pool(rows, "parm"), pool(orm_rows, "orm")
         self.n = int(min(self.parm["n"].max(), self.orm["n"].max()))
-        self.orm_points = {p.n: p for p in sweep_points(rows, 0) if p.strategy == "orm"}
+        self.orm_points = {p.n: p for p in sweep_points(orm_rows, 0) if p.strategy == "orm"}
         self.grid = round(len(self.orm["tokens"].iloc[0]) ** 0.5)
         self.step_rows = checkpoint_rows(self.grid, self.config["sampling"]["steps"])
         self.prompts = sorted(set(self.parm.prompt_index) & set(self.orm.prompt_index))
@@ -99,6 +103,7 @@ class Pools:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep", type=Path, help="a sweep folder with orm and parm pools")
+    parser.add_argument("--orm", type=Path, help="the sweep folder whose orm pool stands in (default: SWEEP's own; the same candidates and judge)")
     parser.add_argument("--thresholds", type=float, nargs="+", default=list(DEFAULT_THRESHOLDS))
     parser.add_argument("--budget", type=float, default=0.6, help="largest share of ORM@N's image tokens the choice may spend")
     parser.add_argument("--resamples", type=int, default=1000)
@@ -106,13 +111,13 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if any(not 0 <= t <= 1 for t in args.thresholds):
         parser.error("--thresholds must lie within [0, 1]")
-    pools = Pools(args.sweep)
+    pools = Pools(args.sweep, args.orm)
     ns = sorted(n for n in pools.orm_points if 1 < n <= pools.n)
-    own = pools.config["verify"]["potential_threshold"]
+    own, clarity = pools.config["verify"]["potential_threshold"], pools.config["verify"]["threshold"]
     differing = pools.differing_images()
     replayed = pools.picks(own, ns)
     mismatched = sum(int(a != b) for n in ns for a, b in zip(replayed[n].chosen, pools.recorded_picks(n)))
-    print(f"{args.sweep}: {len(pools.prompts)} prompts, pools at N = {pools.n}; parm's finished paths whose tokens differ from orm's: {differing}; "
+    print(f"{args.sweep}: {len(pools.prompts)} prompts, pools at N = {pools.n}, clarity threshold {clarity:g}; parm's finished paths whose tokens differ from orm's: {differing}; "
           f"picks at its own threshold {own} that differ from the run's: {mismatched} of {len(ns) * len(pools.prompts)}")  # fmt: skip
     if mismatched:
         raise SystemExit("the replay does not reproduce the run's picks: the thresholds below would not be what a run does")
@@ -144,7 +149,7 @@ def main(argv: list[str]) -> int:
         series.append(Series(f"PARM@{n} (thresholds)", [r["token_share"] * orm.per_prompt("tokens") for r in points], [r["overall"] for r in points],
                              PALETTE[k % len(PALETTE)], radius=3, names=[f"{r['threshold']:g}" for r in points] if n == max(ns) else []))  # fmt: skip
         series.append(Series(f"ORM@{n}", [orm.per_prompt("tokens")], [orm.summary.overall], PALETTE[k % len(PALETTE)], line=False, radius=6))
-    title = f"PARM's potential threshold on {args.sweep.name} ({len(pools.prompts)} prompts)"
+    title = f"PARM's potential threshold on {args.sweep.name} ({len(pools.prompts)} prompts, clarity at {clarity:g})"
     plot(series, title, "image tokens per prompt", "GenEval overall").save(figure)
     (figure.with_suffix(".json")).write_text(json.dumps(table, indent=1))
     print(f"wrote {figure} and {figure.with_suffix('.json')}")
@@ -152,4 +157,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except InputError as err:
+        sys.exit(f"error: {err}")

@@ -86,6 +86,20 @@ def load_rows(root: str | Path) -> pa.Table:
     return pa.concat_tables([pq.read_table(p, schema=ROW_SCHEMA) for p in parts])
 
 
+SAME_CANDIDATES = ("generator_weights", "records", "per_tag", "seed", "sampling")
+"""What two sweeps' sweep.json must agree on for path i of prompt p to be the same image in both."""
+
+
+def check_same_candidates(first: Path, second: Path, also: tuple[str, ...] = ()) -> None:
+    """Refuse two sweep folders whose candidates differ (and whose `also` entries of sweep.json differ)."""
+    a, b = (json.loads((folder / "sweep.json").read_text()) for folder in (first, second))
+    differ = [key for key in (*SAME_CANDIDATES, *also) if a.get(key) != b.get(key)]
+    if differ:
+        raise InputError(f"{first} and {second} differ in {', '.join(differ)}: their candidates are not the same")
+    if (first / "records.jsonl").read_text() != (second / "records.jsonl").read_text():
+        raise InputError(f"{first} and {second} hold different prompts")
+
+
 class SweepStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
