@@ -13,7 +13,8 @@ stopped at `--step`; `--rollouts` continuations give its pass rate, and a path i
 their majority. Logistic probes, fitted on the paths of training-split records the judge never saw
 (its validation records) with the L2 weight chosen by 5-fold cross-validation, read:
 - `prompt`: the generator's hidden state at begin-of-image (the prompt alone: how hard it is);
-- `generator`: the generator's hidden state after the step's last token (prompt and tokens so far);
+- `generator`: that state beside its mean over the prefix's image positions and its state after the
+  last token (what the generator's own layers make of the prompt and the tokens so far);
 - `judge`: the judge's hidden state where it answers potential on the preview (after the clarity
   turn, as PARM asks it); the judge's own answer (P(yes) ≥ 0.5) is reported beside the probes.
 Held-out balanced accuracy (pooled, mean over tags) with paired bootstrap intervals of the
@@ -46,19 +47,21 @@ DECIDED_BY = 4  # the data's prefix_rollouts: the rollouts a potential label is 
 
 
 @torch.no_grad()
-def generator_states(generator: str, prompts: list[str], tokens: list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
-    """The generator's last-layer hidden state at begin-of-image and after each prefix's last token
-    (the conditional stream that its next-token logits come from)."""
+def generator_states(generator: str, prompts: list[str], tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The generator's last-layer hidden state at begin-of-image (the prompt alone), and that state
+    beside the mean over the prefix's image positions and the state after its last token (the
+    conditional stream its next-token logits come from): what its own layers make of the tokens so far."""
     model, tokenizer = load_generator(generator)
     lm, embed = model.model.language_model, model.get_input_embeddings()
-    at_boi, at_end = [], []
-    for prompt, prefix in zip(prompts, tokens):
+    at_boi, with_prefix = [], []
+    for prompt, prefix in zip(prompts, torch.as_tensor(tokens)):
         ids = torch.tensor([generation_prompt_ids(tokenizer, prompt)])
         embeds = torch.cat([embed(ids), model.prepare_embeddings_for_image_generation(prefix[None])], dim=1)
-        hidden = lm(inputs_embeds=embeds).last_hidden_state[0]
-        at_boi.append(hidden[ids.shape[1] - 1])
-        at_end.append(hidden[-1])
-    return torch.stack(at_boi).float().numpy(), torch.stack(at_end).float().numpy()
+        hidden = lm(inputs_embeds=embeds).last_hidden_state[0].float()
+        boi = hidden[ids.shape[1] - 1]
+        at_boi.append(boi)
+        with_prefix.append(torch.cat([boi, hidden[ids.shape[1] :].mean(0), hidden[-1]]))
+    return torch.stack(at_boi).numpy(), torch.stack(with_prefix).numpy()
 
 
 @torch.no_grad()
@@ -79,18 +82,27 @@ def judge_states(judge_path: str, previews, prompts: list[str], batch: int) -> t
 def collect(records, args, judge_path: str, cache: Path) -> dict:
     """Every path stopped at `args.step`: its features, pass rate, label and whether it is decided.
     Kept in `cache` (an .npz), which a rerun with the same settings reads instead."""
-    if cache.is_file():
-        saved = dict(np.load(cache))
-        return {"features": {name: saved.pop(name) for name in PROBES}, **saved}
+    if not cache.is_file():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **rollout_paths(records, args, judge_path))
+    saved = dict(np.load(cache))
+    at_boi, with_prefix = generator_states(args.generator, list(saved["prompt"]), saved["tokens"])
+    return {"features": {"prompt": at_boi, "generator": with_prefix, "judge": saved.pop("judge")}, **saved}
+
+
+def rollout_paths(records, args, judge_path: str) -> dict[str, np.ndarray]:
+    """The step's prefixes with their rollouts' verdicts and what the judge makes of their previews."""
     prefixes = [
         p for p in prefix_rollouts(records, args.rollouts, args.seed, args.generator, args.batch, progress=True, last_step=args.step)
         if p.step == args.step
     ]  # fmt: skip
     prompts = [records[p.record].prompt for p in prefixes]
-    at_boi, at_end = generator_states(args.generator, prompts, [p.tokens for p in prefixes])
     judge, p_yes = judge_states(judge_path, [p.preview for p in prefixes], prompts, args.batch)
     passes = np.array([p.passes for p in prefixes], dtype=float)
-    collected = {
+    return {
+        "prompt": np.array(prompts),
+        "tokens": torch.stack([p.tokens for p in prefixes]).numpy(),
+        "judge": judge,
         "judge_p_yes": p_yes,
         "pass_rate": passes.mean(1),
         "label": passes.mean(1) >= 0.5,
@@ -98,9 +110,6 @@ def collect(records, args, judge_path: str, cache: Path) -> dict:
         "first_verdict": passes[:, 0] > 0.5,
         "tag": np.array([records[p.record].tag for p in prefixes]),
     }
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, prompt=at_boi, generator=at_end, judge=judge, **collected)
-    return {"features": {"prompt": at_boi, "generator": at_end, "judge": judge}, **collected}
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,7 +133,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 200)
 class Probe:
     """Standardised features, a logistic regression, its L2 weight chosen by k-fold balanced accuracy."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, l2s=(1e-4, 1e-3, 1e-2, 1e-1), folds: int = 5, seed: int = 0):
+    def __init__(self, x: np.ndarray, y: np.ndarray, l2s=(1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0), folds: int = 5, seed: int = 0):
         x = x.astype(np.float64)
         self.mean, self.scale = x.mean(0), x.std(0) + 1e-6
         z = (x - self.mean) / self.scale

@@ -149,3 +149,19 @@ def test_potential_ceiling_oracle_scores_fresh_majority_against_labels():
     assert result["tag_mean"] == 0.75  # only tags with both answers count
     low, high = ceiling.balanced_ci(rows, resamples=200)
     assert 0 <= low <= result["overall"]["balanced"] <= high <= 1
+
+
+def test_preview_probe_reads_separable_states_and_keeps_the_prompt_state_apart_from_the_prefix():
+    """The probe recovers a linearly separable label (choosing its L2 weight by cross-validation);
+    the prompt-only state ignores the prefix, the generator's state with the prefix does not."""
+    probe = load_bench("preview_probe")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8))
+    y = x[:, 0] + 0.5 * x[:, 3] > 0.3
+    fitted = probe.Probe(x, y)
+    assert fitted.l2 in fitted.cv and probe.balanced(fitted.predict(x), y) > 0.95
+    prompt = "a photo of a red circle"
+    tokens = np.stack([np.arange(64) % 7, np.arange(64) % 11])
+    at_boi, with_prefix = probe.generator_states("embedded", [prompt, prompt], tokens)
+    assert np.array_equal(at_boi[0], at_boi[1]) and np.array_equal(with_prefix[:, : at_boi.shape[1]], at_boi)
+    assert not np.allclose(with_prefix[0], with_prefix[1])
