@@ -98,7 +98,7 @@ def test_sweep_survives_a_generator_and_a_judge_crash_and_reports(sweep_config, 
 
     # PARM's thresholds replayed from the pools: the run's own threshold must give the run's picks
     bench = subprocess.run([sys.executable, "bench/parm_thresholds.py", str(out), "--thresholds", "0", "1", "--resamples", "20"],
-                           cwd=REPO, capture_output=True, text=True)  # fmt: skip
+                           check=False, cwd=REPO, capture_output=True, text=True)  # fmt: skip
     assert bench.returncode == 0, bench.stderr[-3000:]
     assert "differ from orm's: 0; picks at its own threshold 0.5 that differ from the run's: 0 of 2" in bench.stdout
     assert "| 1 | 2 |" in bench.stdout and Image.open(out / "report" / "parm_thresholds.png").size[0] > 300
