@@ -149,8 +149,8 @@ def main(argv: list[str]) -> int:
         series.append(Series(f"PARM@{n} (thresholds)", [r["token_share"] * orm.per_prompt("tokens") for r in points], [r["overall"] for r in points],
                              PALETTE[k % len(PALETTE)], radius=3, names=[f"{r['threshold']:g}" for r in points] if n == max(ns) else []))  # fmt: skip
         series.append(Series(f"ORM@{n}", [orm.per_prompt("tokens")], [orm.summary.overall], PALETTE[k % len(PALETTE)], line=False, radius=6))
-    title = f"PARM's potential threshold on {args.sweep.name} ({len(pools.prompts)} prompts, clarity at {clarity:g})"
-    plot(series, title, "image tokens per prompt", "GenEval overall").save(figure)
+    title = f"PARM's potential threshold: {args.sweep.name}, {len(pools.prompts)} prompts, clarity {clarity:g}"
+    plot(series, title, "image tokens per prompt", "GenEval overall", size=(880, 520)).save(figure)
     (figure.with_suffix(".json")).write_text(json.dumps(table, indent=1))
     print(f"wrote {figure} and {figure.with_suffix('.json')}")
     return 0
