@@ -138,6 +138,7 @@ def test_prefixes_are_labelled_from_real_rollouts(tmp_path):
             # same tokens; the VQ decoder's float rounding may differ by a level between batch sizes
             assert np.abs(np.asarray(p.preview, dtype=int) - np.asarray(previews[p.step - 1], dtype=int)).max() <= 2
             assert len(p.passes) == 3 and p.passes[0] == alone
+            assert torch.equal(p.tokens.cpu(), state.tokens[0, : p.tokens.numel()].cpu())  # the prefix's own tokens
     # until_clear: each path stops at its first step whose first two rollouts agree, same verdicts
     stopped = list(prefix_rollouts(records, rollouts=3, seed=5, generator="embedded", batch=6, until_clear=2))
     full = {(p.record, p.step): p.passes for p in prefixes}
@@ -146,6 +147,9 @@ def test_prefixes_are_labelled_from_real_rollouts(tmp_path):
         clear = [s for s in range(1, steps + 1) if len(set(full[i, s][:2])) == 1]
         assert [p.step for p in mine] == list(range(1, (clear[0] if clear else steps) + 1))
         assert all(p.passes == full[i, p.step] for p in mine)
+    # last_step: no path goes past it, the same prefixes as the full run's up to there
+    first = list(prefix_rollouts(records, rollouts=3, seed=5, generator="embedded", batch=6, last_step=1))
+    assert [(p.record, p.step, p.passes) for p in first] == [(i, 1, full[i, 1]) for i in range(3)]
     prompts = JudgePrompts()
     examples = []
     for p in prefixes:
