@@ -73,6 +73,9 @@ class Pools:
         self.step_rows = checkpoint_rows(self.grid, self.config["sampling"]["steps"])
         self.prompts = sorted(set(self.parm.prompt_index) & set(self.orm.prompt_index))
         self.by_prompt = {i: (self.parm[self.parm.prompt_index == i].head(self.n), self.orm[self.orm.prompt_index == i].head(self.n)) for i in self.prompts}
+        # what the replay needs of each prompt, read off the rows once for every threshold
+        self.traces = {i: parm_traces(parm, self.config["seed"]) for i, (parm, _) in self.by_prompt.items()}
+        self.outcomes = {i: [none(s) for s in orm.final_score] for i, (_, orm) in self.by_prompt.items()}
 
     def differing_images(self) -> int:
         """Paths that both pools finished with different tokens (0: the same images)."""
@@ -87,8 +90,8 @@ class Pools:
         """For each n: one row per prompt (prompt_index, tag, correct, tokens, chosen) of parm at `threshold`."""
         out = {n: [] for n in ns}
         steps = len(self.step_rows)
-        for i, (parm, orm) in self.by_prompt.items():
-            traces = at_potential_threshold(parm_traces(parm, self.config["seed"]), [none(s) for s in orm.final_score], threshold, steps)
+        for i, (_, orm) in self.by_prompt.items():
+            traces = at_potential_threshold(self.traces[i], self.outcomes[i], threshold, steps)
             correct = orm.correct.to_numpy(bool)
             for pick in subset_picks("parm", traces, ns, self.step_rows, self.grid):
                 out[pick.n].append({"prompt_index": i, "tag": orm.tag.iloc[0], "correct": bool(correct[pick.chosen]),
