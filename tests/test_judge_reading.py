@@ -12,7 +12,7 @@ from cotgen.errors import InputError
 from cotgen.judge import ReadingMode, load_judge, save_judge
 from cotgen.judge.answers import grouped_p_yes
 from cotgen.judge.provenance import GeneratorMismatchWarning, mismatch, record_generator, trained_on, warn_if_mismatched
-from cotgen.judge.reading import CONFIG_KEY, UNANSWERED, reading_mode, set_reading_mode
+from cotgen.judge.reading import CONFIG_KEY, UNANSWERED, hedged, reading_mode, set_reading_mode
 from cotgen.models.presets import weights_digest
 from cotgen.train.judge.reflection import target_loss
 
@@ -58,7 +58,8 @@ def test_the_answer_is_read_after_the_judges_own_reading(reader):
     p_yes, readings = reader.read(images, questions)
     assert readings == ["circle: 1, red", "circle: 1, blue"]
     assert p_yes[0] > 0.9 and p_yes[1] < 0.1
-    # the same P(yes) as one forward pass over the prompt, the reading and the marker
+    # one forward pass over the prompt, the reading and the marker: the answer after it, hedged by the
+    # probability of the reading itself
     tokenizer = reader.processor.tokenizer
     for image, question, text, p in zip(images, questions, readings, p_yes):
         inputs = reader.encode([image], [question])
@@ -66,9 +67,22 @@ def test_the_answer_is_read_after_the_judges_own_reading(reader):
         inputs["input_ids"] = torch.cat([inputs["input_ids"], written], 1)
         inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
         inputs["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(written)], 1)
-        logits = reader.model(**inputs).logits[:, -1]
-        assert grouped_p_yes(logits, reader.answers).item() == pytest.approx(p.item(), abs=1e-4)
+        logits = reader.model(**inputs).logits[0]
+        answer = grouped_p_yes(logits[-1:], reader.answers)[0]
+        predicted = logits[-written.shape[1] - 1 : -1].log_softmax(-1)
+        p_reading = predicted.gather(-1, written[0, :, None]).sum().exp()
+        assert 0.5 < p_reading < 1  # a reading the judge was not certain of: the hedge shows
+        assert hedged(answer, p_reading).item() == pytest.approx(p.item(), abs=1e-4)
+        assert abs(p.item() - 0.5) < abs(answer.item() - 0.5) and (p.item() > 0.5) == (answer.item() > 0.5)
     assert torch.equal(reader.p_yes(images, questions), p_yes)
+
+
+def test_a_hedged_answer_ranks_the_surer_reading_first_and_keeps_its_side():
+    answers = torch.tensor([0.9995, 0.9996, 0.0002, 0.0001])
+    readings = torch.tensor([0.95, 0.40, 0.95, 0.40])
+    p = hedged(answers, readings)
+    assert p[0] > p[1] > 0.5 > p[3] > p[2]  # sure yes, unsure yes, unsure no, sure no
+    assert torch.allclose(hedged(answers, torch.ones(4)), answers, atol=1e-6)  # a certain reading: the answer as is
 
 
 def test_a_direct_answer_costs_one_pass_and_reads_nothing(reader):

@@ -7,6 +7,10 @@ own greedy reading's marker, in the same generate call, so a direct answer costs
 as before and a reading costs one pass per token. A real judge (no `cotgen_reading` in its config)
 keeps the plain one-forward P(yes): cotgen never makes a 7B judge write first.
 
+The answer after a reading is weighed by how sure the judge was of that reading (`hedged`): read
+after the greedy reading alone, P(yes) saturates (every image read as matching gets 0.9995), and
+best-of-N among such images is a coin toss that more candidates only make worse.
+
 The embedded judge learns the reading it writes from the exact evaluator (`cotgen.train.judge.reading`).
 """
 
@@ -25,6 +29,14 @@ CONFIG_KEY = "cotgen_reading"
 """The model config attribute (saved in config.json) that marks a judge that reads first."""
 UNANSWERED = 0.5
 """P(yes) of a reading that never reached its marker within the token budget: no answer either way."""
+
+
+def hedged(p_yes: torch.Tensor, p_reading: torch.Tensor) -> torch.Tensor:
+    """P(yes) after a reading the judge wrote with probability `p_reading`, the readings it did not
+    write counted as no answer either way: p_reading · p_yes + (1 − p_reading) · ½. Every answer
+    stays on its side of ½ (a yes/no decision at ½ is the plain answer's), but among images read as
+    matching, the one read with more confidence ranks first."""
+    return p_reading * (p_yes - UNANSWERED) + UNANSWERED
 
 
 @dataclass(frozen=True)
@@ -89,8 +101,8 @@ def read_then_answer(
     mode: ReadingMode,
     answers: AnswerTokens,
 ) -> tuple[torch.Tensor, list[str]]:
-    """P(yes) of each chat in `inputs` after the judge's own greedy reading (or its direct answer),
-    and each reading (empty for a direct answer)."""
+    """P(yes) of each chat in `inputs` after the judge's own greedy reading, `hedged` by that
+    reading's probability (or its direct answer), and each reading (empty for a direct answer)."""
     direct = {*answers.yes, *answers.no}
     start = inputs["input_ids"].shape[1]
     out = model.generate(
@@ -99,14 +111,18 @@ def read_then_answer(
         return_dict_in_generate=True, output_logits=True,
     )  # fmt: skip
     logits = torch.stack(out.logits, 1)
+    sequences = out.sequences[:, start:]
+    # log P of each written token: the reading's probability is the product up to its answer
+    logp = logits.float().log_softmax(-1).gather(-1, sequences[:, : logits.shape[1], None])[..., 0]
     p_yes, readings = [], []
-    for row, written in enumerate(out.sequences[:, start:].tolist()):
+    for row, written in enumerate(sequences.tolist()):
         step = answer_step(tokenizer, written, mode.marker, direct)
         if step is None:
             p_yes.append(UNANSWERED)
             readings.append(tokenizer.decode(written, skip_special_tokens=True).strip())
             continue
-        p_yes.append(grouped_p_yes(logits[row, step][None], answers).item())
+        answer = grouped_p_yes(logits[row, step][None], answers)[0]
+        p_yes.append(hedged(answer, logp[row, :step].sum().exp()).item())
         text = tokenizer.decode(written[:step], skip_special_tokens=True) if step else ""
         readings.append(text.split(mode.marker)[0].strip().rstrip(".").strip())
     return torch.tensor(p_yes), readings

@@ -7,7 +7,7 @@ P(yes) is read from the next-token logits of one left-padded batched forward pas
 two groups, each the logsumexp of the logits of every single-token spelling of "yes" (or "no").
 Nothing is sampled, unlike the paper's code, which sampled an answer and read its first token. A
 judge whose config marks it as one that reads first (the embedded one) answers after its own greedy
-reading instead (`cotgen.judge.reading`).
+reading instead, hedged by that reading's probability (`cotgen.judge.reading`).
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ class VLMJudge:
         history: Sequence[Sequence[Exchange]] | None = None,
     ) -> tuple[torch.Tensor, list[str]]:
         """P(yes) for each pair and what the judge read before answering: for a judge that reads
-        first (`self.reading`), after its own greedy reading; otherwise from one forward pass, with
-        empty readings."""
+        first (`self.reading`), after its own greedy reading (hedged by its probability); otherwise from
+        one forward pass, with empty readings."""
         if not questions:
             return torch.empty(0), []
         inputs = self.encode(images, questions, history)

@@ -59,8 +59,10 @@ def reading_text(cfg: TrainJudgeConfig) -> str:
         "It **reads before it answers** the outcome question (ORM and PRM): it writes what the exact evaluator checks "
         "for the prompt (for each class the prompt names, how many and their colours, largest first; for a position "
         "prompt, whether the relation holds), then \"answer:\" and its answer, and P(yes) is read from the logits "
-        "after its own greedy reading (`cotgen.judge.reading`; its config.json's `cotgen_reading`). Clarity, potential "
-        "and reflections it answers directly."
+        "after its own greedy reading, hedged by that reading's probability (P(reading) · (P(yes) − ½) + ½: a yes/no "
+        "decision at ½ is the plain answer's, while among images read as matching the surer reading ranks first; "
+        "`cotgen.judge.reading`; its config.json's `cotgen_reading`). Clarity, potential and reflections it answers "
+        "directly."
     )
 
 
