@@ -32,6 +32,7 @@ from cotgen.generate.engine import PathKey, checkpoint_rows
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.report.sweep import paired, sweep_points
 from cotgen.sweep.store import check_same_candidates, load_rows
+from cotgen.train.judge.metrics import balanced_accuracy
 from cotgen.verify.pool import at_potential_threshold, subset_picks
 from cotgen.verify.trace import PathTrace
 
@@ -98,6 +99,24 @@ class Pools:
                                     "tokens": float(pick.costs.image_tokens), "chosen": pick.chosen})  # fmt: skip
         return {n: pd.DataFrame(v) for n, v in out.items()}
 
+    def clarity_by_step(self, threshold: float) -> list[dict]:
+        """Per checkpoint step (None: never clear): the paths the judge first called clear there, the
+        share of them whose final image counts, and how well potential (at `threshold`) told those
+        apart, as balanced accuracy against that verdict."""
+        steps = {}
+        for i, (_, orm) in self.by_prompt.items():
+            for trace, correct in zip(self.traces[i], orm.correct.to_numpy(bool)):
+                steps.setdefault(trace.clear_at, []).append((trace.potential, correct))
+        total = sum(len(v) for v in steps.values())
+        table = []
+        for step in sorted(steps, key=lambda s: (s is None, s)):
+            paths = steps[step]
+            verdicts = ["yes" if c else "no" for _, c in paths]
+            asked = [(p, v) for (p, _), v in zip(paths, verdicts) if p is not None]
+            accuracy = balanced_accuracy(*zip(*asked), threshold=threshold)["balanced"] if asked else None
+            table.append({"step": step, "paths": len(paths), "share": len(paths) / total, "counts": verdicts.count("yes") / len(paths), "potential": accuracy})
+        return table
+
     def recorded_picks(self, n: int) -> list[int]:
         """The path the parm run picked at n, per prompt (from its `chosen_at`)."""
         return [next(k for k, r in enumerate(parm.itertuples()) if n in list(r.chosen_at)) for parm, _ in self.by_prompt.values()]
@@ -124,6 +143,13 @@ def main(argv: list[str]) -> int:
           f"picks at its own threshold {own} that differ from the run's: {mismatched} of {len(ns) * len(pools.prompts)}")  # fmt: skip
     if mismatched:
         raise SystemExit("the replay does not reproduce the run's picks: the thresholds below would not be what a run does")
+    print(f"\nWhere clarity was first declared (clarity {clarity:g}), with potential's balanced accuracy at {own:g} against the final verdict:")
+    print("| step | paths | share | final image counts | potential, balanced |\n|---|---|---|---|---|")
+    for r in pools.clarity_by_step(own):
+        step = "never clear" if r["step"] is None else f"{r['step']} of {len(pools.step_rows)}"
+        potential = "–" if r["potential"] is None else f"{r['potential']:.3f}"
+        print(f"| {step} | {r['paths']} | {r['share']:.0%} | {r['counts']:.2f} | {potential} |")
+    print()
     table = []
     for t in sorted(set(args.thresholds) | {own}):
         for n, v in pools.picks(t, ns).items():

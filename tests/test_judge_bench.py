@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -165,3 +166,24 @@ def test_preview_probe_reads_separable_states_and_keeps_the_prompt_state_apart_f
     at_boi, with_prefix = probe.generator_states("embedded", [prompt, prompt], tokens)
     assert np.array_equal(at_boi[0], at_boi[1]) and np.array_equal(with_prefix[:, : at_boi.shape[1]], at_boi)
     assert not np.allclose(with_prefix[0], with_prefix[1])
+
+
+def test_orm_misses_are_wrong_picks_beside_a_correct_candidate_with_their_margin():
+    bench = load_bench("orm_misses")
+
+    def paths(prompt, tag, scores, correct):
+        return [{"pool": True, "strategy": "orm", "n": 3, "prompt_index": prompt, "tag": tag, "path": i, "final_score": s, "correct": c}
+                for i, (s, c) in enumerate(zip(scores, correct))]  # fmt: skip
+
+    rows = pd.DataFrame(
+        paths(0, "counting", [0.9996, 0.9995, 0.1], [False, True, False])  # a miss by 1e-4
+        + paths(1, "position", [0.2, 0.9, 0.95], [True, False, False])  # a miss by 0.75
+        + paths(2, "colors", [0.9, 0.95, 0.1], [False, True, False])  # a hit
+        + paths(3, "color_attr", [0.9, 0.8, 0.7], [False, False, False])  # nothing correct to pick
+        + [{"pool": False, "strategy": "orm", "n": 3, "prompt_index": 4, "tag": "colors", "path": 0, "final_score": 1.0, "correct": False}]
+    )
+    found = bench.misses(rows, 3)
+    assert found["tag"].tolist() == ["counting", "position"]
+    assert found["margin"].tolist() == pytest.approx([1e-4, 0.75])
+    assert bench.misses(rows, 1)["tag"].tolist() == []  # path 0 alone: nothing correct beside it
+    assert bench.misses(rows, 2)["margin"].tolist() == pytest.approx([1e-4, 0.7])  # the first two paths

@@ -102,6 +102,11 @@ def test_sweep_survives_a_generator_and_a_judge_crash_and_reports(sweep_config, 
     assert bench.returncode == 0, bench.stderr[-3000:]
     assert "differ from orm's: 0; picks at its own threshold 0.5 that differ from the run's: 0 of 2" in bench.stdout
     assert "| 1 | 2 |" in bench.stdout and Image.open(out / "report" / "parm_thresholds.png").size[0] > 300
+    # every parm path in the table of where clarity was first declared, once
+    rows = load_rows(out).to_pandas()
+    parm = rows[rows["pool"] & (rows.strategy == "parm")]
+    table = [cells for cells in (line.split("|") for line in bench.stdout.splitlines()) if len(cells) > 2 and (" of " in cells[1] or "never clear" in cells[1])]
+    assert table and sum(int(cells[2]) for cells in table) == len(parm)
 
 
 @pytest.mark.slow
@@ -270,7 +275,7 @@ def test_rows_carry_each_decoded_paths_tokens_through_the_store(tmp_path):
     assert stored == {(r["run"], r["path"]): r["tokens"] for r in orm + parm}
 
 
-def test_a_folder_written_before_rows_stored_tokens_is_not_resumed(tmp_path):
+def test_a_folder_of_an_older_row_format_is_not_resumed(tmp_path):
     records = first_per_tag(evaluation_records(), 1)[:2]
     cfg = SweepConfig(out=str(tmp_path / "sweep"), strategies=["baseline"])
     weights = {role: f"digest-{role}" for role in ROLES}
@@ -280,5 +285,8 @@ def test_a_folder_written_before_rows_stored_tokens_is_not_resumed(tmp_path):
     old = json.loads(marker.read_text())
     del old["row_format"]  # sweep.json as cotgen wrote it before rows carried tokens
     marker.write_text(json.dumps(old))
-    with pytest.raises(InputError, match=r"holds sweep rows of format 1, and this cotgen writes format 2 \(each decoded path's image tokens"):
+    with pytest.raises(InputError, match=r"holds sweep rows of format 1, and this cotgen writes format 3 \(a reading judge's P\(yes\) hedged"):
+        SweepStore(cfg.out).prepare(cfg, records, weights)
+    marker.write_text(json.dumps({**old, "row_format": 2}))  # scored before readings were hedged
+    with pytest.raises(InputError, match="holds sweep rows of format 2, and this cotgen writes format 3"):
         SweepStore(cfg.out).prepare(cfg, records, weights)

@@ -68,9 +68,13 @@ ROW_SCHEMA = pa.schema(
         ("tokens", pa.list_(pa.int16())),  # the image's tokens (raster order), if decoded: what DPO trains on
     ]
 )
-ROW_FORMAT = 2
-"""Recorded in sweep.json; 2: rows carry each decoded path's image tokens. A folder of another format
-is not resumed: its old rows would lack what the new ones have."""
+ROW_FORMATS = {
+    2: "each decoded path's image tokens stored with its row",
+    3: "a reading judge's P(yes) hedged by its reading's probability",
+}
+"""What each format of the rows changed; recorded in sweep.json. A folder of another format is not
+resumed: its old rows would lack what the new ones have, or hold scores the judge no longer gives."""
+ROW_FORMAT = max(ROW_FORMATS)
 WIRE_SCHEMA = ROW_SCHEMA.append(pa.field("image", pa.binary())).append(pa.field("strip", pa.binary()))
 """Rows between the pipeline's stages: the images travel as PNG bytes and become files at the end."""
 
@@ -119,7 +123,7 @@ class SweepStore:
             if before.get("row_format", 1) != ROW_FORMAT:
                 raise InputError(
                     f"{self.root}: holds sweep rows of format {before.get('row_format', 1)}, and this cotgen writes format "
-                    f"{ROW_FORMAT} (each decoded path's image tokens stored with its row); choose a new out"
+                    f"{ROW_FORMAT} ({ROW_FORMATS[ROW_FORMAT]}); choose a new out"
                 )
             for role in ROLES:
                 was, now = before.get(f"{role}_weights") or "not recorded", weights[role]
