@@ -83,6 +83,7 @@ def test_a_hedged_answer_ranks_the_surer_reading_first_and_keeps_its_side():
     p = hedged(answers, readings)
     assert p[0] > p[1] > 0.5 > p[3] > p[2]  # sure yes, unsure yes, unsure no, sure no
     assert torch.allclose(hedged(answers, torch.ones(4)), answers, atol=1e-6)  # a certain reading: the answer as is
+    assert (hedged(answers, torch.full((4,), 1e-26)) > 0.5).tolist() == [True, True, False, False]  # however unsure
 
 
 def test_a_direct_answer_costs_one_pass_and_reads_nothing(reader):

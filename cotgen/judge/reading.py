@@ -31,12 +31,17 @@ UNANSWERED = 0.5
 """P(yes) of a reading that never reached its marker within the token budget: no answer either way."""
 
 
+READING_FLOOR = 1e-3
+"""The least weight `hedged` gives a reading: a reading of P 1e-26 would leave ½ ± 1e-26, which
+float32 rounds to ½ (a "no" turned "yes" at a threshold of ½)."""
+
+
 def hedged(p_yes: torch.Tensor, p_reading: torch.Tensor) -> torch.Tensor:
     """P(yes) after a reading the judge wrote with probability `p_reading`, the readings it did not
     write counted as no answer either way: p_reading · p_yes + (1 − p_reading) · ½. Every answer
     stays on its side of ½ (a yes/no decision at ½ is the plain answer's), but among images read as
     matching, the one read with more confidence ranks first."""
-    return p_reading * (p_yes - UNANSWERED) + UNANSWERED
+    return p_reading.clamp(min=READING_FLOOR) * (p_yes - UNANSWERED) + UNANSWERED
 
 
 @dataclass(frozen=True)
