@@ -20,6 +20,7 @@ import pandas as pd
 
 from cotgen.errors import InputError
 from cotgen.prompts import TAGS
+from cotgen.report.sweep import largest_pool
 from cotgen.sweep.store import load_rows
 
 TIE = 1e-3
@@ -28,11 +29,8 @@ TIE = 1e-3
 
 def misses(rows: pd.DataFrame, n: int) -> pd.DataFrame:
     """One row per prompt whose orm pick among its first n paths is wrong while another is correct."""
-    pool = rows[rows["pool"] & (rows["strategy"] == "orm")]
-    if pool.empty:
-        raise InputError("the sweep has no orm pool")
     found = []
-    for _, paths in pool[pool["n"] == pool["n"].max()].sort_values("path").groupby("prompt_index"):
+    for _, paths in largest_pool(rows, "orm").groupby("prompt_index"):
         first = paths.head(n)
         scores, correct = first["final_score"].to_numpy(float), first["correct"].to_numpy(bool)
         pick = int(np.argmax(scores))  # the first of the highest, as `choose` does

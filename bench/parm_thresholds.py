@@ -30,7 +30,7 @@ from cotgen.errors import InputError
 from cotgen.evaluate.summary import summarize
 from cotgen.generate.engine import PathKey, checkpoint_rows
 from cotgen.report.plot import PALETTE, Series, plot
-from cotgen.report.sweep import paired, sweep_points
+from cotgen.report.sweep import largest_pool, paired, sweep_points
 from cotgen.sweep.store import check_same_candidates, load_rows
 from cotgen.train.judge.metrics import balanced_accuracy
 from cotgen.verify.pool import at_potential_threshold, subset_picks
@@ -42,13 +42,6 @@ DEFAULT_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0
 def none(value, kind=float):
     """A Parquet value as read by pandas (nulls as None or NaN, integers with nulls as floats): None or `kind`."""
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else kind(value)
-
-
-def pool(rows: pd.DataFrame, strategy: str) -> pd.DataFrame:
-    found = rows[rows["pool"] & (rows["strategy"] == strategy)]
-    if found.empty:
-        raise InputError(f"the sweep has no {strategy} pool (it needs orm and parm among its strategies)")
-    return found[found["n"] == found["n"].max()].sort_values(["prompt_index", "path"])
 
 
 def parm_traces(group: pd.DataFrame, seed: int) -> list[PathTrace]:
@@ -67,7 +60,7 @@ class Pools:
         if orm_root is not None:
             check_same_candidates(root, orm_root, also=("judge_weights",))
         orm_rows = rows if orm_root is None else load_rows(orm_root).to_pandas()
-        self.parm, self.orm = pool(rows, "parm"), pool(orm_rows, "orm")
+        self.parm, self.orm = largest_pool(rows, "parm"), largest_pool(orm_rows, "orm")
         self.n = int(min(self.parm["n"].max(), self.orm["n"].max()))
         self.orm_points = {p.n: p for p in sweep_points(orm_rows, 0) if p.strategy == "orm"}
         self.grid = round(len(self.orm["tokens"].iloc[0]) ** 0.5)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cotgen.errors import InputError
 from cotgen.evaluate.bootstrap import bootstrap_ci, paired_difference_ci
 from cotgen.evaluate.summary import Summary, format_table, summarize
 from cotgen.verify.config import STRATEGIES
@@ -89,6 +90,14 @@ def paired(mine: pd.DataFrame, theirs: pd.DataFrame, resamples: int = 1000, seed
     tags, one, two = both.tag.to_numpy(), both.correct.to_numpy(bool), both.correct_theirs.to_numpy(bool)
     difference = summarize(zip(tags, one)).overall - summarize(zip(tags, two)).overall
     return len(both), difference, paired_difference_ci(tags, one, two, resamples, seed)
+
+
+def largest_pool(rows: pd.DataFrame, strategy: str) -> pd.DataFrame:
+    """The rows of the strategy's pool at its largest N, by prompt and path."""
+    found = rows[rows["pool"] & (rows["strategy"] == strategy)]
+    if found.empty:
+        raise InputError(f"the sweep has no {strategy} pool (it needs {strategy} among its strategies)")
+    return found[found["n"] == found["n"].max()].sort_values(["prompt_index", "path"])
 
 
 def sweep_points(rows: pd.DataFrame, resamples: int = 1000) -> list[Point]:
