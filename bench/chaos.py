@@ -113,7 +113,8 @@ def sweep_config(out: Path, placed: bool, judge: str):
 
 def drill_sweep(nodes: Nodes, out: Path, judge: str) -> dict:
     """Remove the node holding the generator actors once the first unit is written; the sweep must
-    finish on a replacement node with every unit exactly once and the numbers of an undisturbed run."""
+    finish on a replacement node with every unit exactly once and the numbers of the same sweep run in
+    one process."""
     from cotgen.distributed.pipeline import run_sweep
     from cotgen.sweep.store import load_rows
 
@@ -156,12 +157,12 @@ def _expected_units(cfg) -> set[str]:
 
 
 def _undisturbed(out: Path, judge: str):
-    """The rows of the same sweep run without losing a node (its actors placed anywhere)."""
-    from cotgen.distributed.pipeline import run_sweep
+    """The rows of the same sweep run unit by unit in this process: no Ray, no node lost."""
+    from cotgen.sweep.in_process import run_in_process
     from cotgen.sweep.store import load_rows
 
     cfg = sweep_config(out / "sweep_reference", placed=False, judge=judge)
-    run_sweep(cfg, log=lambda line: None)
+    run_in_process(cfg, log=lambda line: None)
     return load_rows(cfg.out)
 
 
@@ -229,7 +230,7 @@ def drill_dpo(nodes: Nodes, out: Path, judge: str) -> dict:
 # -- Serve ----------------------------------------------------------------------------------------------
 
 
-def drill_serve(nodes: Nodes, out: Path, judge: str, clients: int = 4, before_s: float = 8, after_s: float = 25) -> dict:
+def drill_serve(nodes: Nodes, out: Path, judge: str, clients: int = 4, before_s: float = 4, after_s: float = 25) -> dict:
     """Two Generator replicas, one per node, under `clients` looping clients (PARM, 2 candidates); one
     replica's node is removed. The ingress and the judge stay on the head node, as on a cluster whose
     model replicas run on spot nodes: a request whose ingress replica is lost gets a plain 500 or a

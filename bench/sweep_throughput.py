@@ -3,8 +3,8 @@
     python bench/sweep_throughput.py [--judge embedded] [--per-tag 1] [--n 4] [--actors 1x1 2x1 2x2]
 
 The same units (orm and parm pools at N, and baseline, over the first `--per-tag` held-out records of
-each tag), the same models and torch threads: first a plain loop in this process (`run_unit`,
-`evaluate_rows`, the same store), then the Ray Data pipeline once per actor layout GxJ (G generator
+each tag), the same models and torch threads: first a plain loop in this process
+(`cotgen.sweep.in_process`, the same store), then the Ray Data pipeline once per actor layout GxJ (G generator
 actors, J judge actors) on one local Ray instance. Every unit is written as it finishes (one
 Parquet part each), so the parts' times give the steady-state rate: units after the first over the
 time from the first to the last. Wall time also counts loading the models (the loop) and starting
@@ -20,36 +20,18 @@ import time
 from pathlib import Path
 
 import ray
-import torch
 
 from cotgen.distributed.pipeline import connect, run_sweep
 from cotgen.machine import describe_machine
-from cotgen.models.presets import weights_digest
-from cotgen.sweep.config import ROLES, ClusterConfig, SweepConfig
-from cotgen.sweep.plan import plan_runs, plan_units, sweep_records, verify_config
-from cotgen.sweep.store import SweepStore
-from cotgen.sweep.work import evaluate_rows, run_unit
+from cotgen.sweep.config import ClusterConfig, SweepConfig
+from cotgen.sweep.in_process import run_in_process
+from cotgen.sweep.plan import plan_runs, plan_units, sweep_records
 
 
 def single_process(cfg: SweepConfig) -> float:
     """The loop: every unit in turn, in this process, into the same kind of store."""
-    from cotgen.generate import load_engine, prompt_ids
-    from cotgen.judge import load_judge
-
     start = time.perf_counter()
-    torch.set_num_threads(cfg.cluster.threads)
-    engine, tokenizer = load_engine(cfg.generator, cfg.sampling)
-    judge = load_judge(cfg.judge)
-    records = sweep_records(cfg)
-    store = SweepStore(cfg.out)
-    store.prepare(cfg, records, {role: weights_digest(getattr(cfg, role), role) for role in ROLES})
-    for unit in plan_units(plan_runs(cfg), len(records)):
-        config = verify_config(cfg, unit.run.strategy, unit.run.n)
-        rows = run_unit(engine, judge, lambda t: prompt_ids(tokenizer, t), config, unit, records[unit.index], cfg.seed, cfg.ns)
-        store.add(evaluate_rows(rows))
-        if store.ready >= cfg.flush_units:
-            store.flush(records)
-    store.flush(records)
+    run_in_process(cfg, log=lambda line: None)
     return time.perf_counter() - start
 
 

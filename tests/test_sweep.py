@@ -1,5 +1,5 @@
-"""The sweep on real Ray: actor crashes, kill-and-rerun, `ray job submit` to a head started here, the
-report; and without Ray: its config's checks, a folder refusing changed models, the progress lines.
+"""The sweep on real Ray: actor crashes, a killed run resumed by `ray job submit` to a head started
+here, the report; and without Ray: its config's checks, a folder refusing changed models, the progress lines.
 
 Every sweep here uses two prompts (a GenEval metadata file written by the test), baseline, orm and
 parm at N ≤ 2, the embedded generator and an untrained judge of the embedded judge's architecture."""
@@ -110,10 +110,12 @@ def test_sweep_survives_a_generator_and_a_judge_crash_and_reports(sweep_config, 
 
 
 @pytest.mark.slow
-def test_killed_sweep_resumes_without_redoing_or_duplicating(sweep_config):
-    command = [sys.executable, "jobs/sweep.py", "--config", str(sweep_config)]
+def test_a_killed_sweep_resumes_under_ray_job_submit_without_redoing_or_duplicating(sweep_config, ray_head):
+    # the first run on a Ray of its own, killed with its Ray processes once a unit is written; the
+    # second submitted as a job to a head started here
+    command = ["python", "jobs/sweep.py", "--config", str(sweep_config)]
     out = Path(yaml.safe_load(sweep_config.read_text())["out"])
-    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first = subprocess.Popen([sys.executable, *command[1:]], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         while not list((out / "rows").glob("part-*.parquet")):  # the first unit written
@@ -127,23 +129,15 @@ def test_killed_sweep_resumes_without_redoing_or_duplicating(sweep_config):
     done_before = {u for units in before.values() for u in units}
     assert done_before and done_before < UNITS, "the sweep was to be killed midway"
 
-    second = subprocess.run(command, check=False, cwd=REPO, capture_output=True, text=True, timeout=400)
-    assert second.returncode == 0, second.stderr[-3000:]
+    second = ray_head.job("submit", "--working-dir", ".", "--", *command)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert f"{len(done_before)} already done" in second.stdout
     after = {p.name: pq.read_table(p).column("unit").to_pylist() for p in (out / "rows").glob("part-*.parquet")}
     assert {k: after[k] for k in before} == before  # the first run's parts are untouched
     redone = {u for k, units in after.items() if k not in before for u in units}
     assert redone == UNITS - done_before
     check_rows(out)
-    assert "report:" in second.stdout
-
-
-@pytest.mark.slow
-def test_ray_job_submit_to_a_head_started_here(sweep_config, ray_head):
-    job = ray_head.job("submit", "--working-dir", ".", "--", "python", "jobs/sweep.py", "--config", str(sweep_config))
-    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
-    assert "report:" in job.stdout and "parm@2" in job.stdout
-    check_rows(Path(yaml.safe_load(sweep_config.read_text())["out"]))
+    assert "report:" in second.stdout and "parm@2" in second.stdout
 
 
 def test_bad_config_and_records_are_clear_errors(sweep_config, tmp_path):
