@@ -116,11 +116,12 @@ def resampled_balanced(said: np.ndarray, truth: np.ndarray, tags: np.ndarray, pi
     return result
 
 
-def training_generator(data: Path) -> tuple[JudgeDataConfig, int]:
-    """The generator and seed of the data folder's training images, to make validation sets with."""
-    made = data / "generated" / "done.json"
+def run_generator(data: Path) -> tuple[JudgeDataConfig, int]:
+    """The generator and the run's seed of the data folder (its held-out set's: the training sets'
+    seed may differ, `data.seed`), to make validation sets with."""
+    made = data / "heldout" / "done.json"
     if not made.is_file():
-        raise SystemExit(f"{data}: no finished generated/ set, so no generator and seed to make the validation set with")
+        raise SystemExit(f"{data}: no finished heldout/ set, so no generator and seed to make the validation set with")
     settings = json.loads(made.read_text())["settings"]
     return JudgeDataConfig(generator=settings["generator"]), settings["seed"]
 
@@ -137,7 +138,7 @@ def comparison_set(data: Path, validation: int, seen: int, task: str = "orm") ->
     "orm" the images asked their own prompt; for "potential" the prefixes at their first clear step."""
     potential = task == "potential"
     if validation:
-        config, seed = training_generator(data)
+        config, seed = run_generator(data)
         made = (build_validation_prefixes if potential else build_validation)(data, config, seed, validation, progress=True)
         return "validation", first_clear(made) if potential else made
     if seen:

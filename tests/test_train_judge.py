@@ -29,7 +29,7 @@ from cotgen.train.judge.config import (
     TrainJudgeConfig,
     VisionConfig,
 )
-from cotgen.train.judge.dataset import build_validation, build_validation_prefixes
+from cotgen.train.judge.dataset import build_dataset, build_validation, build_validation_prefixes
 from cotgen.train.judge.describe import describe, describe_target
 from cotgen.train.judge.examples import Example, ExampleSet, cached
 from cotgen.train.judge.generated import build_generated, validation_records
@@ -247,6 +247,23 @@ def test_a_stage_can_keep_the_prefixes_of_the_first_records_when_the_prefix_data
         TrainJudgeConfig(continuations=[AnswerStageConfig(prefix_subset=400)])
     with pytest.raises(InputError, match="prefix_subset: must be at least 0"):
         TrainJudgeConfig(prefix_subset=-1)
+
+
+def test_a_data_seed_makes_fresh_training_sets_and_keeps_the_held_out_ones(tmp_path):
+    tiny = {"render_images": 4, "generated_images": 3, "swaps": 0, "heldout_records": 6, "heldout_samples": 1,
+            "generator_batch": 8, "prefix_records": 1, "prefix_rollouts": 2, "heldout_prefix_records": 1}  # fmt: skip
+
+    def images(examples: ExampleSet) -> list[bytes]:
+        return [np.asarray(examples.image(e.image)).tobytes() for e in examples.examples]
+
+    run = {name: images(examples) for name, examples in build_dataset(tmp_path, JudgeDataConfig(**tiny), 0).sets().items()}
+    fresh = build_dataset(tmp_path, JudgeDataConfig(**tiny, seed=7), 0).sets()  # the same folder: held-out sets cached
+    for name in ("renders", "generated", "prefixes"):
+        assert set(run[name]).isdisjoint(images(fresh[name])), name
+    for name in ("heldout", "heldout_prefixes"):
+        assert run[name] == images(fresh[name]), name
+    with pytest.raises(InputError, match=r"data.seed: 1 is the run's seed \+ 1, the seed of the validation images"):
+        TrainJudgeConfig(data=JudgeDataConfig(seed=1))
 
 
 def test_cell_targets_name_the_object_in_each_visual_token():

@@ -45,6 +45,10 @@ class JudgeDataConfig:
     generated share, from renders)."""
     heldout_prefix_records: int = 120
     """Held-out records (spread over the tags) whose prefixes test PRM, clarity and potential."""
+    seed: int | None = None
+    """Seed of the training sets (renders, generated images, prefixes) where it is not the run's:
+    a continuation on fresh images. The held-out sets always take the run's seed, so judges
+    trained on different data are tested on the same images."""
 
     def __post_init__(self) -> None:
         for name in ("degrade_rate", "generated_share", "prefix_share"):
@@ -283,6 +287,8 @@ class TrainJudgeConfig:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
         check_tag_weights(self.tag_weights)
         check_prefix_subset(self.prefix_subset)
+        if self.data.seed == self.seed + 1:
+            raise InputError(f"data.seed: {self.data.seed} is the run's seed + 1, the seed of the validation images (bench/judge_heldout.py --validation); choose another")  # fmt: skip
         for k, stage in enumerate(self.stages()):
             if stage.prefix_subset > self.data.prefix_records:
                 raise InputError(f"answer stage {k + 1}: prefix_subset {stage.prefix_subset} exceeds data.prefix_records ({self.data.prefix_records})")

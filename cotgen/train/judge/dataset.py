@@ -51,19 +51,22 @@ def generator_settings(data: JudgeDataConfig) -> dict[str, str]:
 def build_dataset(
     root: Path, data: JudgeDataConfig, seed: int, prompts: JudgePrompts | None = None, progress: bool = False
 ) -> JudgeDataset:
-    """The training sets (renders, generated, prefixes) and the held-out sets under `root`, each cached."""
+    """The training sets (renders, generated, prefixes; seeded by `data.seed` where set) and the
+    held-out sets (seeded by `seed`) under `root`, each cached."""
     prompts = prompts or JudgePrompts()
     common = {"seed": seed, "prompts": asdict(prompts)}
+    train_seed = seed if data.seed is None else data.seed
+    training = {**common, "seed": train_seed}
     renders = cached(
         root / "renders",
-        {**common, "n": data.render_images, "degrade_rate": data.degrade_rate, "swaps": data.swaps},
-        lambda folder: build_renders(folder, data.render_images, seed, data.degrade_rate, data.swaps, prompts),
+        {**training, "n": data.render_images, "degrade_rate": data.degrade_rate, "swaps": data.swaps},
+        lambda folder: build_renders(folder, data.render_images, train_seed, data.degrade_rate, data.swaps, prompts),
     )  # fmt: skip
     gen = generator_settings(data)
     train_generated = cached(
         root / "generated",
-        {**common, **gen, "n": data.generated_images, "swaps": data.swaps},
-        lambda folder: build_generated(folder, data.generated_images, seed, data.swaps, data.generator, data.generator_batch, prompts, progress),
+        {**training, **gen, "n": data.generated_images, "swaps": data.swaps},
+        lambda folder: build_generated(folder, data.generated_images, train_seed, data.swaps, data.generator, data.generator_batch, prompts, progress),
     )  # fmt: skip
     records = heldout_records(data.heldout_records)
     heldout = cached(
@@ -72,11 +75,11 @@ def build_dataset(
         lambda folder: build_heldout(folder, records, data.heldout_samples, seed, data.generator, data.generator_batch, prompts, progress),
     )  # fmt: skip
     rollouts = {**common, **gen, "rollouts": data.prefix_rollouts}
-    prefix_records = training_prefix_records(data.prefix_records, seed)
+    prefix_records = training_prefix_records(data.prefix_records, train_seed)
     prefixes = cached(
         root / "prefixes",
-        {**rollouts, "records": data.prefix_records},
-        lambda folder: build_prefixes(folder, prefix_records, data.prefix_rollouts, seed, data.generator, data.generator_batch, "prefix", prompts, progress),
+        {**rollouts, "seed": train_seed, "records": data.prefix_records},
+        lambda folder: build_prefixes(folder, prefix_records, data.prefix_rollouts, train_seed, data.generator, data.generator_batch, "prefix", prompts, progress),
     )  # fmt: skip
     heldout_prefix_records = heldout_records(data.heldout_prefix_records)
     heldout_prefixes = cached(
