@@ -12,7 +12,7 @@ from cotgen.errors import InputError
 from cotgen.judge import ReadingMode, load_judge, save_judge
 from cotgen.judge.answers import grouped_p_yes
 from cotgen.judge.provenance import GeneratorMismatchWarning, mismatch, record_generator, trained_on, warn_if_mismatched
-from cotgen.judge.reading import CONFIG_KEY, UNANSWERED, hedged, reading_mode, set_reading_mode
+from cotgen.judge.reading import CONFIG_KEY, UNANSWERED, hedged, reading_mode, set_reading_mode, write_readings
 from cotgen.models.presets import weights_digest
 from cotgen.train.judge.reflection import target_loss
 
@@ -75,6 +75,21 @@ def test_the_answer_is_read_after_the_judges_own_reading(reader):
         assert hedged(answer, p_reading).item() == pytest.approx(p.item(), abs=1e-4)
         assert abs(p.item() - 0.5) < abs(answer.item() - 0.5) and (p.item() > 0.5) == (answer.item() > 0.5)
     assert torch.equal(reader.p_yes(images, questions), p_yes)
+
+
+def test_drawn_readings_follow_the_judges_own_distribution(reader):
+    inputs = reader.encode([picture("red")] * 256, [OUTCOME] * 256)
+    args = (reader.model, reader.processor.tokenizer, inputs, MODE, reader.answers)
+    greedy = write_readings(*args)[0]
+    torch.manual_seed(0)
+    drawn = write_readings(*args, sample=True)
+    distinct = {r.tokens: r for r in drawn}
+    assert greedy.tokens in distinct and len(distinct) > 1  # the greedy reading, and others
+    share = sum(r.tokens == greedy.tokens for r in drawn) / len(drawn)
+    assert share == pytest.approx(greedy.p_reading, abs=0.05)  # drawn about as often as it is probable
+    assert sum(r.p_reading for r in distinct.values()) <= 1 + 1e-6
+    torch.manual_seed(0)
+    assert write_readings(*args, sample=True) == drawn  # the caller's seed makes the draws
 
 
 def test_a_hedged_answer_ranks_the_surer_reading_first_and_keeps_its_side():

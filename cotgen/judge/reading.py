@@ -98,7 +98,56 @@ def answer_step(
     return None
 
 
+@dataclass(frozen=True)
+class Written:
+    """One reading the judge wrote: its tokens up to the answer, its text, its probability and the
+    P(yes) read after it (`answered` False: it never reached its marker, and P(yes) is ½)."""
+
+    tokens: tuple[int, ...]
+    text: str
+    p_reading: float
+    p_yes: float
+    answered: bool
+
+
 @torch.no_grad()
+def write_readings(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    inputs: BatchFeature,
+    mode: ReadingMode,
+    answers: AnswerTokens,
+    sample: bool = False,
+) -> list[Written]:
+    """Each chat's reading and the answer after it, greedy (or drawn from the judge's own
+    distribution with `sample`, under the caller's torch seed); a direct answer is a reading of no
+    tokens and probability 1."""
+    direct = {*answers.yes, *answers.no}
+    start = inputs["input_ids"].shape[1]
+    how = {"do_sample": True, "top_k": 0, "top_p": 1.0, "temperature": 1.0} if sample else {"do_sample": False}
+    out = model.generate(
+        **inputs, **how, max_new_tokens=mode.max_tokens + 2, pad_token_id=tokenizer.pad_token_id,
+        stopping_criteria=[_Answered(tokenizer, mode.marker, start, direct)],
+        return_dict_in_generate=True, output_logits=True,
+    )  # fmt: skip
+    logits = torch.stack(out.logits, 1)
+    sequences = out.sequences[:, start:]
+    # log P of each written token: the reading's probability is the product up to its answer
+    logp = logits.float().log_softmax(-1).gather(-1, sequences[:, : logits.shape[1], None])[..., 0]
+    readings = []
+    for row, written in enumerate(sequences.tolist()):
+        step = answer_step(tokenizer, written, mode.marker, direct)
+        if step is None:
+            text = tokenizer.decode(written, skip_special_tokens=True).strip()
+            readings.append(Written(tuple(written), text, 0.0, UNANSWERED, False))
+            continue
+        answer = grouped_p_yes(logits[row, step][None], answers)[0].item()
+        text = tokenizer.decode(written[:step], skip_special_tokens=True) if step else ""
+        text = text.split(mode.marker)[0].strip().rstrip(".").strip()
+        readings.append(Written(tuple(written[:step]), text, logp[row, :step].sum().exp().item(), answer, True))
+    return readings
+
+
 def read_then_answer(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -108,26 +157,6 @@ def read_then_answer(
 ) -> tuple[torch.Tensor, list[str]]:
     """P(yes) of each chat in `inputs` after the judge's own greedy reading, `hedged` by that
     reading's probability (or its direct answer), and each reading (empty for a direct answer)."""
-    direct = {*answers.yes, *answers.no}
-    start = inputs["input_ids"].shape[1]
-    out = model.generate(
-        **inputs, do_sample=False, max_new_tokens=mode.max_tokens + 2, pad_token_id=tokenizer.pad_token_id,
-        stopping_criteria=[_Answered(tokenizer, mode.marker, start, direct)],
-        return_dict_in_generate=True, output_logits=True,
-    )  # fmt: skip
-    logits = torch.stack(out.logits, 1)
-    sequences = out.sequences[:, start:]
-    # log P of each written token: the reading's probability is the product up to its answer
-    logp = logits.float().log_softmax(-1).gather(-1, sequences[:, : logits.shape[1], None])[..., 0]
-    p_yes, readings = [], []
-    for row, written in enumerate(sequences.tolist()):
-        step = answer_step(tokenizer, written, mode.marker, direct)
-        if step is None:
-            p_yes.append(UNANSWERED)
-            readings.append(tokenizer.decode(written, skip_special_tokens=True).strip())
-            continue
-        answer = grouped_p_yes(logits[row, step][None], answers)[0]
-        p_yes.append(hedged(answer, logp[row, :step].sum().exp()).item())
-        text = tokenizer.decode(written[:step], skip_special_tokens=True) if step else ""
-        readings.append(text.split(mode.marker)[0].strip().rstrip(".").strip())
-    return torch.tensor(p_yes), readings
+    readings = write_readings(model, tokenizer, inputs, mode, answers)
+    p_yes = [hedged(torch.tensor(r.p_yes), torch.tensor(r.p_reading)).item() if r.answered else UNANSWERED for r in readings]
+    return torch.tensor(p_yes), [r.text for r in readings]
