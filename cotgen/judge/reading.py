@@ -158,5 +158,5 @@ def read_then_answer(
     """P(yes) of each chat in `inputs` after the judge's own greedy reading, `hedged` by that
     reading's probability (or its direct answer), and each reading (empty for a direct answer)."""
     readings = write_readings(model, tokenizer, inputs, mode, answers)
-    p_yes = [hedged(torch.tensor(r.p_yes), torch.tensor(r.p_reading)).item() if r.answered else UNANSWERED for r in readings]
-    return torch.tensor(p_yes), [r.text for r in readings]
+    p_yes = hedged(torch.tensor([r.p_yes for r in readings]), torch.tensor([r.p_reading for r in readings]))
+    return torch.where(torch.tensor([r.answered for r in readings]), p_yes, UNANSWERED), [r.text for r in readings]
