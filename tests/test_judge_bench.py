@@ -111,8 +111,8 @@ def test_the_seen_comparison_asks_training_images_their_own_prompt_only(tmp_path
     assert {e.source for e in examples.examples} == {"generated"} and examples.folder == tmp_path / "generated"
 
 
-def test_the_validation_comparison_needs_the_training_images_settings(tmp_path):
-    with pytest.raises(SystemExit, match="no finished generated/ set"):
+def test_the_validation_comparison_needs_the_held_out_sets_settings(tmp_path):
+    with pytest.raises(SystemExit, match="no finished heldout/ set, so no generator and seed"):
         load_bench("judge_heldout").comparison_set(tmp_path, validation=10, seen=0)
 
 

@@ -78,15 +78,20 @@ def test_the_answer_is_read_after_the_judges_own_reading(reader):
 
 
 def test_drawn_readings_follow_the_judges_own_distribution(reader):
-    inputs = reader.encode([picture("red")] * 256, [OUTCOME] * 256)
-    args = (reader.model, reader.processor.tokenizer, inputs, MODE, reader.answers)
-    greedy = write_readings(*args)[0]
+    tokenizer = reader.processor.tokenizer
+    # the least sure of a few greedy readings (colours it never saw among them), so that draws differ
+    colors = ["red", "blue", "purple", "green", "white"]
+    sure = write_readings(reader.model, tokenizer, reader.encode([picture(c) for c in colors], [OUTCOME] * 5), MODE, reader.answers)
+    color = colors[min(range(5), key=lambda i: sure[i].p_reading)]
+    greedy = min(sure, key=lambda r: r.p_reading)
+    assert greedy.p_reading < 0.9, [r.p_reading for r in sure]
+    args = (reader.model, tokenizer, reader.encode([picture(color)] * 256, [OUTCOME] * 256), MODE, reader.answers)
     torch.manual_seed(0)
     drawn = write_readings(*args, sample=True)
     distinct = {r.tokens: r for r in drawn}
     assert greedy.tokens in distinct and len(distinct) > 1  # the greedy reading, and others
     share = sum(r.tokens == greedy.tokens for r in drawn) / len(drawn)
-    assert share == pytest.approx(greedy.p_reading, abs=0.05)  # drawn about as often as it is probable
+    assert share == pytest.approx(greedy.p_reading, abs=0.1)  # drawn about as often as it is probable
     assert sum(r.p_reading for r in distinct.values()) <= 1 + 1e-6
     torch.manual_seed(0)
     assert write_readings(*args, sample=True) == drawn  # the caller's seed makes the draws
