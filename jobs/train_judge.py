@@ -23,7 +23,8 @@ shapes-world images, and writes PARM++'s reflections.
    stream and schedule), so that one command makes a judge that took several runs. A share
    `reflection_share` of the steps trains PARM++'s reflection instead (`cotgen.train.judge.reflection`): ORM examples of the renders and generated
    images asked the reflection question, the answer "yes" or "no: " + the evaluator's reasons, by
-   teacher-forced token cross-entropy.
+   teacher-forced token cross-entropy. A share `census_share` trains the census: the same images asked
+   for every class's count and colours (`cotgen.train.judge.reading.census_text`).
 6. Report: held-out balanced accuracy per task (P(yes) ≥ 0.5 from `VLMJudge.p_yes`), and the greedy
    reflections' reason recall on `reflection_eval` wrong and correct held-out images, every
    `eval_every` steps and at the end; the judge is saved to <out>/judge with a model card (README.md).
@@ -53,7 +54,7 @@ from cotgen.train.judge.config import AnswerStageConfig, TrainJudgeConfig
 from cotgen.train.judge.dataset import JudgeDataset, build_dataset
 from cotgen.train.judge.evaluation import evaluate_all, headline
 from cotgen.train.judge.examples import Example, ExampleSet
-from cotgen.train.judge.losses import Batch, batch_reflection_loss, centre_head, centre_loss
+from cotgen.train.judge.losses import Batch, batch_census_loss, batch_reflection_loss, centre_head, centre_loss
 from cotgen.train.judge.model import build_judge, count_parameters
 from cotgen.train.judge.reading import MODE, READ_TASKS, reading_target
 from cotgen.train.judge.reflection import target_loss
@@ -139,22 +140,28 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module,
         np.random.default_rng([cfg.seed, 7]),
         stage.tag_weights,
     )  # fmt: skip
-    # its own generator: with reflections off, the answer batches are those of a run without them
+    # its own generator: with reflections and the census off, the answer batches are those of a run without them
     reflect_rng = np.random.default_rng([cfg.seed, 8])
-    reflections = BalancedSampler([(data.renders, 1 - d.generated_share), (data.generated, d.generated_share)], reflect_rng) if cfg.reflection_share > 0 else None
+    side_share = cfg.reflection_share + cfg.census_share
+    side = BalancedSampler([(data.renders, 1 - d.generated_share), (data.generated, d.generated_share)], reflect_rng) if side_share > 0 else None
     model = judge.model
     params = [*model.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=cfg.weight_decay)
     budget = stage.budget()
-    step, reflection_steps, start, best = 0, 0, time.time(), None
-    window = {"loss": [], "images_exact": [], "reflection_loss": []}
+    step, reflection_steps, census_steps, start, best = 0, 0, 0, time.time(), None
+    window = {"loss": [], "images_exact": [], "reflection_loss": [], "census_loss": []}
     while not budget.done(step, elapsed := time.time() - start):
         set_lr(optimizer, warmup_cosine(stage.lr, step, stage.warmup_steps, budget.progress(step, elapsed)))
         model.train()
-        if reflections is not None and reflect_rng.random() < cfg.reflection_share:
-            loss = batch_reflection_loss(judge, reflections.draw(cfg.batch_size), cfg.prompts)
+        side_draw = reflect_rng.random() if side is not None else 1.0
+        if side_draw < cfg.reflection_share:
+            loss = batch_reflection_loss(judge, side.draw(cfg.batch_size), cfg.prompts)
             window["reflection_loss"].append(loss.item())
             reflection_steps += 1
+        elif side_draw < side_share:
+            loss = batch_census_loss(judge, side.draw(cfg.batch_size))
+            window["census_loss"].append(loss.item())
+            census_steps += 1
         else:
             loss, exact = answer_batch_loss(cfg, judge, head, sampler.draw(cfg.batch_size))
             window["loss"].append(loss.item())
@@ -176,12 +183,12 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module,
             best = max(best or 0.0, result["orm"]["overall"]["balanced"] or 0.0)
     model.eval()
     minutes = round((time.time() - start) / 60, 1)
-    return {"steps": step, "reflection_steps": reflection_steps, "minutes": minutes, "samples_seen": step * cfg.batch_size, "best_periodic": best}
+    return {"steps": step, "reflection_steps": reflection_steps, "census_steps": census_steps, "minutes": minutes, "samples_seen": step * cfg.batch_size, "best_periodic": best}
 
 
 def answer_totals(parts: list[dict]) -> dict:
     """The answer stages' figures added up, each stage's own kept under "parts" (when there are several)."""
-    totals = {k: sum(p[k] for p in parts) for k in ("steps", "reflection_steps", "samples_seen")}
+    totals = {k: sum(p[k] for p in parts) for k in ("steps", "reflection_steps", "census_steps", "samples_seen")}
     totals["minutes"] = round(sum(p["minutes"] for p in parts), 1)
     totals["best_periodic"] = max((p["best_periodic"] for p in parts if p["best_periodic"] is not None), default=None)
     return totals | {"vision": parts[0]["vision"]} | ({"parts": parts} if len(parts) > 1 else {})

@@ -37,7 +37,15 @@ from cotgen.train.judge.labels import training_records
 from cotgen.train.judge.losses import centre_cross_entropy, centre_head
 from cotgen.train.judge.metrics import balanced_accuracy
 from cotgen.train.judge.model import build_judge
-from cotgen.train.judge.reading import CENTRE_CLASSES, MODE, centre_targets, reading_target, reading_text
+from cotgen.train.judge.reading import (
+    CENSUS_QUESTION,
+    CENTRE_CLASSES,
+    MODE,
+    census_text,
+    centre_targets,
+    reading_target,
+    reading_text,
+)
 from cotgen.train.judge.renders import build_renders
 from cotgen.train.judge.rollouts import build_prefixes, first_records, training_prefix_records
 from cotgen.train.judge.sampler import BalancedSampler
@@ -304,6 +312,14 @@ def test_a_reading_states_what_the_evaluator_checks_for_the_prompt():
     assert reading_target(reading, RECORDS["a photo of a cross"], "no") == "cross: none. answer: no"
     # what the judge writes never starts with an answer word, so its direct answers stay apart
     assert not reading_target(reading, left, "yes").startswith(("yes", "no"))
+    # the census reads every class, whatever the prompt: each image teaches all its objects' counts
+    assert census_text(reading) == "circle: 2, blue, red; square: 1, green; triangle: none; diamond: none; cross: none."
+
+
+def test_the_census_question_is_in_words_the_judge_already_has(tokenizer):
+    vocab = tokenizer.get_vocab()
+    # the shipped judge's tokenizer learns it without a new tokenizer: each word after the first is one token
+    assert all("Ġ" + word.strip(",?") in vocab for word in CENSUS_QUESTION.split()[1:])
 
 
 def test_balanced_accuracy():
@@ -341,7 +357,7 @@ TINY_RUN = [
     "threads=1", "batch_size=8", "eval_every=3", "log_every=2",
     "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
     "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
-    "prefix_subset=0", "reflection_share=0.5", "reflection_eval=3",
+    "prefix_subset=0", "reflection_share=0.5", "reflection_eval=3", "census_share=0.3",
 ]  # fmt: skip
 FIRST_STAGE = ["vision.steps=3", "steps=4"]
 CONTINUATION = {"lr": 0.0005, "warmup_steps": 2, "steps": 3}
@@ -364,6 +380,8 @@ def test_train_judge_job_end_to_end(tmp_path):
     assert log[-1]["stage"] == "final" and log[-1]["steps"] >= 1
     assert {"orm", "prm", "clarity", "potential", "potential_first_clear_tag_mean"} <= set(log[-1])
     assert log[-1]["reflection_steps"] >= 1 and any("reflection_loss" in r for r in log)
+    assert log[-1]["census_steps"] >= 1 and any("census_loss" in r for r in log)
+    assert log[-1]["reflection_steps"] + log[-1]["census_steps"] < log[-1]["steps"]  # answers were trained too
     assert {"reflection_reason_recall", "reflection_says_no", "reflection_says_yes"} <= set(log[-1])
     assert any(r.get("stage") == "answers" and "reflection_reason_recall" in r for r in log)  # periodic too
     card = (out / "judge" / "README.md").read_text()
@@ -377,6 +395,7 @@ def test_train_judge_job_end_to_end(tmp_path):
         if tag in orm:
             assert card_row(card, tag)[-1] == rate(orm[tag]["balanced"]), tag
     assert "on 50% of the answer-stage steps" in card and "not trained" not in card
+    assert card_row(card, "of which the census")[:2] == [str(stage["census_steps"]), str(8 * stage["census_steps"])]
     reflections = stage["heldout_reflections"]
     assert reflections["wrong"] + reflections["right"] <= 6 and len(reflections["samples"]) <= 4
     assert card_row(card, rate(reflections["reason_recall"]))[:2] == [rate(reflections["says_no"]), rate(reflections["says_yes"])]
@@ -414,6 +433,10 @@ def test_bad_reflection_settings_are_rejected():
         TrainJudgeConfig(reflection_share=1.5)
     with pytest.raises(InputError, match="reflection_eval: must be at least 0"):
         TrainJudgeConfig(reflection_eval=-1)
+    with pytest.raises(InputError, match=r"census_share: must be within \[0, 1 - reflection_share = 0.85\], got 0.9"):
+        TrainJudgeConfig(census_share=0.9)
+    with pytest.raises(InputError, match="census_share: the census is a reading; it needs reads: true"):
+        TrainJudgeConfig(census_share=0.1, reads=False)
 
 
 def test_train_judge_job_rejects_an_unknown_field(tmp_path):

@@ -52,6 +52,17 @@ def reflection_text(cfg: TrainJudgeConfig) -> str:
     )
 
 
+def census_row(stage: dict, batch_size: int) -> str:
+    """The card's row for the census steps (none for a judge trained without them)."""
+    steps = stage.get("census_steps", 0)
+    if not steps:
+        return ""
+    return (
+        f"\n| of which the census | {steps} | {steps * batch_size} | | teacher-forced cross-entropy of every class's count and "
+        "colours (`cotgen.train.judge.reading.census_text`) after the census question, on images drawn as the reflections' |"
+    )
+
+
 def reading_text(cfg: TrainJudgeConfig) -> str:
     if not cfg.reads:
         return "It answers the outcome question directly: P(yes) from the logits of its first token."
@@ -143,7 +154,7 @@ the follow-up turn after clarity was answered "yes"). {reading_text(cfg)} {refle
 |---|---|---|---|---|
 | vision | {stage['vision']['steps']} | {stage['vision']['samples_seen']} | {stage['vision']['minutes']} | vision tower + {'a head tied to the word embeddings' if cfg.centre_head == 'words' else 'linear head'}: what is centred in each visual token's cell (an object's colour and class, an unrecognised blob, or nothing) as the evaluator reads the image; {cfg.vision.generated_share:.0%} the generator's images of training records, the rest fresh renders, half broken (head kept for the next stage, then dropped) |
 | answers | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: teacher-forced cross-entropy of each answer ({"the reading, then the answer, for ORM and PRM; the answer token for clarity and potential" if cfg.reads else "the answer token"}) with each answer's yes/no token counted {1 + cfg.answer_weight:g} times, plus {cfg.centre_weight} × the vision stage's loss on the same images; batches balanced between "yes" and "no" within each task, tag and source ({cfg.data.generated_share:.0%} ORM on generated images, {cfg.data.prefix_share:.0%} prefix tasks, the rest ORM on renders{weighting(cfg.tag_weights, cfg.prefix_subset)}); AdamW lr {cfg.lr}{", then as below" if cfg.continuations else ""} |{parts_rows(cfg, stage)}
-| of which reflections | {stage['reflection_steps']} | {stage['reflection_steps'] * cfg.batch_size} | | teacher-forced cross-entropy of the reflection's tokens and end of turn, each example's mean; ORM examples balanced as above ({cfg.data.generated_share:.0%} on generated images, the rest on renders) |
+| of which reflections | {stage['reflection_steps']} | {stage['reflection_steps'] * cfg.batch_size} | | teacher-forced cross-entropy of the reflection's tokens and end of turn, each example's mean; ORM examples balanced as above ({cfg.data.generated_share:.0%} on generated images, the rest on renders) |{census_row(stage, cfg.batch_size)}
 
 Examples (every label is the exact evaluator's verdict on an image; "/swap": the image asked about
 another training-split record; "/stepK": a prefix after checkpoint step K, labelled from

@@ -254,6 +254,11 @@ class TrainJudgeConfig:
     """Share of the answer-stage steps whose batch trains reflections instead of yes/no answers: ORM
     examples from the renders and generated images (in the ratio of data.generated_share), balanced
     as the answer batches are, asked the reflection question (0: reflections are not trained)."""
+    census_share: float = 0.0
+    """Share of the answer-stage steps whose batch trains the census instead (a reading judge only):
+    images drawn as the reflections' are, asked `cotgen.train.judge.reading.CENSUS_QUESTION`, taught every class's count and
+    colours (`census_text`), so each image teaches all its objects' counts, not only the prompt's.
+    Drawn apart from reflections: with `reflection_share`, at most 1 in all."""
     reflection_eval: int = 100
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
@@ -283,6 +288,10 @@ class TrainJudgeConfig:
             raise InputError(f"centre_head: must be one of {', '.join(CENTRE_HEADS)}, got {self.centre_head!r}")
         if not 0.0 <= self.reflection_share <= 1.0:
             raise InputError(f"reflection_share: must be within [0, 1], got {self.reflection_share}")
+        if not 0.0 <= self.census_share <= 1.0 - self.reflection_share:
+            raise InputError(f"census_share: must be within [0, 1 - reflection_share = {1 - self.reflection_share:g}], got {self.census_share}")
+        if self.census_share and not self.reads:
+            raise InputError("census_share: the census is a reading; it needs reads: true")
         if self.reflection_eval < 0:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
         check_tag_weights(self.tag_weights)

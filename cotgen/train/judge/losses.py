@@ -1,5 +1,5 @@
-"""The judge's training losses: the vision stage's per-token object classes, the answer token, and
-reflections (teacher-forced, `reflection`)."""
+"""The judge's training losses: the vision stage's per-token object classes, the answer token,
+reflections and the census (teacher-forced, `reflection`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cotgen.judge.vlm import VLMJudge
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES
 from cotgen.train.judge.config import JudgeModelConfig
 from cotgen.train.judge.examples import ANSWERS, Example, ExampleSet
-from cotgen.train.judge.reading import CENTRE_CLASSES, centre_targets
+from cotgen.train.judge.reading import CENSUS_QUESTION, CENTRE_CLASSES, census_text, centre_targets
 from cotgen.train.judge.reflection import reflection_target, target_loss
 
 CENTRED_WEIGHT = 4.0
@@ -155,3 +155,10 @@ def batch_reflection_loss(judge: VLMJudge, batch: Batch, prompts: JudgePrompts) 
     images = [s.image(e.image) for s, e in batch]
     questions = [prompts.reflection.format(prompt=e.prompt) for _, e in batch]
     return target_loss(judge, images, questions, [reflection_target(e.answer, e.reasons) for _, e in batch])
+
+
+def batch_census_loss(judge: VLMJudge, batch: Batch) -> torch.Tensor:
+    """`target_loss` of the census question about each example's image, answered with every class's
+    count and colours as the evaluator reads the image (`census_text`)."""
+    images = [s.image(e.image) for s, e in batch]
+    return target_loss(judge, images, [CENSUS_QUESTION] * len(batch), [census_text(s.reading(e.image)) for s, e in batch])

@@ -21,11 +21,13 @@ whose centre falls in the token's cell, an unrecognised blob, or nothing (`centr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cotgen.evaluate.reader import Reading
 from cotgen.evaluate.rules import confidence_order
 from cotgen.judge.reading import ReadingMode
 from cotgen.prompts import Record
-from cotgen.world.scene import Box, relations
+from cotgen.world.scene import Box, ShapeObject, relations
 from cotgen.world.vocab import COLORS, SHAPES
 
 MODE = ReadingMode(marker="answer:", max_tokens=48)
@@ -33,6 +35,9 @@ MODE = ReadingMode(marker="answer:", max_tokens=48)
 about 30 tokens."""
 READ_TASKS = ("orm", "prm")
 """The tasks asked the outcome question, which a reading judge reads before answering."""
+CENSUS_QUESTION = "Which objects, counts and colors are in the image?"
+"""The census question (training only, `census_share`): its answer is `census_text`. Every word is
+in the judge's tokenizer corpus, so a judge's tokenizer need not change to learn it."""
 CENTRE_CLASSES = ("none", "blob", *(f"{color} {cls}" for color in COLORS for cls in SHAPES))
 
 
@@ -51,7 +56,7 @@ def reading_text(reading: Reading, record: Record) -> str:
         found = [o for o in objects if o.cls == cls]
         if found:
             first[cls] = found[0].box
-        parts.append(f"{cls}: {len(found)}, {', '.join(o.color for o in found)}" if found else f"{cls}: none")
+        parts.append(class_text(cls, found))
     for clause in record.include:
         if clause.position is not None:
             relation, target = clause.position
@@ -60,6 +65,19 @@ def reading_text(reading: Reading, record: Record) -> str:
                 holds = relation in relations(first[clause.cls], first[other])
                 parts.append(f"{clause.cls} is {'' if holds else 'not '}{relation} {other}")
     return "; ".join(parts)
+
+
+def class_text(cls: str, found: Sequence[ShapeObject]) -> str:
+    """One class's part of a reading: "circle: 2, red, blue" for the objects found (in confidence
+    order), or "circle: none"."""
+    return f"{cls}: {len(found)}, {', '.join(o.color for o in found)}" if found else f"{cls}: none"
+
+
+def census_text(reading: Reading) -> str:
+    """Every class's part of a reading, in the world's order of shapes: what the census question is
+    taught to answer, so that each image teaches the counts of all its objects, not only the prompt's."""
+    objects = confidence_order(reading.objects)
+    return "; ".join(class_text(cls, [o for o in objects if o.cls == cls]) for cls in SHAPES) + "."
 
 
 def reading_target(reading: Reading, record: Record, answer: str) -> str:
