@@ -54,14 +54,21 @@ from cotgen.train.judge.config import AnswerStageConfig, TrainJudgeConfig
 from cotgen.train.judge.dataset import JudgeDataset, build_dataset
 from cotgen.train.judge.evaluation import evaluate_all, headline
 from cotgen.train.judge.examples import Example, ExampleSet
-from cotgen.train.judge.losses import Batch, batch_census_loss, batch_reflection_loss, centre_head, centre_loss
+from cotgen.train.judge.losses import (
+    Batch,
+    batch_census_loss,
+    batch_reflection_loss,
+    centre_head,
+    centre_loss,
+    read_first,
+)
 from cotgen.train.judge.model import build_judge, count_parameters
-from cotgen.train.judge.reading import MODE, READ_TASKS, reading_target
+from cotgen.train.judge.reading import MODE, READ_TASKS
 from cotgen.train.judge.reflection import target_loss
 from cotgen.train.judge.renders import render_image
 from cotgen.train.judge.rollouts import first_records
 from cotgen.train.judge.sampler import BalancedSampler
-from cotgen.world.records import records_by_prompt, sample_training_record
+from cotgen.world.records import sample_training_record
 
 
 def training_images(cfg: TrainJudgeConfig, data: JudgeDataset, generated: list[str], rng: np.random.Generator, n: int) -> list[tuple[Image.Image, Reading]]:
@@ -115,7 +122,7 @@ def answer_target(cfg: TrainJudgeConfig, examples: ExampleSet, e: Example) -> st
     reading judge, else the answer alone."""
     if not (cfg.reads and e.task in READ_TASKS):
         return e.answer
-    return reading_target(examples.reading(e.image), records_by_prompt()[e.prompt], e.answer)
+    return read_first(examples, e, e.answer)
 
 
 def answer_batch_loss(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, float | None]:
@@ -155,7 +162,7 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module,
         model.train()
         side_draw = reflect_rng.random() if side is not None else 1.0
         if side_draw < cfg.reflection_share:
-            loss = batch_reflection_loss(judge, side.draw(cfg.batch_size), cfg.prompts)
+            loss = batch_reflection_loss(judge, side.draw(cfg.batch_size), cfg.prompts, cfg.reflection_reads)
             window["reflection_loss"].append(loss.item())
             reflection_steps += 1
         elif side_draw < side_share:

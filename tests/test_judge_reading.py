@@ -12,7 +12,15 @@ from cotgen.errors import InputError
 from cotgen.judge import ReadingMode, load_judge, save_judge
 from cotgen.judge.answers import grouped_p_yes
 from cotgen.judge.provenance import GeneratorMismatchWarning, mismatch, record_generator, trained_on, warn_if_mismatched
-from cotgen.judge.reading import CONFIG_KEY, UNANSWERED, hedged, reading_mode, set_reading_mode, write_readings
+from cotgen.judge.reading import (
+    CONFIG_KEY,
+    UNANSWERED,
+    after_reading,
+    hedged,
+    reading_mode,
+    set_reading_mode,
+    write_readings,
+)
 from cotgen.models.presets import weights_digest
 from cotgen.train.judge.reflection import target_loss
 
@@ -75,6 +83,14 @@ def test_the_answer_is_read_after_the_judges_own_reading(reader):
         assert hedged(answer, p_reading).item() == pytest.approx(p.item(), abs=1e-4)
         assert abs(p.item() - 0.5) < abs(answer.item() - 0.5) and (p.item() > 0.5) == (answer.item() > 0.5)
     assert torch.equal(reader.p_yes(images, questions), p_yes)
+
+
+def test_a_reading_judges_free_text_answer_is_what_follows_its_reading(reader):
+    # what PARM++ feeds back to the generator is the answer, not the reading the judge wrote first
+    images = [picture("red"), picture("blue")]
+    assert reader.explain(images, [OUTCOME, OUTCOME]) == ["yes", "no"]
+    assert reader.explain(images, [CLARITY, CLARITY]) == ["yes", "no"]  # a direct answer stays whole
+    assert after_reading("circle: 1, blue. answer: no: expected a red circle", MODE) == "no: expected a red circle"
 
 
 def test_drawn_readings_follow_the_judges_own_distribution(reader):

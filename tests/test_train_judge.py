@@ -358,6 +358,7 @@ TINY_RUN = [
     "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
     "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
     "prefix_subset=0", "reflection_share=0.5", "reflection_eval=3", "census_share=0.3",
+    "reflection_reads=true",
 ]  # fmt: skip
 FIRST_STAGE = ["vision.steps=3", "steps=4"]
 CONTINUATION = {"lr": 0.0005, "warmup_steps": 2, "steps": 3}
@@ -394,7 +395,7 @@ def test_train_judge_job_end_to_end(tmp_path):
     for tag in TAGS:
         if tag in orm:
             assert card_row(card, tag)[-1] == rate(orm[tag]["balanced"]), tag
-    assert "on 50% of the answer-stage steps" in card and "not trained" not in card
+    assert "on 50% of the answer-stage steps" in card and "not trained" not in card and "after its reading of the image" in card
     assert card_row(card, "of which the census")[:2] == [str(stage["census_steps"]), str(8 * stage["census_steps"])]
     reflections = stage["heldout_reflections"]
     assert reflections["wrong"] + reflections["right"] <= 6 and len(reflections["samples"]) <= 4
@@ -437,6 +438,8 @@ def test_bad_reflection_settings_are_rejected():
         TrainJudgeConfig(census_share=0.9)
     with pytest.raises(InputError, match="census_share: the census is a reading; it needs reads: true"):
         TrainJudgeConfig(census_share=0.1, reads=False)
+    with pytest.raises(InputError, match="reflection_reads: a reflection after a reading needs reads: true"):
+        TrainJudgeConfig(reflection_reads=True, reads=False)
 
 
 def test_train_judge_job_rejects_an_unknown_field(tmp_path):

@@ -73,6 +73,12 @@ def set_reading_mode(model: PreTrainedModel, mode: ReadingMode | None) -> None:
     setattr(model.config, CONFIG_KEY, None if mode is None else {"marker": mode.marker, "max_tokens": mode.max_tokens})
 
 
+def after_reading(text: str, mode: ReadingMode) -> str:
+    """What follows the reading in a free-text answer ("circle: 1, red. answer: no: ..." → "no: ..."),
+    or the whole text when it holds no reading."""
+    return text.split(mode.marker, 1)[-1].strip()
+
+
 class _Answered(StoppingCriteria):
     """A row is done once it answered directly or wrote its marker and one token after it."""
 

@@ -31,7 +31,7 @@ from transformers import (
 from cotgen.errors import InputError
 from cotgen.judge.answers import answer_tokens, grouped_p_yes
 from cotgen.judge.processing import load_processor, save_processor
-from cotgen.judge.reading import read_then_answer, reading_mode
+from cotgen.judge.reading import after_reading, read_then_answer, reading_mode
 from cotgen.models.presets import resolve
 
 SUPPORTED: dict[str, type[ProcessorMixin]] = {
@@ -127,7 +127,9 @@ class VLMJudge:
         history: Sequence[Sequence[Exchange]] | None = None,
         max_new_tokens: int = 256,
     ) -> list[str]:
-        """The greedy answer to each question, without special tokens."""
+        """The greedy answer to each question, without special tokens. A judge that reads first may
+        write its reading before the answer ("circle: 1, red. answer: no: expected 2 circles, found 1"):
+        the answer is what follows its marker."""
         if not questions:
             return []
         inputs = self.encode(images, questions, history)
@@ -135,6 +137,8 @@ class VLMJudge:
             **inputs, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=self.processor.tokenizer.pad_token_id
         )
         answers = self.processor.batch_decode(tokens[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        if self.reading is not None:
+            answers = [after_reading(a, self.reading) for a in answers]
         return [answer.strip() for answer in answers]
 
 

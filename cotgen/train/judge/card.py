@@ -48,7 +48,8 @@ def reflection_text(cfg: TrainJudgeConfig) -> str:
     return (
         "PARM++'s **reflection** (the reflection question, answered in free text by greedy `explain`) is trained "
         f"too, on {cfg.reflection_share:.0%} of the answer-stage steps: the judge answers \"yes\", or \"no: \" and the exact "
-        "evaluator's reasons joined by \"; \" (`cotgen.train.judge.reflection.reflection_target`)."
+        "evaluator's reasons joined by \"; \" (`cotgen.train.judge.reflection.reflection_target`)"
+        + (", after its reading of the image, as for the outcome question (`explain` returns what follows the reading)." if cfg.reflection_reads else ".")
     )
 
 

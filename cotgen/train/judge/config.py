@@ -254,6 +254,10 @@ class TrainJudgeConfig:
     """Share of the answer-stage steps whose batch trains reflections instead of yes/no answers: ORM
     examples from the renders and generated images (in the ratio of data.generated_share), balanced
     as the answer batches are, asked the reflection question (0: reflections are not trained)."""
+    reflection_reads: bool = False
+    """A reading judge writes its reading before its reflection too ("circle: 1, red. answer: no:
+    expected 2 circles, found 1"), so the reasons follow from what it read, as its outcome answer does;
+    `VLMJudge.explain` returns what follows the reading."""
     census_share: float = 0.0
     """Share of the answer-stage steps whose batch trains the census instead (a reading judge only):
     images drawn as the reflections' are, asked `cotgen.train.judge.reading.CENSUS_QUESTION`, taught every class's count and
@@ -290,6 +294,8 @@ class TrainJudgeConfig:
             raise InputError(f"reflection_share: must be within [0, 1], got {self.reflection_share}")
         if not 0.0 <= self.census_share <= 1.0 - self.reflection_share:
             raise InputError(f"census_share: must be within [0, 1 - reflection_share = {1 - self.reflection_share:g}], got {self.census_share}")
+        if self.reflection_reads and not self.reads:
+            raise InputError("reflection_reads: a reflection after a reading needs reads: true")
         if self.census_share and not self.reads:
             raise InputError("census_share: the census is a reading; it needs reads: true")
         if self.reflection_eval < 0:

@@ -12,8 +12,9 @@ from cotgen.train.judge.reflection import reflection_scores
 from cotgen.train.judge.rollouts import PREFIX_TASKS, first_clear_step
 from cotgen.world.records import records_by_prompt
 
-EXPLAIN_TOKENS = 128
-"""Greedy tokens per held-out reflection: well past the longest target (a reason is at most ~16 tokens)."""
+EXPLAIN_TOKENS = 192
+"""Greedy tokens per held-out reflection: well past the longest target (a reason is at most ~16 tokens,
+a reading before it, with `reflection_reads`, at most ~30)."""
 REFLECTION_SAMPLES = 4
 """Held-out reflections on wrong images shown in the card."""
 REFLECTION_RATES = ("reason_recall", "says_no", "says_yes")

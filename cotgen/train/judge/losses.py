@@ -16,8 +16,9 @@ from cotgen.judge.vlm import VLMJudge
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES
 from cotgen.train.judge.config import JudgeModelConfig
 from cotgen.train.judge.examples import ANSWERS, Example, ExampleSet
-from cotgen.train.judge.reading import CENSUS_QUESTION, CENTRE_CLASSES, census_text, centre_targets
+from cotgen.train.judge.reading import CENSUS_QUESTION, CENTRE_CLASSES, census_text, centre_targets, reading_target
 from cotgen.train.judge.reflection import reflection_target, target_loss
+from cotgen.world.records import records_by_prompt
 
 CENTRED_WEIGHT = 4.0
 """Weight of a visual token with something centred in its cell against an empty one (about 1 in 20)."""
@@ -150,11 +151,20 @@ def answer_loss(judge: VLMJudge, batch: Batch, targets: dict[str, int]) -> tuple
     return F.cross_entropy(logits.float(), target), hits
 
 
-def batch_reflection_loss(judge: VLMJudge, batch: Batch, prompts: JudgePrompts) -> torch.Tensor:
-    """`target_loss` of ORM examples asked the reflection question about their own prompt."""
+def read_first(examples: ExampleSet, e: Example, answer: str) -> str:
+    """`answer` after the reading of the example's image for its prompt (`reading_target`)."""
+    return reading_target(examples.reading(e.image), records_by_prompt()[e.prompt], answer)
+
+
+def batch_reflection_loss(judge: VLMJudge, batch: Batch, prompts: JudgePrompts, reads: bool = False) -> torch.Tensor:
+    """`target_loss` of ORM examples asked the reflection question about their own prompt; with
+    `reads`, the reflection follows the reading of the image, as the outcome answer does."""
     images = [s.image(e.image) for s, e in batch]
     questions = [prompts.reflection.format(prompt=e.prompt) for _, e in batch]
-    return target_loss(judge, images, questions, [reflection_target(e.answer, e.reasons) for _, e in batch])
+    targets = [reflection_target(e.answer, e.reasons) for _, e in batch]
+    if reads:
+        targets = [read_first(s, e, t) for (s, e), t in zip(batch, targets)]
+    return target_loss(judge, images, questions, targets)
 
 
 def batch_census_loss(judge: VLMJudge, batch: Batch) -> torch.Tensor:
