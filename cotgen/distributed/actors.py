@@ -19,7 +19,7 @@ from PIL import Image
 
 from cotgen.prompts import Record, parse_line
 from cotgen.sweep.config import SweepConfig
-from cotgen.sweep.plan import Run, Unit, verify_config
+from cotgen.sweep.plan import Run, Unit, saves_strips, verify_config
 from cotgen.sweep.store import to_table
 from cotgen.sweep.work import evaluate_rows, run_units
 
@@ -85,7 +85,7 @@ class PoolJudge:
 class GenerateUnits:
     """The callable class of the generator actor pool: a batch of units in, their result rows out."""
 
-    def __init__(self, cfg: SweepConfig, judges: list, strip_run: str | None):
+    def __init__(self, cfg: SweepConfig, judges: list, strip_run: Run | None):
         from transformers.utils import logging as hf_logging
 
         from cotgen.generate import load_engine, prompt_ids
@@ -108,7 +108,7 @@ class GenerateUnits:
         rows = []
         for run, work in by_run.items():
             units, records = [u for u, _ in work], [r for _, r in work]
-            strips = [run.name == self.strip_run and u.index < self.cfg.strip_prompts for u in units]
+            strips = [saves_strips(u, self.strip_run, self.cfg.strip_prompts) for u in units]
             config = verify_config(self.cfg, run.strategy, run.n)
             rows += run_units(self.engine, self.judge, self.tokenize, config, units, records, self.cfg.seed, self.cfg.ns, strips)
         return to_table(rows)

@@ -75,7 +75,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> SweepStor
             num_cpus=c.cpus_per_generator,
             num_gpus=c.gpus_per_generator,
             resources=c.resources_per_generator or None,
-            fn_constructor_kwargs={"cfg": cfg, "judges": judges, "strip_run": strips.name if strips else None},
+            fn_constructor_kwargs={"cfg": cfg, "judges": judges, "strip_run": strips},
         )
         .map_batches(evaluate_batch, batch_format="pyarrow", batch_size=None, num_cpus=0.25)
     )

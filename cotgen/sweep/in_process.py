@@ -10,7 +10,7 @@ import torch
 
 from cotgen.models.presets import weights_digest
 from cotgen.sweep.config import ROLES, SweepConfig
-from cotgen.sweep.plan import plan_runs, plan_units, strip_run, sweep_records, verify_config
+from cotgen.sweep.plan import plan_runs, plan_units, saves_strips, strip_run, sweep_records, verify_config
 from cotgen.sweep.store import SweepStore
 from cotgen.sweep.work import evaluate_rows, run_unit
 
@@ -34,8 +34,8 @@ def run_in_process(cfg: SweepConfig, log: Callable[[str], None] = print) -> Swee
     strips = strip_run(runs)
     try:
         for unit in pending:
-            strip = unit.run == strips and unit.index < cfg.strip_prompts
             config = verify_config(cfg, unit.run.strategy, unit.run.n)
+            strip = saves_strips(unit, strips, cfg.strip_prompts)
             rows = run_unit(engine, judge, lambda t: prompt_ids(tokenizer, t), config, unit, records[unit.index], cfg.seed, cfg.ns, strip)
             store.add(evaluate_rows(rows))
             if store.ready >= cfg.flush_units:

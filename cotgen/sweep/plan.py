@@ -66,6 +66,11 @@ def strip_run(runs: list[Run]) -> Run | None:
     return next((r for r in pools if r.strategy == "parm"), pools[0] if pools else None)
 
 
+def saves_strips(unit: Unit, strips: Run | None, strip_prompts: int) -> bool:
+    """Whether a unit also saves its paths step by step: one of the strip run's first `strip_prompts` prompts."""
+    return unit.run == strips and unit.index < strip_prompts
+
+
 def run_cost(run: Run) -> float:
     """A unit's rough cost relative to one decoded path: N paths, parm++ up to 3 rounds of them."""
     return run.n * (3 if run.strategy == "parm++" else 1)
