@@ -18,6 +18,8 @@
     # potential at each path's first clear step (where PARM asks it) instead of ORM, on the same sets
     # (--validation N: prefixes of new paths of N training-split records, rolled out once under --data)
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --task potential --validation 300
+    # PARM++'s reflections on the same ORM images: says "no" to wrong ones, reason recall, says "yes" to correct ones
+    python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --task reflection --validation 600
 
 The figures are `cotgen.train.judge.evaluation.evaluate`'s, as the trainer's log and card report them:
 balanced accuracy (P(yes) ≥ 0.5) pooled and as the mean over tags, per task.
@@ -33,12 +35,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.vlm import load_judge
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.train.judge.card import summary_table
 from cotgen.train.judge.config import JudgeDataConfig
 from cotgen.train.judge.dataset import build_validation, build_validation_prefixes
-from cotgen.train.judge.evaluation import evaluate, judge_p_yes, judge_read
+from cotgen.train.judge.evaluation import evaluate, judge_p_yes, judge_read, reflect
 from cotgen.train.judge.examples import ExampleSet, spread
 from cotgen.train.judge.reading import reading_text
 from cotgen.train.judge.rollouts import first_clear_step
@@ -177,6 +180,55 @@ def compare(judges: list[str], data: Path, threads: int, resamples: int, validat
         print(f"| {judge} | " + " | ".join(cells) + " |")
 
 
+def reflection_hits(texts: list[str], examples: list) -> dict[str, np.ndarray]:
+    """Per image: whether the reflection says "no" (wrong images) or "yes" (correct ones), and how many
+    of the evaluator's reasons it names word for word, out of how many (`reflection_scores`, per image)."""
+    wrong = np.array([e.answer == "no" for e in examples])
+    return {
+        "wrong": wrong,
+        "says_no": np.array([t.startswith("no") for t in texts]) & wrong,
+        "says_yes": np.array([t.startswith("yes") for t in texts]) & ~wrong,
+        "found": np.array([sum(r in t for r in e.reasons) for t, e in zip(texts, examples)]),
+        "reasons": np.array([len(e.reasons) for e in examples]),
+    }
+
+
+def resampled_reflections(hits: dict[str, np.ndarray], picks: np.ndarray) -> dict[str, np.ndarray]:
+    """The reflections' rates of each resample (a row of `picks`): says "no" on wrong images, reason
+    recall (reasons named over reasons, on wrong images) and says "yes" on correct ones."""
+    wrong = hits["wrong"][picks]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            'wrong answered "no"': hits["says_no"][picks].sum(1) / wrong.sum(1),
+            "reason recall": hits["found"][picks].sum(1) / hits["reasons"][picks].sum(1),
+            'correct answered "yes"': hits["says_yes"][picks].sum(1) / (~wrong).sum(1),
+        }
+
+
+def compare_reflections(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0) -> None:
+    """Each judge's greedy reflections on the same ORM images (held-out, or the validation set's), and
+    their rates' differences from the first judge's with paired 95 % bootstrap intervals."""
+    torch.set_num_threads(threads)
+    kind, images = comparison_set(data, validation, 0)
+    examples = images.examples
+    picks = np.random.default_rng(0).integers(0, len(examples), (resamples, len(examples)))
+    whole = np.arange(len(examples))[None]
+    prompts = JudgePrompts()
+    hits = {judge: reflection_hits(reflect(load_judge(judge), images, examples, 64, prompts), examples) for judge in judges}
+    first = judges[0]
+    base, first_point = resampled_reflections(hits[first], picks), resampled_reflections(hits[first], whole)
+    print(f"Reflections on {len(examples)} {kind} images ({int(hits[first]['wrong'].sum())} wrong); [paired 95 % interval of the difference from {first}, {resamples} resamples]")
+    print("| judge | " + " | ".join(base) + " |")
+    print("|---|" + "---|" * len(base))
+    for judge in judges:
+        point = resampled_reflections(hits[judge], whole)
+        cells = [f"{point[k][0]:.3f}" for k in base]
+        if judge != first:
+            mine = resampled_reflections(hits[judge], picks)
+            cells = [f"{c} ({point[k][0] - first_point[k][0]:+.3f} [{np.nanpercentile(mine[k] - base[k], 2.5):+.3f}, {np.nanpercentile(mine[k] - base[k], 97.5):+.3f}])" for c, k in zip(cells, base)]
+        print(f"| {judge} | " + " | ".join(cells) + " |")
+
+
 def evaluations_of(logs: list[Path], batch_size: int) -> tuple[list[dict], list[int]]:
     """The held-out evaluations of `logs` (a run, then the runs that continued it) and the answer-stage
     samples seen at each, counted from the first run's start."""
@@ -228,10 +280,12 @@ def main(argv: list[str]) -> int:
                         help="with --compare: on the validation set of N training-split records (built once under --data) instead of held-out")
     parser.add_argument("--seen", type=int, default=0, metavar="N",
                         help="with --compare: on N of the generated training images, asked their own prompt, instead of held-out")
-    parser.add_argument("--task", choices=("orm", "potential"), default="orm",
-                        help="with --compare: ORM on final images, or potential at each path's first clear step (prefix sets)")  # fmt: skip
+    parser.add_argument("--task", choices=("orm", "potential", "reflection"), default="orm",
+                        help="with --compare: ORM on final images, potential at each path's first clear step (prefix sets), or reflections on the ORM images")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.compare and args.data:
+    if args.compare and args.data and args.task == "reflection":
+        compare_reflections(args.compare, args.data, args.threads, args.resamples, args.validation)
+    elif args.compare and args.data:
         compare(args.compare, args.data, args.threads, args.resamples, args.validation, args.seen, args.task)
     elif args.readings and args.data:
         reading_errors(args.judge, args.data, args.threads)

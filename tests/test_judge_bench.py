@@ -14,6 +14,7 @@ import torch
 from cotgen.train.judge.examples import Example, ExampleSet
 from cotgen.train.judge.metrics import balanced_accuracy, rates
 from cotgen.train.judge.reading import CENTRE_CLASSES
+from cotgen.train.judge.reflection import reflection_scores
 from cotgen.world.records import records_by_prompt
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -97,6 +98,26 @@ def test_resampled_balanced_accuracy_is_the_trainers_on_the_whole_set():
     assert figures["pooled"][0] == pytest.approx(expected["overall"]["balanced"])
     assert figures["tag mean"][0] == pytest.approx(expected["tag_mean"])
     assert figures["counting"][0] == pytest.approx(balanced_accuracy(p[tags == "counting"], ["yes" if t else "no" for t in truth[tags == "counting"]])["balanced"])
+
+
+def test_resampled_reflection_rates_are_the_trainers_on_the_whole_set():
+    heldout = load_bench("judge_heldout")
+    why = ("expected 2 circles, found 1", "expected a red square, found a blue square")
+    examples = [
+        Example("a.png", "q", "no", "counting", "p", reasons=why),
+        Example("b.png", "q", "no", "colors", "p", reasons=why[1:]),
+        Example("c.png", "q", "yes", "colors", "p"),
+        Example("d.png", "q", "yes", "counting", "p"),
+    ]
+    texts = [f"no: {why[0]}", "yes", "yes", "no: expected 2 circles, found 3"]
+    hits = heldout.reflection_hits(texts, examples)
+    figures = heldout.resampled_reflections(hits, np.arange(4)[None])
+    expected = reflection_scores(texts, [e.answer for e in examples], [e.reasons for e in examples])
+    assert figures['wrong answered "no"'][0] == expected["says_no"] == 0.5
+    assert figures["reason recall"][0] == pytest.approx(expected["reason_recall"]) and expected["reason_recall"] == pytest.approx(1 / 3)
+    assert figures['correct answered "yes"'][0] == expected["says_yes"] == 0.5
+    # a resample of the second image alone: it said "yes" to a wrong image and named none of its reasons
+    assert [figures[0] for figures in heldout.resampled_reflections(hits, np.array([[1, 1, 2, 2]])).values()] == [0.0, 0.0, 1.0]
 
 
 def test_the_seen_comparison_asks_training_images_their_own_prompt_only(tmp_path):

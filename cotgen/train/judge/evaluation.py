@@ -5,7 +5,7 @@ from __future__ import annotations
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.vlm import VLMJudge
 from cotgen.train.judge.config import TrainJudgeConfig
-from cotgen.train.judge.examples import ANSWERS, ExampleSet, spread
+from cotgen.train.judge.examples import ANSWERS, Example, ExampleSet, spread
 from cotgen.train.judge.metrics import rates
 from cotgen.train.judge.reading import reading_text
 from cotgen.train.judge.reflection import reflection_scores
@@ -59,16 +59,22 @@ def evaluate(judge: VLMJudge, heldout: ExampleSet, heldout_prefixes: ExampleSet,
     return result
 
 
-def evaluate_reflections(judge: VLMJudge, heldout: ExampleSet, n: int, batch: int, prompts: JudgePrompts) -> dict:
-    """`reflection_scores` of the greedy reflections on up to n held-out images the evaluator calls
-    wrong and n it calls correct, spread over the set (tags in order); and a few of the former."""
-    examples = [e for a in ANSWERS for e in spread([e for e in heldout.examples if e.answer == a], n)]
+def reflect(judge: VLMJudge, images: ExampleSet, examples: list[Example], batch: int, prompts: JudgePrompts) -> list[str]:
+    """The judge's greedy reflection on each example's image, asked about its prompt."""
     judge.model.eval()
     texts = []
     for start in range(0, len(examples), batch):
         chunk = examples[start : start + batch]
         questions = [prompts.reflection.format(prompt=e.prompt) for e in chunk]
-        texts += judge.explain([heldout.image(e.image) for e in chunk], questions, max_new_tokens=EXPLAIN_TOKENS)
+        texts += judge.explain([images.image(e.image) for e in chunk], questions, max_new_tokens=EXPLAIN_TOKENS)
+    return texts
+
+
+def evaluate_reflections(judge: VLMJudge, heldout: ExampleSet, n: int, batch: int, prompts: JudgePrompts) -> dict:
+    """`reflection_scores` of the greedy reflections on up to n held-out images the evaluator calls
+    wrong and n it calls correct, spread over the set (tags in order); and a few of the former."""
+    examples = [e for a in ANSWERS for e in spread([e for e in heldout.examples if e.answer == a], n)]
+    texts = reflect(judge, heldout, examples, batch, prompts)
     scores = reflection_scores(texts, [e.answer for e in examples], [e.reasons for e in examples])
     wrong = [(e, t) for e, t in zip(examples, texts) if e.answer == "no"]
     scores["samples"] = [{"prompt": e.prompt, "reasons": list(e.reasons), "reflection": t} for e, t in spread(wrong, REFLECTION_SAMPLES)]
