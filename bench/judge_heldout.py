@@ -8,6 +8,8 @@
     python bench/judge_heldout.py --plot runs/judge_cot/log.jsonl runs/judge_cot2/log.jsonl --reference runs/judge_cot/embedded_heldout.json
     # where a reading judge's readings go wrong, per tag: presence, count, colours, relation
     python bench/judge_heldout.py --judge embedded --data runs/judge_cot/data --readings
+    # the same facts from a census-trained judge's answers to the census question (every class's count)
+    python bench/judge_heldout.py --judge runs/judge8/judge --data runs/judge7/data --readings --census
     # two judges (or more) on the same held-out ORM images: each one's balanced accuracy minus the
     # first's, with paired 95 % bootstrap intervals over the images
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge runs/judge_tied/judge
@@ -43,7 +45,7 @@ from cotgen.train.judge.config import JudgeDataConfig
 from cotgen.train.judge.dataset import build_validation, build_validation_prefixes
 from cotgen.train.judge.evaluation import evaluate, judge_p_yes, judge_read, reflect
 from cotgen.train.judge.examples import ExampleSet, spread
-from cotgen.train.judge.reading import reading_text
+from cotgen.train.judge.reading import CENSUS_QUESTION, reading_text
 from cotgen.train.judge.rollouts import first_clear_step
 from cotgen.world.records import records_by_prompt
 
@@ -73,21 +75,35 @@ def facts(reading: str) -> dict[str, str]:
     return found
 
 
-def reading_errors(judge: str, data: Path, threads: int) -> None:
+def census_readings(judge, images: ExampleSet, batch: int) -> list[str]:
+    """The judge's greedy answer to the census question about each image (every class's count)."""
+    texts = []
+    for start in range(0, len(images), batch):
+        chunk = images.examples[start : start + batch]
+        texts += judge.explain([images.image(e.image) for e in chunk], [CENSUS_QUESTION] * len(chunk), max_new_tokens=96)
+    return [t.rstrip(".") for t in texts]
+
+
+def reading_errors(judge: str, data: Path, threads: int, census: bool = False) -> None:
     """Per tag, the share of held-out ORM images whose reading is exact, and per fact of the expected
-    reading: presence (none or some), count, colours (of the counted objects, in order), the relation."""
+    reading: presence (none or some), count, colours (of the counted objects, in order), the relation.
+    With `census`, the facts of the prompt's classes are taken from the judge's answer to the census
+    question instead (a judge trained with census_share): no relation, and exact means every class's
+    facts right."""
     torch.set_num_threads(threads)
     heldout = ExampleSet.load(data / "heldout")
     model = load_judge(judge)
     if model.reading is None:
         raise SystemExit(f"{judge}: not a judge that reads before it answers")
-    _, readings = judge_read(model, heldout, 64)
+    readings = census_readings(model, heldout, 64) if census else judge_read(model, heldout, 64)[1]
     tally: dict[str, dict[str, list[bool]]] = {}
     for e, read in zip(heldout.examples, readings):
         expected = reading_text(heldout.reading(e.image), records_by_prompt()[e.prompt])
         row = tally.setdefault(e.tag, {"exact": [], "presence": [], "count": [], "colours": [], "relation": []})
-        row["exact"].append(read == expected)
         want, got = facts(expected), facts(read)
+        if census:
+            want.pop("relation", None)
+        row["exact"].append(all(got.get(k) == v for k, v in want.items()) if census else read == expected)
         for subject, fact in want.items():
             said = got.get(subject, "")
             if subject == "relation":
@@ -274,6 +290,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--reference", type=Path, help="with --plot: a JSON written by this script")
     parser.add_argument("--batch-size", type=int, default=32, help="with --plot: the run's answer-stage batch size")
     parser.add_argument("--readings", action="store_true", help="with --data: where a reading judge's readings go wrong")
+    parser.add_argument("--census", action="store_true", help="with --readings: the facts from the judge's census answers instead")
     parser.add_argument("--compare", nargs="+", help="with --data: judges on the same held-out images, paired with the first")
     parser.add_argument("--resamples", type=int, default=2000, help="with --compare: bootstrap resamples")
     parser.add_argument("--validation", type=int, default=0, metavar="N",
@@ -288,7 +305,7 @@ def main(argv: list[str]) -> int:
     elif args.compare and args.data:
         compare(args.compare, args.data, args.threads, args.resamples, args.validation, args.seen, args.task)
     elif args.readings and args.data:
-        reading_errors(args.judge, args.data, args.threads)
+        reading_errors(args.judge, args.data, args.threads, args.census)
     elif args.plot:
         draw(args.plot, args.reference, args.batch_size)
     elif args.data and args.out:

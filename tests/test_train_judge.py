@@ -43,6 +43,7 @@ from cotgen.train.judge.reading import (
     MODE,
     census_text,
     centre_targets,
+    holds_facts,
     reading_target,
     reading_text,
 )
@@ -312,6 +313,13 @@ def test_a_reading_states_what_the_evaluator_checks_for_the_prompt():
     assert reading_target(reading, RECORDS["a photo of a cross"], "no") == "cross: none. answer: no"
     # what the judge writes never starts with an answer word, so its direct answers stay apart
     assert not reading_target(reading, left, "yes").startswith(("yes", "no"))
+    # a census reading: every class's count whatever the prompt names, then the prompt's relation
+    census = "circle: 2, blue, red; square: 1, green; triangle: none; diamond: none; cross: none; circle is left of square"
+    assert reading_text(reading, left, every_class=True) == census
+    assert reading_target(reading, RECORDS["a photo of a cross"], "no", every_class=True).endswith("cross: none. answer: no")
+    # it states every fact the prompt's reading does, and more; a wrong count does not
+    assert holds_facts(census, reading_text(reading, left)) and holds_facts(reading_text(reading, left), reading_text(reading, left))
+    assert not holds_facts(census.replace("circle: 2", "circle: 3"), reading_text(reading, left))
     # the census reads every class, whatever the prompt: each image teaches all its objects' counts
     assert census_text(reading) == "circle: 2, blue, red; square: 1, green; triangle: none; diamond: none; cross: none."
 
@@ -438,6 +446,10 @@ def test_bad_reflection_settings_are_rejected():
         TrainJudgeConfig(census_share=0.9)
     with pytest.raises(InputError, match="census_share: the census is a reading; it needs reads: true"):
         TrainJudgeConfig(census_share=0.1, reads=False)
+    with pytest.raises(InputError, match="reading: must be one of prompt, census, got 'scene'"):
+        TrainJudgeConfig(reading="scene")
+    with pytest.raises(InputError, match="reading: 'census' is a reading; it needs reads: true"):
+        TrainJudgeConfig(reading="census", reads=False)
     with pytest.raises(InputError, match="reflection_reads: a reflection after a reading needs reads: true"):
         TrainJudgeConfig(reflection_reads=True, reads=False)
 

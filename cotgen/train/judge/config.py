@@ -10,6 +10,7 @@ from cotgen.judge.prompts import JudgePrompts
 from cotgen.prompts import TAGS
 from cotgen.train.common.schedule import Budget
 
+READINGS = ("prompt", "census")
 CENTRE_HEADS = ("linear", "words")
 
 
@@ -254,6 +255,10 @@ class TrainJudgeConfig:
     """Share of the answer-stage steps whose batch trains reflections instead of yes/no answers: ORM
     examples from the renders and generated images (in the ratio of data.generated_share), balanced
     as the answer batches are, asked the reflection question (0: reflections are not trained)."""
+    reading: str = "prompt"
+    """What a reading judge writes before its answer: the counts of the classes the prompt names
+    ("prompt"), or of every class, then the prompt's relation ("census"), a reading the prompt cannot
+    suggest (`cotgen.train.judge.reading.reading_text`)."""
     reflection_reads: bool = False
     """A reading judge writes its reading before its reflection too ("circle: 1, red. answer: no:
     expected 2 circles, found 1"), so the reasons follow from what it read, as its outcome answer does;
@@ -294,6 +299,10 @@ class TrainJudgeConfig:
             raise InputError(f"reflection_share: must be within [0, 1], got {self.reflection_share}")
         if not 0.0 <= self.census_share <= 1.0 - self.reflection_share:
             raise InputError(f"census_share: must be within [0, 1 - reflection_share = {1 - self.reflection_share:g}], got {self.census_share}")
+        if self.reading not in READINGS:
+            raise InputError(f"reading: must be one of {', '.join(READINGS)}, got {self.reading!r}")
+        if self.reading != "prompt" and not self.reads:
+            raise InputError(f"reading: {self.reading!r} is a reading; it needs reads: true")
         if self.reflection_reads and not self.reads:
             raise InputError("reflection_reads: a reflection after a reading needs reads: true")
         if self.census_share and not self.reads:

@@ -7,7 +7,7 @@ from cotgen.judge.vlm import VLMJudge
 from cotgen.train.judge.config import TrainJudgeConfig
 from cotgen.train.judge.examples import ANSWERS, Example, ExampleSet, spread
 from cotgen.train.judge.metrics import rates
-from cotgen.train.judge.reading import reading_text
+from cotgen.train.judge.reading import holds_facts, reading_text
 from cotgen.train.judge.reflection import reflection_scores
 from cotgen.train.judge.rollouts import PREFIX_TASKS, first_clear_step
 from cotgen.world.records import records_by_prompt
@@ -37,10 +37,10 @@ def judge_p_yes(judge: VLMJudge, examples: ExampleSet, batch: int) -> list[float
 
 
 def readings_exact(examples: ExampleSet, readings: list[str]) -> float:
-    """The share of the judge's readings identical to what the evaluator's reading of the image says
-    for the example's prompt (`reading_text`)."""
+    """The share of the judge's readings that state every fact the evaluator's reading of the image
+    says for the example's prompt (`reading_text`; a census reading states the other classes too)."""
     expected = [reading_text(examples.reading(e.image), records_by_prompt()[e.prompt]) for e in examples.examples]
-    return sum(r == x for r, x in zip(readings, expected)) / max(1, len(expected))
+    return sum(holds_facts(r, x) for r, x in zip(readings, expected)) / max(1, len(expected))
 
 
 def evaluate(judge: VLMJudge, heldout: ExampleSet, heldout_prefixes: ExampleSet, batch: int) -> dict:

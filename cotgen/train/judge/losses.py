@@ -151,19 +151,21 @@ def answer_loss(judge: VLMJudge, batch: Batch, targets: dict[str, int]) -> tuple
     return F.cross_entropy(logits.float(), target), hits
 
 
-def read_first(examples: ExampleSet, e: Example, answer: str) -> str:
+def read_first(examples: ExampleSet, e: Example, answer: str, every_class: bool = False) -> str:
     """`answer` after the reading of the example's image for its prompt (`reading_target`)."""
-    return reading_target(examples.reading(e.image), records_by_prompt()[e.prompt], answer)
+    return reading_target(examples.reading(e.image), records_by_prompt()[e.prompt], answer, every_class)
 
 
-def batch_reflection_loss(judge: VLMJudge, batch: Batch, prompts: JudgePrompts, reads: bool = False) -> torch.Tensor:
+def batch_reflection_loss(
+    judge: VLMJudge, batch: Batch, prompts: JudgePrompts, reads: bool = False, every_class: bool = False
+) -> torch.Tensor:
     """`target_loss` of ORM examples asked the reflection question about their own prompt; with
-    `reads`, the reflection follows the reading of the image, as the outcome answer does."""
+    `reads`, the reflection follows the reading of the image (of `every_class`), as the outcome answer does."""
     images = [s.image(e.image) for s, e in batch]
     questions = [prompts.reflection.format(prompt=e.prompt) for _, e in batch]
     targets = [reflection_target(e.answer, e.reasons) for _, e in batch]
     if reads:
-        targets = [read_first(s, e, t) for (s, e), t in zip(batch, targets)]
+        targets = [read_first(s, e, t, every_class) for (s, e), t in zip(batch, targets)]
     return target_loss(judge, images, questions, targets)
 
 

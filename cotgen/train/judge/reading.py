@@ -33,6 +33,9 @@ from cotgen.world.vocab import COLORS, SHAPES
 MODE = ReadingMode(marker="answer:", max_tokens=48)
 """The embedded judge's reading mode: a long reading (two classes, four objects each, a relation) is
 about 30 tokens."""
+CENSUS_MODE = ReadingMode(marker=MODE.marker, max_tokens=72)
+"""The reading mode of a judge that reads every class (`reading: census`): five classes, up to eight
+objects and a relation are about 50 tokens."""
 READ_TASKS = ("orm", "prm")
 """The tasks asked the outcome question, which a reading judge reads before answering."""
 CENSUS_QUESTION = "Which objects, counts and colors are in the image?"
@@ -47,12 +50,14 @@ def centre_cell(box: Box, cells: int, size: int) -> tuple[int, int]:
     return int((box.x0 + box.x1) / 2 // side), int((box.y0 + box.y1) / 2 // side)
 
 
-def reading_text(reading: Reading, record: Record) -> str:
-    """The facts the evaluator checks for `record`, as the judge writes them before its answer."""
+def reading_text(reading: Reading, record: Record, every_class: bool = False) -> str:
+    """The facts the evaluator checks for `record`, as the judge writes them before its answer. With
+    `every_class`, the counts of every class in the world's order (the census), whatever the prompt
+    names, then the relation: a reading the prompt cannot suggest."""
     objects = confidence_order(reading.objects)
     first: dict[str, Box] = {}
     parts = []
-    for cls in dict.fromkeys(c.cls for c in record.include):
+    for cls in SHAPES if every_class else dict.fromkeys(c.cls for c in record.include):
         found = [o for o in objects if o.cls == cls]
         if found:
             first[cls] = found[0].box
@@ -80,9 +85,14 @@ def census_text(reading: Reading) -> str:
     return "; ".join(class_text(cls, [o for o in objects if o.cls == cls]) for cls in SHAPES) + "."
 
 
-def reading_target(reading: Reading, record: Record, answer: str) -> str:
+def reading_target(reading: Reading, record: Record, answer: str, every_class: bool = False) -> str:
     """The whole answer the judge is taught for an outcome question: its reading, the marker, the answer."""
-    return f"{reading_text(reading, record)}. {MODE.marker} {answer}"
+    return f"{reading_text(reading, record, every_class)}. {MODE.marker} {answer}"
+
+
+def holds_facts(read: str, expected: str) -> bool:
+    """Whether a reading states every fact of the expected one (a census reading states more)."""
+    return set(expected.split("; ")) <= set(read.split("; "))
 
 
 def centre_targets(reading: Reading, cells: int, size: int) -> list[int]:
