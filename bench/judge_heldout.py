@@ -43,7 +43,7 @@ from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.train.judge.card import summary_table
 from cotgen.train.judge.config import JudgeDataConfig
 from cotgen.train.judge.dataset import build_validation, build_validation_prefixes
-from cotgen.train.judge.evaluation import evaluate, judge_p_yes, judge_read, reflect
+from cotgen.train.judge.evaluation import evaluate, explain_each, judge_p_yes, judge_read, reflect
 from cotgen.train.judge.examples import ExampleSet, spread
 from cotgen.train.judge.reading import CENSUS_QUESTION, reading_text
 from cotgen.train.judge.rollouts import first_clear_step
@@ -77,10 +77,7 @@ def facts(reading: str) -> dict[str, str]:
 
 def census_readings(judge, images: ExampleSet, batch: int) -> list[str]:
     """The judge's greedy answer to the census question about each image (every class's count)."""
-    texts = []
-    for start in range(0, len(images), batch):
-        chunk = images.examples[start : start + batch]
-        texts += judge.explain([images.image(e.image) for e in chunk], [CENSUS_QUESTION] * len(chunk), max_new_tokens=96)
+    texts = explain_each(judge, images, images.examples, [CENSUS_QUESTION] * len(images), batch, max_new_tokens=96)
     return [t.rstrip(".") for t in texts]
 
 

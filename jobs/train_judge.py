@@ -122,7 +122,7 @@ def answer_target(cfg: TrainJudgeConfig, examples: ExampleSet, e: Example) -> st
     reading judge, else the answer alone."""
     if not (cfg.reads and e.task in READ_TASKS):
         return e.answer
-    return read_first(examples, e, e.answer, cfg.reading == "census")
+    return read_first(examples, e, e.answer, cfg.every_class)
 
 
 def answer_batch_loss(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, float | None]:
@@ -162,7 +162,7 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module,
         model.train()
         side_draw = reflect_rng.random() if side is not None else 1.0
         if side_draw < cfg.reflection_share:
-            loss = batch_reflection_loss(judge, side.draw(cfg.batch_size), cfg.prompts, cfg.reflection_reads, cfg.reading == "census")
+            loss = batch_reflection_loss(judge, side.draw(cfg.batch_size), cfg.prompts, cfg.reflection_reads, cfg.every_class)
             window["reflection_loss"].append(loss.item())
             reflection_steps += 1
         elif side_draw < side_share:
@@ -219,7 +219,7 @@ def main(argv: list[str]) -> int:
 
     judge = load_judge(cfg.init_from) if cfg.init_from else build_judge(cfg.model, cfg.prompts, cfg.seed)
     judge.model.to(cfg.device)
-    set_reading_mode(judge.model, (CENSUS_MODE if cfg.reading == "census" else MODE) if cfg.reads else None)
+    set_reading_mode(judge.model, (CENSUS_MODE if cfg.every_class else MODE) if cfg.reads else None)
     record_generator(judge.model, cfg.data.generator, weights_digest(cfg.data.generator, "generator"))
     judge.reading = reading_mode(judge.model)
     log(out, stage="model", parameters=count_parameters(judge), vocab=len(judge.processor.tokenizer))

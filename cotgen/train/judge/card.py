@@ -55,7 +55,7 @@ def reflection_text(cfg: TrainJudgeConfig) -> str:
 
 def census_row(stage: dict, batch_size: int) -> str:
     """The card's row for the census steps (none for a judge trained without them)."""
-    steps = stage.get("census_steps", 0)
+    steps = stage["census_steps"]
     if not steps:
         return ""
     return (

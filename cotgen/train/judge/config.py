@@ -279,6 +279,11 @@ class TrainJudgeConfig:
     only (0: all): when the prefix data grows, a recipe's earlier stages keep the prefixes they had
     (the first records' rollouts are the same in a larger set)."""
 
+    @property
+    def every_class(self) -> bool:
+        """Whether the reading states every class (`reading: census`), not only the prompt's."""
+        return self.reading == "census"
+
     def stages(self) -> list[AnswerStageConfig]:
         """Every answer stage in order: this config's own, then the continuations."""
         first = AnswerStageConfig(self.minutes, self.steps, self.lr, self.warmup_steps, tag_weights=self.tag_weights, prefix_subset=self.prefix_subset)

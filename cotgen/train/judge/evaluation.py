@@ -59,15 +59,21 @@ def evaluate(judge: VLMJudge, heldout: ExampleSet, heldout_prefixes: ExampleSet,
     return result
 
 
-def reflect(judge: VLMJudge, images: ExampleSet, examples: list[Example], batch: int, prompts: JudgePrompts) -> list[str]:
-    """The judge's greedy reflection on each example's image, asked about its prompt."""
+def explain_each(
+    judge: VLMJudge, images: ExampleSet, examples: list[Example], questions: list[str], batch: int, max_new_tokens: int = EXPLAIN_TOKENS
+) -> list[str]:
+    """The judge's greedy free-text answer to each question about its example's image, in batches."""
     judge.model.eval()
     texts = []
     for start in range(0, len(examples), batch):
         chunk = examples[start : start + batch]
-        questions = [prompts.reflection.format(prompt=e.prompt) for e in chunk]
-        texts += judge.explain([images.image(e.image) for e in chunk], questions, max_new_tokens=EXPLAIN_TOKENS)
+        texts += judge.explain([images.image(e.image) for e in chunk], questions[start : start + batch], max_new_tokens=max_new_tokens)
     return texts
+
+
+def reflect(judge: VLMJudge, images: ExampleSet, examples: list[Example], batch: int, prompts: JudgePrompts) -> list[str]:
+    """The judge's greedy reflection on each example's image, asked about its prompt."""
+    return explain_each(judge, images, examples, [prompts.reflection.format(prompt=e.prompt) for e in examples], batch)
 
 
 def evaluate_reflections(judge: VLMJudge, heldout: ExampleSet, n: int, batch: int, prompts: JudgePrompts) -> dict:
