@@ -24,7 +24,9 @@ shapes-world images, and writes PARM++'s reflections.
    `reflection_share` of the steps trains PARM++'s reflection instead (`cotgen.train.judge.reflection`): ORM examples of the renders and generated
    images asked the reflection question, the answer "yes" or "no: " + the evaluator's reasons, by
    teacher-forced token cross-entropy. A share `census_share` trains the census: the same images asked
-   for every class's count and colours (`cotgen.train.judge.reading.census_text`).
+   for every class's count and colours (`cotgen.train.judge.reading.census_text`). With `census_turn`,
+   a share of the outcome examples is taught after the true census in the chat, and the judge is saved
+   to ask itself the census before it reads (`cotgen.judge.reading.ReadingMode.first`).
 6. Report: held-out balanced accuracy per task (P(yes) ≥ 0.5 from `VLMJudge.p_yes`), and the greedy
    reflections' reason recall on `reflection_eval` wrong and correct held-out images, every
    `eval_every` steps and at the end; the judge is saved to <out>/judge with a model card (README.md).
@@ -56,6 +58,7 @@ from cotgen.train.judge.evaluation import evaluate_all, headline
 from cotgen.train.judge.examples import Example, ExampleSet
 from cotgen.train.judge.losses import (
     Batch,
+    answer_histories,
     batch_census_loss,
     batch_reflection_loss,
     centre_head,
@@ -63,7 +66,7 @@ from cotgen.train.judge.losses import (
     read_first,
 )
 from cotgen.train.judge.model import build_judge, count_parameters
-from cotgen.train.judge.reading import CENSUS_MODE, MODE, READ_TASKS
+from cotgen.train.judge.reading import READ_TASKS, judge_mode
 from cotgen.train.judge.reflection import target_loss
 from cotgen.train.judge.renders import render_image
 from cotgen.train.judge.rollouts import first_records
@@ -125,12 +128,13 @@ def answer_target(cfg: TrainJudgeConfig, examples: ExampleSet, e: Example) -> st
     return read_first(examples, e, e.answer, cfg.every_class)
 
 
-def answer_batch_loss(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, float | None]:
-    """Teacher-forced loss of each example's target (`answer_target`), plus `centre_weight` times the
-    vision stage's loss on the same images; and that loss's share of exactly read images."""
+def answer_batch_loss(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module, batch: Batch, turns: np.random.Generator) -> tuple[torch.Tensor, float | None]:
+    """Teacher-forced loss of each example's target (`answer_target`) after its chat (`answer_histories`),
+    plus `centre_weight` times the vision stage's loss on the same images; and that loss's share of
+    exactly read images."""
     images = [s.image(e.image) for s, e in batch]
     targets = [answer_target(cfg, s, e) for s, e in batch]
-    loss = target_loss(judge, images, [e.question for _, e in batch], targets, [e.history for _, e in batch], cfg.answer_weight)
+    loss = target_loss(judge, images, [e.question for _, e in batch], targets, answer_histories(batch, cfg.census_turn, turns), cfg.answer_weight)
     if not cfg.centre_weight:
         return loss, None
     centre, exact = centre_loss(judge, head, images, [s.reading(e.image) for s, e in batch])
@@ -149,6 +153,7 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module,
     )  # fmt: skip
     # its own generator: with reflections and the census off, the answer batches are those of a run without them
     reflect_rng = np.random.default_rng([cfg.seed, 8])
+    turns = np.random.default_rng([cfg.seed, 9])  # which outcome examples come after the census
     side_share = cfg.reflection_share + cfg.census_share
     side = BalancedSampler([(data.renders, 1 - d.generated_share), (data.generated, d.generated_share)], reflect_rng) if side_share > 0 else None
     model = judge.model
@@ -170,7 +175,7 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module,
             window["census_loss"].append(loss.item())
             census_steps += 1
         else:
-            loss, exact = answer_batch_loss(cfg, judge, head, sampler.draw(cfg.batch_size))
+            loss, exact = answer_batch_loss(cfg, judge, head, sampler.draw(cfg.batch_size), turns)
             window["loss"].append(loss.item())
             if exact is not None:
                 window["images_exact"].append(exact)
@@ -219,7 +224,7 @@ def main(argv: list[str]) -> int:
 
     judge = load_judge(cfg.init_from) if cfg.init_from else build_judge(cfg.model, cfg.prompts, cfg.seed)
     judge.model.to(cfg.device)
-    set_reading_mode(judge.model, (CENSUS_MODE if cfg.every_class else MODE) if cfg.reads else None)
+    set_reading_mode(judge.model, judge_mode(cfg.reads, cfg.every_class, cfg.census_turn > 0))
     record_generator(judge.model, cfg.data.generator, weights_digest(cfg.data.generator, "generator"))
     judge.reading = reading_mode(judge.model)
     log(out, stage="model", parameters=count_parameters(judge), vocab=len(judge.processor.tokenizer))

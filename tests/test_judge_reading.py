@@ -22,7 +22,7 @@ from cotgen.judge.reading import (
     write_readings,
 )
 from cotgen.models.presets import weights_digest
-from cotgen.train.judge.reflection import target_loss
+from cotgen.train.judge.reflection import target_loss, teacher_forced
 
 OUTCOME = "Does this image show a red circle?"
 CLARITY = "Is this image clear?"
@@ -41,24 +41,44 @@ def picture(color: str) -> Image.Image:
     return image
 
 
-@pytest.fixture(scope="module")
-def reader():
-    """A tiny Qwen2-VL taught the four answers above, marked as a judge that reads first."""
+def taught(examples: list[tuple[str, str, tuple, str]], mode: ReadingMode):
+    """A tiny Qwen2-VL taught each (colour, question, chat before it, answer), marked with the reading `mode`."""
     torch.manual_seed(0)
-    judge = tiny_qwen2_vl(byte_level_tokenizer([*CORPUS, *TARGETS.values()], vocab_size=400))
-    images = [picture(color) for color, _ in TARGETS]
-    questions = [question for _, question in TARGETS]
+    judge = tiny_qwen2_vl(byte_level_tokenizer([*CORPUS, *(e[-1] for e in examples)], vocab_size=400))
+    images = [picture(color) for color, *_ in examples]
+    questions, chats, targets = ([e[k] for e in examples] for k in (1, 2, 3))
     optimizer = torch.optim.AdamW(judge.model.parameters(), lr=0.01)
     judge.model.train()
     for _ in range(80):
-        loss = target_loss(judge, images, questions, list(TARGETS.values()))
+        loss = target_loss(judge, images, questions, targets, chats)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     judge.model.eval()
-    set_reading_mode(judge.model, MODE)
+    set_reading_mode(judge.model, mode)
     judge.reading = reading_mode(judge.model)
     return judge
+
+
+@pytest.fixture(scope="module")
+def reader():
+    """A tiny Qwen2-VL taught the four answers above, marked as a judge that reads first."""
+    return taught([(color, question, (), target) for (color, question), target in TARGETS.items()], MODE)
+
+
+FIRST = "What is in the image?"
+FIRST_MODE = ReadingMode(marker="answer:", max_tokens=24, first=FIRST, first_tokens=16)
+TOLD = {"red": "circle: 1, red.", "blue": "circle: 1, blue."}
+
+
+@pytest.fixture(scope="module")
+def asker():
+    """A tiny Qwen2-VL taught to answer FIRST, and the outcome question alone and after FIRST's answer
+    in the chat, marked as a judge that asks itself FIRST before it reads."""
+    examples = [(color, question, (), target) for (color, question), target in TARGETS.items()]
+    examples += [(color, FIRST, (), text) for color, text in TOLD.items()]
+    examples += [(color, OUTCOME, ((FIRST, TOLD[color]),), f"{TOLD[color]} answer: {a}") for color, a in (("red", "yes"), ("blue", "no"))]
+    return taught(examples, FIRST_MODE)
 
 
 def test_the_answer_is_read_after_the_judges_own_reading(reader):
@@ -179,3 +199,30 @@ def test_a_judge_remembers_its_generator_and_warns_on_another(reader, tmp_path):
     assert trained_on(tmp_path / "plain") is None and mismatch(tmp_path / "plain", "embedded") is None
     assert mismatch("some-org/some-judge", "embedded") is None
     assert mismatch(tmp_path / "older", "some-org/some-generator") is None
+
+
+def test_a_judge_that_asks_itself_first_reads_after_its_own_answer(asker, tmp_path):
+    images, questions = [picture("red"), picture("blue"), picture("red")], [OUTCOME, OUTCOME, CLARITY]
+    p_yes, readings = asker.read(images, questions)
+    assert readings == ["circle: 1, red", "circle: 1, blue", ""]
+    assert p_yes[0] > 0.5 > p_yes[1]
+    mode, asker.reading = asker.reading, None  # a direct answer: one forward pass, as a judge that never reads
+    try:
+        assert p_yes[2].item() == pytest.approx(asker.p_yes(images[2:], questions[2:]).item(), abs=1e-5)
+    finally:
+        asker.reading = mode
+    # the first answer's probability by teacher forcing (its end of turn included), and the reading
+    # written in the chat after it: the answer is hedged by both
+    for image, color, p in zip(images, ("red", "blue"), p_yes):
+        inputs, labels = teacher_forced(asker, [image], [FIRST], [TOLD[color]])
+        logits = asker.model(**inputs).logits[0, :-1].log_softmax(-1)
+        written = labels[0, 1:] != -100
+        p_told = logits[written].gather(-1, labels[0, 1:][written][:, None]).sum().exp()
+        after = write_readings(asker.model, asker.processor.tokenizer, asker.encode([image], [OUTCOME], [[(FIRST, TOLD[color])]]), FIRST_MODE, asker.answers)[0]
+        assert after.text == f"circle: 1, {color}"
+        assert p.item() == pytest.approx(hedged(torch.tensor(after.p_yes), after.p_reading * p_told).item(), abs=1e-4)
+        assert p_told < 1 and abs(p.item() - 0.5) < abs(hedged(torch.tensor(after.p_yes), torch.tensor(after.p_reading)).item() - 0.5)
+    save_judge(asker, tmp_path / "judge")
+    assert load_judge(tmp_path / "judge").reading == FIRST_MODE
+    with pytest.raises(InputError, match="first_tokens: must be at least 1 with a first question, got 0"):
+        ReadingMode(first=FIRST)

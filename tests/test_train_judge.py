@@ -34,7 +34,7 @@ from cotgen.train.judge.describe import describe, describe_target
 from cotgen.train.judge.examples import Example, ExampleSet, cached
 from cotgen.train.judge.generated import build_generated, validation_records
 from cotgen.train.judge.labels import training_records
-from cotgen.train.judge.losses import centre_cross_entropy, centre_head
+from cotgen.train.judge.losses import answer_histories, centre_cross_entropy, centre_head
 from cotgen.train.judge.metrics import balanced_accuracy
 from cotgen.train.judge.model import build_judge
 from cotgen.train.judge.reading import (
@@ -44,6 +44,7 @@ from cotgen.train.judge.reading import (
     census_text,
     centre_targets,
     holds_facts,
+    judge_mode,
     reading_target,
     reading_text,
 )
@@ -330,6 +331,32 @@ def test_the_census_question_is_in_words_the_judge_already_has(tokenizer):
     assert all("Ġ" + word.strip(",?") in vocab for word in CENSUS_QUESTION.split()[1:])
 
 
+def test_a_share_of_the_outcome_questions_is_taught_after_the_true_census(tmp_path):
+    scene = sample_scene(RECORDS["a photo of two circles"], np.random.default_rng(3))
+    render(scene).save(tmp_path / "a.png")
+    prompt, prompts = "a photo of two circles", JudgePrompts()
+    clarity = (prompts.clarity.format(prompt=prompt), "yes")
+    examples = [
+        Example("a.png", prompts.orm.format(prompt=prompt), "yes", "counting", prompt, task="orm"),
+        Example("a.png", prompts.orm.format(prompt=prompt), "yes", "counting", prompt, task="prm"),
+        Example("a.png", clarity[0], "yes", "counting", prompt, task="clarity"),
+        Example("a.png", prompts.potential, "yes", "counting", prompt, task="potential", history=(clarity,)),
+    ]
+    images = ExampleSet(tmp_path, examples)
+    batch = [(images, e) for e in examples]
+    census = (CENSUS_QUESTION, census_text(read_scene(render(scene))))
+    assert census[1].startswith("circle: 2, ")
+    turns = np.random.default_rng(0)
+    assert answer_histories(batch, 0.0, turns) == [(), (), (), (clarity,)]
+    assert turns.random() == np.random.default_rng(0).random()  # a share of 0 draws nothing: batches as before
+    assert answer_histories(batch, 1.0, turns) == [(census,), (census,), (), (clarity,)]
+    # about that share of the outcome questions
+    after = [h != () for _ in range(100) for h in answer_histories(batch[:1] * 10, 0.25, turns)]
+    assert 0.2 < np.mean(after) < 0.3
+    assert judge_mode(True, False, True).first == CENSUS_QUESTION and judge_mode(True, False, False) == MODE
+    assert judge_mode(False, False, False) is None
+
+
 def test_balanced_accuracy():
     result = balanced_accuracy([0.9, 0.2, 0.6, 0.1], ["yes", "yes", "no", "no"])
     assert result["tpr"] == 0.5 and result["tnr"] == 0.5 and result["balanced"] == 0.5 and result["positives"] == 2
@@ -366,7 +393,7 @@ TINY_RUN = [
     "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
     "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
     "prefix_subset=0", "reflection_share=0.5", "reflection_eval=3", "census_share=0.3",
-    "reflection_reads=true",
+    "reflection_reads=true", "census_turn=0.5",
 ]  # fmt: skip
 FIRST_STAGE = ["vision.steps=3", "steps=4"]
 CONTINUATION = {"lr": 0.0005, "warmup_steps": 2, "steps": 3}
@@ -413,7 +440,9 @@ def test_train_judge_job_end_to_end(tmp_path):
     image = render(sample_scene(RECORDS["a photo of two circles"], np.random.default_rng(1)))
     question = JudgePrompts().orm.format(prompt="a photo of two circles")
     assert judge.encode([image], [question])["image_grid_thw"].tolist() == [[1, 8, 8]]  # the processor came back
-    assert judge.reading == MODE  # it reads before it answers the outcome question
+    # it reads before it answers the outcome question, after it has asked itself the census
+    assert judge.reading == judge_mode(True, False, True) and judge.reading.max_tokens == MODE.max_tokens
+    assert "asks itself the census" in card and "50% of its outcome examples" in card
     assert trained_on(out / "judge") == {"name": "embedded", "digest": weights_digest("embedded", "generator")}
     p = judge.p_yes([image], [question])
     assert p.shape == (1,) and 0.0 <= p.item() <= 1.0
@@ -452,6 +481,10 @@ def test_bad_reflection_settings_are_rejected():
         TrainJudgeConfig(reading="census", reads=False)
     with pytest.raises(InputError, match="reflection_reads: a reflection after a reading needs reads: true"):
         TrainJudgeConfig(reflection_reads=True, reads=False)
+    with pytest.raises(InputError, match=r"census_turn: must be within \[0, 1\], got 1.2"):
+        TrainJudgeConfig(census_turn=1.2)
+    with pytest.raises(InputError, match="census_turn: the census is a reading; it needs reads: true"):
+        TrainJudgeConfig(census_turn=0.5, reads=False)
 
 
 def test_train_judge_job_rejects_an_unknown_field(tmp_path):

@@ -50,12 +50,19 @@ class ReadingMode:
 
     marker: str = "answer:"
     max_tokens: int = 64
+    first: str = ""
+    """A question about the image alone that the judge answers before it reads for a question (empty:
+    none): its greedy answer stands in the chat as the first turn, so the reading can copy from it."""
+    first_tokens: int = 0
+    """The first answer's longest length in tokens."""
 
     def __post_init__(self) -> None:
         if not self.marker.strip():
             raise InputError(f"{CONFIG_KEY}.marker: must not be blank")
         if self.max_tokens < 1:
             raise InputError(f"{CONFIG_KEY}.max_tokens: must be at least 1, got {self.max_tokens}")
+        if self.first and self.first_tokens < 1:
+            raise InputError(f"{CONFIG_KEY}.first_tokens: must be at least 1 with a first question, got {self.first_tokens}")
 
 
 def reading_mode(model: PreTrainedModel) -> ReadingMode | None:
@@ -63,14 +70,17 @@ def reading_mode(model: PreTrainedModel) -> ReadingMode | None:
     raw = getattr(model.config, CONFIG_KEY, None)
     if raw is None:
         return None
-    if not isinstance(raw, dict) or set(raw) - {"marker", "max_tokens"}:
-        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens}}, got {raw!r}")
+    if not isinstance(raw, dict) or set(raw) - {"marker", "max_tokens", "first", "first_tokens"}:
+        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens[, first, first_tokens]}}, got {raw!r}")
     return ReadingMode(**raw)
 
 
 def set_reading_mode(model: PreTrainedModel, mode: ReadingMode | None) -> None:
     """Mark the model (and the config.json it saves) as a judge that reads first, or not."""
-    setattr(model.config, CONFIG_KEY, None if mode is None else {"marker": mode.marker, "max_tokens": mode.max_tokens})
+    raw = None if mode is None else {"marker": mode.marker, "max_tokens": mode.max_tokens}
+    if mode is not None and mode.first:
+        raw |= {"first": mode.first, "first_tokens": mode.first_tokens}
+    setattr(model.config, CONFIG_KEY, raw)
 
 
 def after_reading(text: str, mode: ReadingMode) -> str:
@@ -160,9 +170,35 @@ def read_then_answer(
     inputs: BatchFeature,
     mode: ReadingMode,
     answers: AnswerTokens,
+    p_before: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[str]]:
     """P(yes) of each chat in `inputs` after the judge's own greedy reading, `hedged` by that
-    reading's probability (or its direct answer), and each reading (empty for a direct answer)."""
+    reading's probability (times `p_before`, that of what the judge wrote earlier in the chat), or its
+    direct answer; and each reading (empty for a direct answer)."""
     readings = write_readings(model, tokenizer, inputs, mode, answers)
-    p_yes = hedged(torch.tensor([r.p_yes for r in readings]), torch.tensor([r.p_reading for r in readings]))
+    p_reading = torch.tensor([r.p_reading for r in readings])
+    p_yes = hedged(torch.tensor([r.p_yes for r in readings]), p_reading if p_before is None else p_reading * p_before)
     return torch.where(torch.tensor([r.answered for r in readings]), p_yes, UNANSWERED), [r.text for r in readings]
+
+
+@torch.no_grad()
+def answer_greedily(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, inputs: BatchFeature, max_tokens: int
+) -> tuple[list[str], torch.Tensor]:
+    """Each chat's greedy answer, to its end of turn or `max_tokens`, and the answer's probability."""
+    start = inputs["input_ids"].shape[1]
+    out = model.generate(
+        **inputs, do_sample=False, max_new_tokens=max_tokens, pad_token_id=tokenizer.pad_token_id,
+        return_dict_in_generate=True, output_logits=True,
+    )  # fmt: skip
+    sequences = out.sequences[:, start:]
+    logp = torch.stack(out.logits, 1).float().log_softmax(-1).gather(-1, sequences[..., None])[..., 0]
+    ends = model.generation_config.eos_token_id
+    ends = {ends} if isinstance(ends, int) else set(ends or ())
+    texts, p = [], []
+    for row, written in enumerate(sequences.tolist()):
+        # a finished row is padded after its end of turn; the end itself counts
+        length = next((i + 1 for i, token in enumerate(written) if token in ends), len(written))
+        texts.append(tokenizer.decode(written[:length], skip_special_tokens=True).strip())
+        p.append(logp[row, :length].sum().exp().item())
+    return texts, torch.tensor(p)

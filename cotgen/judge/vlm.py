@@ -31,7 +31,7 @@ from transformers import (
 from cotgen.errors import InputError
 from cotgen.judge.answers import answer_tokens, grouped_p_yes
 from cotgen.judge.processing import load_processor, save_processor
-from cotgen.judge.reading import after_reading, read_then_answer, reading_mode
+from cotgen.judge.reading import after_reading, answer_greedily, read_then_answer, reading_mode
 from cotgen.models.presets import resolve
 
 SUPPORTED: dict[str, type[ProcessorMixin]] = {
@@ -109,15 +109,36 @@ class VLMJudge:
     ) -> tuple[torch.Tensor, list[str]]:
         """P(yes) for each pair and what the judge read before answering: for a judge that reads
         first (`self.reading`), after its own greedy reading (hedged by its probability); otherwise from
-        one forward pass, with empty readings."""
+        one forward pass, with empty readings. A judge whose reading mode has a `first` question
+        answers in one forward pass what it answers directly, and reads for the rest after it has
+        answered that question about the image alone (`_read_after_first`)."""
         if not questions:
             return torch.empty(0), []
         inputs = self.encode(images, questions, history)
-        if self.reading is not None:
-            tokenizer = self.processor.tokenizer
-            return read_then_answer(self.model, tokenizer, inputs, self.reading, self.answers)
+        if self.reading is not None and not self.reading.first:
+            return read_then_answer(self.model, self.processor.tokenizer, inputs, self.reading, self.answers)
         logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
-        return grouped_p_yes(logits, self.answers).cpu(), [""] * len(questions)
+        p_yes, readings = grouped_p_yes(logits, self.answers).cpu(), [""] * len(questions)
+        if self.reading is not None:  # the chats it does not answer directly: asked its first question first
+            direct = torch.tensor([*self.answers.yes, *self.answers.no], device=logits.device)
+            rows = (~torch.isin(logits.argmax(-1), direct)).nonzero()[:, 0].tolist()
+            if rows:
+                history = [()] * len(questions) if history is None else history
+                picked = ([items[i] for i in rows] for items in (images, questions, history))
+                p_yes[rows], read = self._read_after_first(*picked)
+                for i, text in zip(rows, read):
+                    readings[i] = text
+        return p_yes, readings
+
+    def _read_after_first(
+        self, images: Sequence[Image.Image], questions: Sequence[str], history: Sequence[Sequence[Exchange]]
+    ) -> tuple[torch.Tensor, list[str]]:
+        """P(yes) and reading of each pair, read in the chat after the judge's greedy answer to its
+        first question about the image alone, hedged by the probability of both."""
+        mode, tokenizer = self.reading, self.processor.tokenizer
+        told, p_told = answer_greedily(self.model, tokenizer, self.encode(images, [mode.first] * len(images)), mode.first_tokens)
+        then = [((mode.first, answer), *earlier) for answer, earlier in zip(told, history)]
+        return read_then_answer(self.model, tokenizer, self.encode(images, questions, then), mode, self.answers, p_told)
 
     @torch.no_grad()
     def explain(

@@ -74,7 +74,17 @@ def reading_text(cfg: TrainJudgeConfig) -> str:
         "after its own greedy reading, hedged by that reading's probability (P(reading) · (P(yes) − ½) + ½: a yes/no "
         "decision at ½ is the plain answer's, while among images read as matching the surer reading ranks first; "
         "`cotgen.judge.reading`; its config.json's `cotgen_reading`). Clarity, potential and reflections it answers "
-        "directly."
+        "directly." + census_turn_text(cfg)
+    )
+
+
+def census_turn_text(cfg: TrainJudgeConfig) -> str:
+    if not cfg.census_turn:
+        return ""
+    return (
+        " Before it reads for an outcome question it **asks itself the census** (every class's count and colours, "
+        "without the prompt) and reads with its own greedy census in the chat, the hedge weighing both by their "
+        f"probability; {cfg.census_turn:.0%} of its outcome examples were taught after the true census."
     )
 
 

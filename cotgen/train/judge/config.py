@@ -268,6 +268,12 @@ class TrainJudgeConfig:
     images drawn as the reflections' are, asked `cotgen.train.judge.reading.CENSUS_QUESTION`, taught every class's count and
     colours (`census_text`), so each image teaches all its objects' counts, not only the prompt's.
     Drawn apart from reflections: with `reflection_share`, at most 1 in all."""
+    census_turn: float = 0.0
+    """Share of the outcome examples (a reading judge's ORM and PRM questions) taught as the second
+    turn of a chat whose first asked the census and holds its true answer (`census_text`), so the
+    reading can copy the counts from it; the rest are taught alone. With it, the judge is saved to
+    ask itself the census before it reads for an outcome question (`ReadingMode.first`): the census
+    is asked without the prompt, which the judge's reading otherwise leans towards."""
     reflection_eval: int = 100
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
@@ -312,6 +318,10 @@ class TrainJudgeConfig:
             raise InputError("reflection_reads: a reflection after a reading needs reads: true")
         if self.census_share and not self.reads:
             raise InputError("census_share: the census is a reading; it needs reads: true")
+        if not 0.0 <= self.census_turn <= 1.0:
+            raise InputError(f"census_turn: must be within [0, 1], got {self.census_turn}")
+        if self.census_turn and not self.reads:
+            raise InputError("census_turn: the census is a reading; it needs reads: true")
         if self.reflection_eval < 0:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
         check_tag_weights(self.tag_weights)

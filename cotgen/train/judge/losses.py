@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -16,7 +17,15 @@ from cotgen.judge.vlm import VLMJudge
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES
 from cotgen.train.judge.config import JudgeModelConfig
 from cotgen.train.judge.examples import ANSWERS, Example, ExampleSet
-from cotgen.train.judge.reading import CENSUS_QUESTION, CENTRE_CLASSES, census_text, centre_targets, reading_target
+from cotgen.train.judge.reading import (
+    CENSUS_QUESTION,
+    CENTRE_CLASSES,
+    READ_TASKS,
+    census_history,
+    census_text,
+    centre_targets,
+    reading_target,
+)
 from cotgen.train.judge.reflection import reflection_target, target_loss
 from cotgen.world.records import records_by_prompt
 
@@ -154,6 +163,15 @@ def answer_loss(judge: VLMJudge, batch: Batch, targets: dict[str, int]) -> tuple
 def read_first(examples: ExampleSet, e: Example, answer: str, every_class: bool = False) -> str:
     """`answer` after the reading of the example's image for its prompt (`reading_target`)."""
     return reading_target(examples.reading(e.image), records_by_prompt()[e.prompt], answer, every_class)
+
+
+def answer_histories(batch: Batch, census_turn: float, turns: np.random.Generator) -> list[tuple[tuple[str, str], ...]]:
+    """The chat before each example's question: its own, after the census (`census_history`) for a
+    share `census_turn` of the outcome examples (drawn from `turns`, untouched when the share is 0)."""
+    if not census_turn:
+        return [e.history for _, e in batch]
+    after = turns.random(len(batch)) < census_turn
+    return [census_history(s.reading(e.image), e.history) if a and e.task in READ_TASKS else e.history for (s, e), a in zip(batch, after)]
 
 
 def batch_reflection_loss(

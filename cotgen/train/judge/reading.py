@@ -22,6 +22,7 @@ whose centre falls in the token's cell, an unrecognised blob, or nothing (`centr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from cotgen.evaluate.reader import Reading
 from cotgen.evaluate.rules import confidence_order
@@ -30,12 +31,13 @@ from cotgen.prompts import Record
 from cotgen.world.scene import Box, ShapeObject, relations
 from cotgen.world.vocab import COLORS, SHAPES
 
+CENSUS_TOKENS = 72
+"""The longest census in tokens: five classes, up to eight objects and their colours are about 50."""
 MODE = ReadingMode(marker="answer:", max_tokens=48)
 """The embedded judge's reading mode: a long reading (two classes, four objects each, a relation) is
 about 30 tokens."""
-CENSUS_MODE = ReadingMode(marker=MODE.marker, max_tokens=72)
-"""The reading mode of a judge that reads every class (`reading: census`): five classes, up to eight
-objects and a relation are about 50 tokens."""
+CENSUS_MODE = ReadingMode(marker=MODE.marker, max_tokens=CENSUS_TOKENS)
+"""The reading mode of a judge that reads every class (`reading: census`)."""
 READ_TASKS = ("orm", "prm")
 """The tasks asked the outcome question, which a reading judge reads before answering."""
 CENSUS_QUESTION = "Which objects, counts and colors are in the image?"
@@ -83,6 +85,20 @@ def census_text(reading: Reading) -> str:
     taught to answer, so that each image teaches the counts of all its objects, not only the prompt's."""
     objects = confidence_order(reading.objects)
     return "; ".join(class_text(cls, [o for o in objects if o.cls == cls]) for cls in SHAPES) + "."
+
+
+def judge_mode(reads: bool, every_class: bool, census_turn: bool) -> ReadingMode | None:
+    """How a judge trained with these settings reads (None: it answers directly): its reading's
+    length, and whether it asks itself the census first (`census_history`)."""
+    if not reads:
+        return None
+    mode = CENSUS_MODE if every_class else MODE
+    return replace(mode, first=CENSUS_QUESTION, first_tokens=CENSUS_TOKENS) if census_turn else mode
+
+
+def census_history(reading: Reading, history: Sequence[tuple[str, str]] = ()) -> tuple[tuple[str, str], ...]:
+    """The chat before a question asked after the census: the census question and its true answer."""
+    return ((CENSUS_QUESTION, census_text(reading)), *history)
 
 
 def reading_target(reading: Reading, record: Record, answer: str, every_class: bool = False) -> str:
