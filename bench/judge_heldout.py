@@ -10,6 +10,8 @@
     python bench/judge_heldout.py --judge embedded --data runs/judge_cot/data --readings
     # the same facts from a census-trained judge's answers to the census question (every class's count)
     python bench/judge_heldout.py --judge runs/judge8/judge --data runs/judge7/data --readings --census
+    # a census_turn judge's readings after the true census, on training-split prompts' new images
+    python bench/judge_heldout.py --judge runs/judge11/judge --data runs/judge7/data --readings --given-census --validation 600
     # two judges (or more) on the same held-out ORM images: each one's balanced accuracy minus the
     # first's, with paired 95 % bootstrap intervals over the images
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge runs/judge_tied/judge
@@ -30,6 +32,7 @@ balanced accuracy (P(yes) ≥ 0.5) pooled and as the mean over tags, per task.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -45,7 +48,7 @@ from cotgen.train.judge.config import JudgeDataConfig
 from cotgen.train.judge.dataset import build_validation, build_validation_prefixes
 from cotgen.train.judge.evaluation import evaluate, explain_each, judge_p_yes, judge_read, reflect
 from cotgen.train.judge.examples import ExampleSet, spread
-from cotgen.train.judge.reading import CENSUS_QUESTION, reading_text
+from cotgen.train.judge.reading import CENSUS_QUESTION, census_history, reading_text
 from cotgen.train.judge.rollouts import first_clear_step
 from cotgen.world.records import records_by_prompt
 
@@ -81,18 +84,26 @@ def census_readings(judge, images: ExampleSet, batch: int) -> list[str]:
     return [t.rstrip(".") for t in texts]
 
 
-def reading_errors(judge: str, data: Path, threads: int, census: bool = False) -> None:
-    """Per tag, the share of held-out ORM images whose reading is exact, and per fact of the expected
-    reading: presence (none or some), count, colours (of the counted objects, in order), the relation.
-    With `census`, the facts of the prompt's classes are taken from the judge's answer to the census
-    question instead (a judge trained with census_share), without the relation. Exact: every fact of
-    the expected reading stated, whatever else the reading states."""
+def reading_errors(judge: str, data: Path, threads: int, census: bool = False, validation: int = 0, given_census: bool = False) -> None:
+    """Per tag, the share of held-out ORM images (or the validation set's, `validation`) whose
+    reading is exact, and per fact of the expected reading: presence (none or some), count, colours
+    (of the counted objects, in order), the relation. With `census`, the facts of the prompt's
+    classes are taken from the judge's answer to the census question instead (a judge trained with
+    census_share), without the relation. With `given_census`, the reading is written with the true
+    census in the chat before the question (a judge trained with census_turn): what is left to get
+    wrong is the text, not what the judge sees. Exact: every fact of the expected reading stated,
+    whatever else the reading states."""
     torch.set_num_threads(threads)
-    heldout = ExampleSet.load(data / "heldout")
+    kind, heldout = comparison_set(data, validation, 0)
     model = load_judge(judge)
     if model.reading is None:
         raise SystemExit(f"{judge}: not a judge that reads before it answers")
+    if given_census:
+        model.reading = dataclasses.replace(model.reading, first="", first_tokens=0)  # the census is given, not asked
+        told = [dataclasses.replace(e, history=census_history(heldout.reading(e.image), e.history)) for e in heldout.examples]
+        heldout = ExampleSet(heldout.folder, told)
     readings = census_readings(model, heldout, 64) if census else judge_read(model, heldout, 64)[1]
+    print(f"readings of {judge} on the {kind} images ({len(heldout)})" + (", after the true census" if given_census else ""))
     tally: dict[str, dict[str, list[bool]]] = {}
     for e, read in zip(heldout.examples, readings):
         expected = reading_text(heldout.reading(e.image), records_by_prompt()[e.prompt])
@@ -288,10 +299,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch-size", type=int, default=32, help="with --plot: the run's answer-stage batch size")
     parser.add_argument("--readings", action="store_true", help="with --data: where a reading judge's readings go wrong")
     parser.add_argument("--census", action="store_true", help="with --readings: the facts from the judge's census answers instead")
+    parser.add_argument("--given-census", action="store_true", help="with --readings: readings written after the true census in the chat (a census_turn judge)")
     parser.add_argument("--compare", nargs="+", help="with --data: judges on the same held-out images, paired with the first")
     parser.add_argument("--resamples", type=int, default=2000, help="with --compare: bootstrap resamples")
     parser.add_argument("--validation", type=int, default=0, metavar="N",
-                        help="with --compare: on the validation set of N training-split records (built once under --data) instead of held-out")
+                        help="with --compare or --readings: on the validation set of N training-split records (built once under --data) instead of held-out")
     parser.add_argument("--seen", type=int, default=0, metavar="N",
                         help="with --compare: on N of the generated training images, asked their own prompt, instead of held-out")
     parser.add_argument("--task", choices=("orm", "potential", "reflection"), default="orm",
@@ -302,7 +314,7 @@ def main(argv: list[str]) -> int:
     elif args.compare and args.data:
         compare(args.compare, args.data, args.threads, args.resamples, args.validation, args.seen, args.task)
     elif args.readings and args.data:
-        reading_errors(args.judge, args.data, args.threads, args.census)
+        reading_errors(args.judge, args.data, args.threads, args.census, args.validation, args.given_census)
     elif args.plot:
         draw(args.plot, args.reference, args.batch_size)
     elif args.data and args.out:
