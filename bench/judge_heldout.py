@@ -22,6 +22,8 @@
     # potential at each path's first clear step (where PARM asks it) instead of ORM, on the same sets
     # (--validation N: prefixes of new paths of N training-split records, rolled out once under --data)
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --task potential --validation 300
+    # each judge also asked one clause of two-object and colour-binding prompts at a time (never two classes at once)
+    python bench/judge_heldout.py --data runs/judge7/data --compare embedded runs/judge7/judge --clauses --validation 600
     # PARM++'s reflections on the same ORM images: says "no" to wrong ones, reason recall, says "yes" to correct ones
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --task reflection --validation 600
 
@@ -42,6 +44,7 @@ import torch
 
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.vlm import load_judge
+from cotgen.prompts import Record
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.train.judge.card import summary_table
 from cotgen.train.judge.config import JudgeDataConfig
@@ -50,7 +53,7 @@ from cotgen.train.judge.evaluation import evaluate, explain_each, judge_p_yes, j
 from cotgen.train.judge.examples import ExampleSet, spread
 from cotgen.train.judge.reading import CENSUS_QUESTION, census_history, reading_text
 from cotgen.train.judge.rollouts import first_clear_step
-from cotgen.world.records import records_by_prompt
+from cotgen.world.records import colors, records_by_prompt, single_object
 
 FIGURE = Path(__file__).parent / "figures" / "judge_reading_run.png"
 CURVES = (("orm", "ORM pooled"), ("orm_tag_mean", "ORM mean over tags"), ("potential_first_clear_tag_mean", "potential at first clear step, tag mean"))
@@ -177,20 +180,46 @@ def comparison_set(data: Path, validation: int, seen: int, task: str = "orm") ->
     return "held-out", first_clear(ExampleSet.load(data / "heldout_prefixes")) if potential else ExampleSet.load(data / "heldout")
 
 
-def compare(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0, seen: int = 0, task: str = "orm") -> None:
+def clause_prompts(record: Record) -> list[str]:
+    """The single-class prompts of a two-object or colour-binding record's clauses ("a photo of a red
+    circle", "a photo of a blue square"); none for the other tags (asked whole)."""
+    if record.tag not in ("two_object", "color_attr"):
+        return []
+    return [(colors(c.color, c.cls) if c.color else single_object(c.cls)).prompt for c in record.include]
+
+
+def by_clause(judge, examples: ExampleSet, batch: int) -> np.ndarray:
+    """P(yes) of each example, two-object and colour-binding prompts asked one clause at a time (the
+    ORM question about each clause's single-class prompt) and combined as the least of the clauses'
+    (yes only when every clause is answered yes): the judge never sees two classes of a prompt at once."""
+    p_yes = np.array(judge_p_yes(judge, examples, batch))
+    asked = [(i, JudgePrompts().orm.format(prompt=part)) for i, e in enumerate(examples.examples) for part in clause_prompts(records_by_prompt()[e.prompt])]
+    clauses = ExampleSet(examples.folder, [dataclasses.replace(examples.examples[i], question=q) for i, q in asked])
+    for i in {i for i, _ in asked}:
+        p_yes[i] = 1.0
+    for (i, _), p in zip(asked, judge_p_yes(judge, clauses, batch)):
+        p_yes[i] = min(p_yes[i], p)
+    return p_yes
+
+
+def compare(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0, seen: int = 0, task: str = "orm", clauses: bool = False) -> None:
     """Each judge's balanced accuracy on the same examples (`comparison_set`), and its difference from
-    the first judge's with a paired 95 % bootstrap interval (the examples resampled together)."""
+    the first judge's with a paired 95 % bootstrap interval (the examples resampled together). With
+    `clauses`, each judge asked one clause at a time (`by_clause`) too, as another row."""
     torch.set_num_threads(threads)
     kind, heldout = comparison_set(data, validation, seen, task)
     truth = np.array([e.answer == "yes" for e in heldout.examples])
     tags = np.array([e.tag for e in heldout.examples])
     whole = np.arange(len(truth))[None]
     picks = np.random.default_rng(0).integers(0, len(truth), (resamples, len(truth)))
-    said, figures = {}, {}
-    for judge in judges:
-        said[judge] = np.array(judge_p_yes(load_judge(judge), heldout, 64)) >= 0.5
-        figures[judge] = resampled_balanced(said[judge], truth, tags, whole)
-    first = judges[0]
+    said = {}
+    for name in judges:
+        judge = load_judge(name)
+        said[name] = np.array(judge_p_yes(judge, heldout, 64)) >= 0.5
+        if clauses:
+            said[f"{name}, by clause"] = by_clause(judge, heldout, 64) >= 0.5
+    figures = {name: resampled_balanced(s, truth, tags, whole) for name, s in said.items()}
+    first, judges = judges[0], list(said)
     what = "ORM" if task == "orm" else "Potential at the first clear step,"
     print(f"{what} balanced accuracy on {len(truth)} {kind} examples; [paired 95 % interval of the difference from {first}, {resamples} resamples]")
     print("| judge | " + " | ".join(figures[first]) + " |")
@@ -301,6 +330,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--census", action="store_true", help="with --readings: the facts from the judge's census answers instead")
     parser.add_argument("--given-census", action="store_true", help="with --readings: readings written after the true census in the chat (a census_turn judge)")
     parser.add_argument("--compare", nargs="+", help="with --data: judges on the same held-out images, paired with the first")
+    parser.add_argument("--clauses", action="store_true", help="with --compare (ORM): each judge also asked one clause of two-class prompts at a time")
     parser.add_argument("--resamples", type=int, default=2000, help="with --compare: bootstrap resamples")
     parser.add_argument("--validation", type=int, default=0, metavar="N",
                         help="with --compare or --readings: on the validation set of N training-split records (built once under --data) instead of held-out")
@@ -312,7 +342,7 @@ def main(argv: list[str]) -> int:
     if args.compare and args.data and args.task == "reflection":
         compare_reflections(args.compare, args.data, args.threads, args.resamples, args.validation)
     elif args.compare and args.data:
-        compare(args.compare, args.data, args.threads, args.resamples, args.validation, args.seen, args.task)
+        compare(args.compare, args.data, args.threads, args.resamples, args.validation, args.seen, args.task, args.clauses)
     elif args.readings and args.data:
         reading_errors(args.judge, args.data, args.threads, args.census, args.validation, args.given_census)
     elif args.plot:
