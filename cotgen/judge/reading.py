@@ -11,6 +11,10 @@ The answer after a reading is weighed by how sure the judge was of that reading 
 after the greedy reading alone, P(yes) saturates (every image read as matching gets 0.9995), and
 best-of-N among such images is a coin toss that more candidates only make worse.
 
+A reading mode may name a `first` question about the image alone (the census: every class's count):
+such a judge answers it first, greedily (`answer_greedily`), and writes its reading with that answer
+in the chat, the hedge weighing the probability of both.
+
 The embedded judge learns the reading it writes from the exact evaluator (`cotgen.train.judge.reading`).
 """
 
