@@ -188,11 +188,12 @@ def clause_prompts(record: Record) -> list[str]:
     return [(colors(c.color, c.cls) if c.color else single_object(c.cls)).prompt for c in record.include]
 
 
-def by_clause(judge, examples: ExampleSet, batch: int) -> np.ndarray:
-    """P(yes) of each example, two-object and colour-binding prompts asked one clause at a time (the
-    ORM question about each clause's single-class prompt) and combined as the least of the clauses'
-    (yes only when every clause is answered yes): the judge never sees two classes of a prompt at once."""
-    p_yes = np.array(judge_p_yes(judge, examples, batch))
+def by_clause(judge, examples: ExampleSet, batch: int, whole: np.ndarray) -> np.ndarray:
+    """P(yes) of each example (`whole`: the judge's, asked the whole prompt), two-object and
+    colour-binding prompts asked one clause at a time instead (the ORM question about each clause's
+    single-class prompt) and combined as the least of the clauses' (yes only when every clause is
+    answered yes): the judge never sees two classes of a prompt at once."""
+    p_yes = whole.copy()
     asked = [(i, JudgePrompts().orm.format(prompt=part)) for i, e in enumerate(examples.examples) for part in clause_prompts(records_by_prompt()[e.prompt])]
     clauses = ExampleSet(examples.folder, [dataclasses.replace(examples.examples[i], question=q) for i, q in asked])
     for i in {i for i, _ in asked}:
@@ -215,9 +216,10 @@ def compare(judges: list[str], data: Path, threads: int, resamples: int, validat
     said = {}
     for name in judges:
         judge = load_judge(name)
-        said[name] = np.array(judge_p_yes(judge, heldout, 64)) >= 0.5
+        p_yes = np.array(judge_p_yes(judge, heldout, 64))
+        said[name] = p_yes >= 0.5
         if clauses:
-            said[f"{name}, by clause"] = by_clause(judge, heldout, 64) >= 0.5
+            said[f"{name}, by clause"] = by_clause(judge, heldout, 64, p_yes) >= 0.5
     figures = {name: resampled_balanced(s, truth, tags, whole) for name, s in said.items()}
     first, judges = judges[0], list(said)
     what = "ORM" if task == "orm" else "Potential at the first clear step,"
