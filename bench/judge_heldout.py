@@ -147,8 +147,8 @@ def resampled_balanced(said: np.ndarray, truth: np.ndarray, tags: np.ndarray, pi
 
 
 def run_generator(data: Path) -> tuple[JudgeDataConfig, int]:
-    """The generator and the run's seed of the data folder (its held-out set's: the training sets'
-    seed may differ, `data.seed`), to make validation sets with."""
+    """The generator and the held-out seed of the data folder (`data.heldout_seed`), to make
+    validation sets with."""
     made = data / "heldout" / "done.json"
     if not made.is_file():
         raise SystemExit(f"{data}: no finished heldout/ set, so no generator and seed to make the validation set with")

@@ -215,7 +215,7 @@ def main(argv: list[str]) -> int:
 
     start = time.time()
     log(out, stage="data", status="building or loading", folder=str(out / "data"))
-    data = build_dataset(out / "data", cfg.data, cfg.seed, cfg.prompts, progress=True)
+    data = build_dataset(out / "data", cfg.data, cfg.training_seed, cfg.prompts, progress=True)
     sets = data.sets()
     data_minutes = (time.time() - start) / 60
     log(out, stage="data", minutes=round(data_minutes, 1), **{f"{n}_{a}": sum(c[a] for c in s.counts().values()) for n, s in sets.items() for a in ("yes", "no")})

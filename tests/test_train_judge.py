@@ -259,21 +259,32 @@ def test_a_stage_can_keep_the_prefixes_of_the_first_records_when_the_prefix_data
         TrainJudgeConfig(prefix_subset=-1)
 
 
-def test_a_data_seed_makes_fresh_training_sets_and_keeps_the_held_out_ones(tmp_path):
+def test_held_out_sets_follow_their_own_seed_and_a_finished_set_is_never_overwritten(tmp_path):
     tiny = {"render_images": 4, "generated_images": 3, "swaps": 0, "heldout_records": 6, "heldout_samples": 1,
             "generator_batch": 8, "prefix_records": 1, "prefix_rollouts": 2, "heldout_prefix_records": 1}  # fmt: skip
 
     def images(examples: ExampleSet) -> list[bytes]:
         return [np.asarray(examples.image(e.image)).tobytes() for e in examples.examples]
 
-    run = {name: images(examples) for name, examples in build_dataset(tmp_path, JudgeDataConfig(**tiny), 0).sets().items()}
-    fresh = build_dataset(tmp_path, JudgeDataConfig(**tiny, seed=7), 0).sets()  # the same folder: held-out sets cached
+    def sets(folder: Path, cfg: TrainJudgeConfig) -> dict[str, list[bytes]]:
+        return {name: images(examples) for name, examples in build_dataset(folder, cfg.data, cfg.training_seed).sets().items()}
+
+    run = sets(tmp_path / "run", TrainJudgeConfig(data=JudgeDataConfig(**tiny)))
+    # another run seed on the same folder, training sets seeded as before: everything is shared
+    assert sets(tmp_path / "run", TrainJudgeConfig(seed=3, data=JudgeDataConfig(**tiny, seed=0))) == run
+    fresh = sets(tmp_path / "fresh", TrainJudgeConfig(data=JudgeDataConfig(**tiny, seed=7)))
     for name in ("renders", "generated", "prefixes"):
-        assert set(run[name]).isdisjoint(images(fresh[name])), name
+        assert set(run[name]).isdisjoint(fresh[name]), name
     for name in ("heldout", "heldout_prefixes"):
-        assert run[name] == images(fresh[name]), name
-    with pytest.raises(InputError, match=r"data.seed: 1 is the run's seed \+ 1, the seed of the validation images"):
+        assert run[name] == fresh[name], name
+    # fresh training sets asked of the first run's folder: refused, its images untouched
+    with pytest.raises(InputError, match=r"run/renders: holds a finished set made with other settings \(seed: 0 → 7\); delete the folder"):
+        sets(tmp_path / "run", TrainJudgeConfig(data=JudgeDataConfig(**tiny, seed=7)))
+    assert sets(tmp_path / "run", TrainJudgeConfig(data=JudgeDataConfig(**tiny))) == run
+    with pytest.raises(InputError, match=r"data.seed: 1 is data.heldout_seed \+ 1, the seed of the validation images"):
         TrainJudgeConfig(data=JudgeDataConfig(seed=1))
+    with pytest.raises(InputError, match=r"seed: 3 is data.heldout_seed \+ 1"):
+        TrainJudgeConfig(seed=3, data=JudgeDataConfig(heldout_seed=2))
 
 
 def test_cell_targets_name_the_object_in_each_visual_token():

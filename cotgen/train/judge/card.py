@@ -183,7 +183,7 @@ tags with both answers does not, so read it as the measure of whether the judge 
 {summary_table(result)}{readings_line(result)}
 
 ### ORM per tag
-The {len(heldout)} images: {cfg.data.heldout_samples} per record of the evaluation set (553 records), seed {cfg.seed}, each asked
+The {len(heldout)} images: {cfg.data.heldout_samples} per record of the evaluation set (553 records), seed {cfg.data.heldout_seed}, each asked
 the ORM question with its own prompt. Base rate (share the evaluator calls correct): **{base:.3f}**.
 
 {accuracy_table(result["orm"])}

@@ -48,8 +48,10 @@ class JudgeDataConfig:
     """Held-out records (spread over the tags) whose prefixes test PRM, clarity and potential."""
     seed: int | None = None
     """Seed of the training sets (renders, generated images, prefixes) where it is not the run's:
-    a continuation on fresh images. The held-out sets always take the run's seed, so judges
-    trained on different data are tested on the same images."""
+    a continuation on fresh images."""
+    heldout_seed: int = 0
+    """Seed of the held-out sets and of the validation sets' records (their images take it + 1): not
+    the run's, so runs of any seed and training data share one data folder's test images."""
 
     def __post_init__(self) -> None:
         for name in ("degrade_rate", "generated_share", "prefix_share"):
@@ -290,6 +292,11 @@ class TrainJudgeConfig:
         """Whether the reading states every class (`reading: census`), not only the prompt's."""
         return self.reading == "census"
 
+    @property
+    def training_seed(self) -> int:
+        """The seed of the training sets: `data.seed` where set, else the run's."""
+        return self.seed if self.data.seed is None else self.data.seed
+
     def stages(self) -> list[AnswerStageConfig]:
         """Every answer stage in order: this config's own, then the continuations."""
         first = AnswerStageConfig(self.minutes, self.steps, self.lr, self.warmup_steps, tag_weights=self.tag_weights, prefix_subset=self.prefix_subset)
@@ -326,8 +333,9 @@ class TrainJudgeConfig:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
         check_tag_weights(self.tag_weights)
         check_prefix_subset(self.prefix_subset)
-        if self.data.seed == self.seed + 1:
-            raise InputError(f"data.seed: {self.data.seed} is the run's seed + 1, the seed of the validation images (bench/judge_heldout.py --validation); choose another")  # fmt: skip
+        if self.training_seed == self.data.heldout_seed + 1:
+            where = "data.seed" if self.data.seed is not None else "seed"
+            raise InputError(f"{where}: {self.training_seed} is data.heldout_seed + 1, the seed of the validation images (bench/judge_heldout.py --validation); choose another")  # fmt: skip
         for k, stage in enumerate(self.stages()):
             if stage.prefix_subset > self.data.prefix_records:
                 raise InputError(f"answer stage {k + 1}: prefix_subset {stage.prefix_subset} exceeds data.prefix_records ({self.data.prefix_records})")

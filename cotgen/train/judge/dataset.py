@@ -49,13 +49,13 @@ def generator_settings(data: JudgeDataConfig) -> dict[str, str]:
 
 
 def build_dataset(
-    root: Path, data: JudgeDataConfig, seed: int, prompts: JudgePrompts | None = None, progress: bool = False
+    root: Path, data: JudgeDataConfig, train_seed: int, prompts: JudgePrompts | None = None, progress: bool = False
 ) -> JudgeDataset:
-    """The training sets (renders, generated, prefixes; seeded by `data.seed` where set) and the
-    held-out sets (seeded by `seed`) under `root`, each cached."""
+    """The training sets (renders, generated, prefixes; seeded by `train_seed`, a run's
+    `training_seed`) and the held-out sets (seeded by `data.heldout_seed`) under `root`, each cached."""
     prompts = prompts or JudgePrompts()
+    seed = data.heldout_seed
     common = {"seed": seed, "prompts": asdict(prompts)}
-    train_seed = seed if data.seed is None else data.seed
     training = {**common, "seed": train_seed}
     renders = cached(
         root / "renders",

@@ -24,6 +24,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
+from cotgen.errors import InputError
 from cotgen.evaluate.reader import Reading, read_scene
 
 ANSWERS = ("yes", "no")
@@ -103,15 +104,26 @@ def fingerprint(**settings) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def changes(before: dict, after: dict) -> str:
+    """The settings that differ, as "name: before → after"."""
+    names = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    return ", ".join(f"{k}: {before.get(k, '(unset)')} → {after.get(k, '(unset)')}" for k in names) or "same values, older format"
+
+
 def cached(folder: Path, settings: dict, build: Callable[[Path], Iterable[Example]]) -> ExampleSet:
     """The examples in `folder` if it was completed with the same settings, else `build(folder)`'s,
-    written there (images are saved by `build`; examples.jsonl is written as they come)."""
+    written there (images are saved by `build`; examples.jsonl is written as they come). A folder
+    completed with other settings is never overwritten: hours of images may be in it, and another
+    run may share it."""
     done = folder / "done.json"
     key = fingerprint(**settings)
-    if done.exists() and json.loads(done.read_text()).get("fingerprint") == key:
-        return ExampleSet.load(folder)
+    if done.exists():
+        made = json.loads(done.read_text())
+        if made.get("fingerprint") == key:
+            return ExampleSet.load(folder)
+        changed = changes(made.get("settings", {}), json.loads(json.dumps(settings, default=str)))
+        raise InputError(f"{folder}: holds a finished set made with other settings ({changed}); delete the folder to make it anew, or train into another `out`")  # fmt: skip
     (folder / "images").mkdir(parents=True, exist_ok=True)
-    done.unlink(missing_ok=True)
     examples = []
     with open(folder / "examples.jsonl", "w") as f:
         for example in build(folder):
