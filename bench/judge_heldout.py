@@ -24,6 +24,9 @@
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --task potential --validation 300
     # each judge also asked one clause of two-object and colour-binding prompts at a time (never two classes at once)
     python bench/judge_heldout.py --data runs/judge7/data --compare embedded runs/judge7/judge --clauses --validation 600
+    # judges trained with data.compositional, on combinations none of them read (where settings that
+    # change how a judge generalises are chosen; the held-out split stays for the report)
+    python bench/judge_heldout.py --data runs/judge_c0/data --compare runs/judge_c0/judge runs/judge_c1/judge --validation 300 --compositional
     # PARM++'s reflections on the same ORM images: says "no" to wrong ones, reason recall, says "yes" to correct ones
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --task reflection --validation 600
 
@@ -87,7 +90,9 @@ def census_readings(judge, images: ExampleSet, batch: int) -> list[str]:
     return [t.rstrip(".") for t in texts]
 
 
-def reading_errors(judge: str, data: Path, threads: int, census: bool = False, validation: int = 0, given_census: bool = False) -> None:
+def reading_errors(
+    judge: str, data: Path, threads: int, census: bool = False, validation: int = 0, given_census: bool = False, compositional: bool = False
+) -> None:  # fmt: skip
     """Per tag, the share of held-out ORM images (or the validation set's, `validation`) whose
     reading is exact, and per fact of the expected reading: presence (none or some), count, colours
     (of the counted objects, in order), the relation. With `census`, the facts of the prompt's
@@ -97,7 +102,7 @@ def reading_errors(judge: str, data: Path, threads: int, census: bool = False, v
     wrong is the text, not what the judge sees. Exact: every fact of the expected reading stated,
     whatever else the reading states."""
     torch.set_num_threads(threads)
-    kind, heldout = comparison_set(data, validation, 0)
+    kind, heldout = comparison_set(data, validation, 0, compositional=compositional)
     model = load_judge(judge)
     if model.reading is None:
         raise SystemExit(f"{judge}: not a judge that reads before it answers")
@@ -161,12 +166,19 @@ def first_clear(prefixes: ExampleSet) -> ExampleSet:
     return ExampleSet(prefixes.folder, [prefixes.examples[i] for i in sorted(first_clear_step(prefixes.examples))])
 
 
-def comparison_set(data: Path, validation: int, seen: int, task: str = "orm") -> tuple[str, ExampleSet]:
+def comparison_set(data: Path, validation: int, seen: int, task: str = "orm", compositional: bool = False) -> tuple[str, ExampleSet]:
     """The examples `compare` asks, and what they are: the held-out ones; the validation set's (new
     images, or prefixes of new paths, of `validation` training-split records, where settings are
-    chosen); or `seen` training ones (how well the judge knows what it was trained on). For `task`
-    "orm" the images asked their own prompt; for "potential" the prefixes at their first clear step."""
+    chosen; `compositional`: images of records naming a judge-validation combination, for judges
+    trained with `data.compositional`); or `seen` training ones (how well the judge knows what it was
+    trained on). For `task` "orm" the images asked their own prompt; for "potential" the prefixes at
+    their first clear step."""
     potential = task == "potential"
+    if compositional and (potential or not validation):
+        raise SystemExit("--compositional: ORM or reflections on the validation set only (give --validation N)")
+    if compositional:
+        config, seed = run_generator(data)
+        return "compositional validation", build_validation(data, config, seed, validation, progress=True, compositional=True)
     if validation:
         config, seed = run_generator(data)
         made = (build_validation_prefixes if potential else build_validation)(data, config, seed, validation, progress=True)
@@ -203,12 +215,15 @@ def by_clause(judge, examples: ExampleSet, batch: int, whole: np.ndarray) -> np.
     return p_yes
 
 
-def compare(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0, seen: int = 0, task: str = "orm", clauses: bool = False) -> None:
+def compare(
+    judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0, seen: int = 0, task: str = "orm", clauses: bool = False,
+    compositional: bool = False,
+) -> None:  # fmt: skip
     """Each judge's balanced accuracy on the same examples (`comparison_set`), and its difference from
     the first judge's with a paired 95 % bootstrap interval (the examples resampled together). With
     `clauses`, each judge asked one clause at a time (`by_clause`) too, as another row."""
     torch.set_num_threads(threads)
-    kind, heldout = comparison_set(data, validation, seen, task)
+    kind, heldout = comparison_set(data, validation, seen, task, compositional)
     truth = np.array([e.answer == "yes" for e in heldout.examples])
     tags = np.array([e.tag for e in heldout.examples])
     whole = np.arange(len(truth))[None]
@@ -260,11 +275,11 @@ def resampled_reflections(hits: dict[str, np.ndarray], picks: np.ndarray) -> dic
         }
 
 
-def compare_reflections(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0) -> None:
+def compare_reflections(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0, compositional: bool = False) -> None:
     """Each judge's greedy reflections on the same ORM images (held-out, or the validation set's), and
     their rates' differences from the first judge's with paired 95 % bootstrap intervals."""
     torch.set_num_threads(threads)
-    kind, images = comparison_set(data, validation, 0)
+    kind, images = comparison_set(data, validation, 0, compositional=compositional)
     examples = images.examples
     picks = np.random.default_rng(0).integers(0, len(examples), (resamples, len(examples)))
     whole = np.arange(len(examples))[None]
@@ -336,17 +351,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--resamples", type=int, default=2000, help="with --compare: bootstrap resamples")
     parser.add_argument("--validation", type=int, default=0, metavar="N",
                         help="with --compare or --readings: on the validation set of N training-split records (built once under --data) instead of held-out")
+    parser.add_argument("--compositional", action="store_true",
+                        help="with --validation: images of records naming a judge-validation combination (for judges trained with data.compositional)")
     parser.add_argument("--seen", type=int, default=0, metavar="N",
                         help="with --compare: on N of the generated training images, asked their own prompt, instead of held-out")
     parser.add_argument("--task", choices=("orm", "potential", "reflection"), default="orm",
                         help="with --compare: ORM on final images, potential at each path's first clear step (prefix sets), or reflections on the ORM images")  # fmt: skip
     args = parser.parse_args(argv)
     if args.compare and args.data and args.task == "reflection":
-        compare_reflections(args.compare, args.data, args.threads, args.resamples, args.validation)
+        compare_reflections(args.compare, args.data, args.threads, args.resamples, args.validation, args.compositional)
     elif args.compare and args.data:
-        compare(args.compare, args.data, args.threads, args.resamples, args.validation, args.seen, args.task, args.clauses)
+        compare(args.compare, args.data, args.threads, args.resamples, args.validation, args.seen, args.task, args.clauses, args.compositional)
     elif args.readings and args.data:
-        reading_errors(args.judge, args.data, args.threads, args.census, args.validation, args.given_census)
+        reading_errors(args.judge, args.data, args.threads, args.census, args.validation, args.given_census, args.compositional)
     elif args.plot:
         draw(args.plot, args.reference, args.batch_size)
     elif args.data and args.out:

@@ -65,7 +65,7 @@ from cotgen.train.judge.losses import (
     centre_loss,
     read_first,
 )
-from cotgen.train.judge.model import build_judge, count_parameters
+from cotgen.train.judge.model import UNREAD_KEY, build_judge, check_unread, count_parameters
 from cotgen.train.judge.reading import READ_TASKS, judge_mode
 from cotgen.train.judge.reflection import target_loss
 from cotgen.train.judge.renders import render_image
@@ -213,6 +213,7 @@ def main(argv: list[str]) -> int:
     torch.manual_seed(cfg.seed)
     transformers.utils.logging.disable_progress_bar()  # the checkpoints' "Writing model shards" bars
 
+    check_unread(cfg.data.compositional, cfg.init_from)
     start = time.time()
     log(out, stage="data", status="building or loading", folder=str(out / "data"))
     data = build_dataset(out / "data", cfg.data, cfg.training_seed, cfg.prompts, progress=True)
@@ -226,6 +227,7 @@ def main(argv: list[str]) -> int:
     judge.model.to(cfg.device)
     set_reading_mode(judge.model, judge_mode(cfg.reads, cfg.every_class, cfg.census_turn > 0))
     record_generator(judge.model, cfg.data.generator, weights_digest(cfg.data.generator, "generator"))
+    setattr(judge.model.config, UNREAD_KEY, cfg.data.compositional)  # checked by check_unread before the data
     judge.reading = reading_mode(judge.model)
     log(out, stage="model", parameters=count_parameters(judge), vocab=len(judge.processor.tokenizer))
 

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +33,11 @@ from cotgen.train.judge.config import (
 from cotgen.train.judge.dataset import build_dataset, build_validation, build_validation_prefixes
 from cotgen.train.judge.describe import describe, describe_target
 from cotgen.train.judge.examples import Example, ExampleSet, cached
-from cotgen.train.judge.generated import build_generated, validation_records
+from cotgen.train.judge.generated import build_generated, compositional_validation_records, validation_records
 from cotgen.train.judge.labels import training_records
 from cotgen.train.judge.losses import answer_histories, centre_cross_entropy, centre_head
 from cotgen.train.judge.metrics import balanced_accuracy
-from cotgen.train.judge.model import build_judge
+from cotgen.train.judge.model import UNREAD_KEY, build_judge, check_unread
 from cotgen.train.judge.reading import (
     CENSUS_QUESTION,
     CENTRE_CLASSES,
@@ -52,7 +53,7 @@ from cotgen.train.judge.renders import build_renders
 from cotgen.train.judge.rollouts import build_prefixes, first_records, training_prefix_records
 from cotgen.train.judge.sampler import BalancedSampler
 from cotgen.train.judge.tokenizer import byte_level_tokenizer, judge_corpus, world_prompts
-from cotgen.world.records import all_records
+from cotgen.world.records import all_records, is_judge_validation
 from cotgen.world.render import render
 from cotgen.world.sampler import sample_scene
 from cotgen.world.scene import Box, Scene, ShapeObject
@@ -400,11 +401,11 @@ def card_row(card: str, first: str) -> list[str]:
 
 
 TINY_RUN = [
-    "threads=1", "batch_size=8", "eval_every=3", "log_every=2",
+    "seed=2", "threads=1", "batch_size=8", "eval_every=3", "log_every=1",
     "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
     "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
-    "prefix_subset=0", "reflection_share=0.5", "reflection_eval=3", "census_share=0.3",
-    "reflection_reads=true", "census_turn=0.5",
+    "prefix_subset=0", "reflection_share=0.3", "reflection_eval=3", "census_share=0.3",
+    "reflection_reads=true", "census_turn=0.5", "data.compositional=true",
 ]  # fmt: skip
 FIRST_STAGE = ["vision.steps=3", "steps=4"]
 CONTINUATION = {"lr": 0.0005, "warmup_steps": 2, "steps": 3}
@@ -441,7 +442,7 @@ def test_train_judge_job_end_to_end(tmp_path):
     for tag in TAGS:
         if tag in orm:
             assert card_row(card, tag)[-1] == rate(orm[tag]["balanced"]), tag
-    assert "on 50% of the answer-stage steps" in card and "not trained" not in card and "after its reading of the image" in card
+    assert "on 30% of the answer-stage steps" in card and "not trained" not in card and "after its reading of the image" in card
     assert card_row(card, "of which the census")[:2] == [str(stage["census_steps"]), str(8 * stage["census_steps"])]
     reflections = stage["heldout_reflections"]
     assert reflections["wrong"] + reflections["right"] <= 6 and len(reflections["samples"]) <= 4
@@ -455,6 +456,9 @@ def test_train_judge_job_end_to_end(tmp_path):
     assert judge.reading == judge_mode(True, False, True) and judge.reading.max_tokens == MODE.max_tokens
     assert "asks itself the census" in card and "50% of its outcome examples" in card
     assert trained_on(out / "judge") == {"name": "embedded", "digest": weights_digest("embedded", "generator")}
+    # trained without the judge-validation combinations, and says so (a later run may continue it: below)
+    assert json.loads((out / "judge" / "config.json").read_text())[UNREAD_KEY] is True
+    assert "Trained without the prompts that name a judge-validation combination (class pairs circle–square;" in card
     p = judge.p_yes([image], [question])
     assert p.shape == (1,) and 0.0 <= p.item() <= 1.0
     assert 0.0 <= orm["readings_exact"] <= 1.0 and "orm_readings_exact" in log[-1]
@@ -496,6 +500,22 @@ def test_bad_reflection_settings_are_rejected():
         TrainJudgeConfig(census_turn=1.2)
     with pytest.raises(InputError, match="census_turn: the census is a reading; it needs reads: true"):
         TrainJudgeConfig(census_turn=0.5, reads=False)
+
+
+def test_a_compositional_run_leaves_the_judge_validation_prompts_out_and_continues_no_judge_that_read_them(tmp_path):
+    tiny = {"render_images": 60, "generated_images": 0, "swaps": 1, "heldout_records": 1, "heldout_samples": 1,
+            "generator_batch": 8, "prefix_records": 1, "prefix_rollouts": 2, "heldout_prefix_records": 1}  # fmt: skip
+    everything = build_dataset(tmp_path, JudgeDataConfig(**tiny), 0).renders.examples
+    kept = build_dataset(tmp_path, JudgeDataConfig(**tiny, compositional=True), 0).renders.examples  # the same folder
+    names = [is_judge_validation(RECORDS[e.prompt]) for e in everything]
+    assert any(names) and not all(names)
+    assert kept == [e for e, named in zip(everything, names) if not named]
+    records = compositional_validation_records(10, 0)
+    assert all(is_judge_validation(r) for r in records)
+    assert Counter(r.tag for r in records) == {tag: 2 for tag in ("two_object", "counting", "colors", "position", "color_attr")}
+    with pytest.raises(InputError, match="data.compositional: init_from embedded has read the judge-validation combinations"):
+        check_unread(True, "embedded")
+    check_unread(False, "embedded")
 
 
 def test_train_judge_job_rejects_an_unknown_field(tmp_path):

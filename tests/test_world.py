@@ -14,11 +14,17 @@ from cotgen.world.records import (
     HELD_OUT_BINDINGS,
     HELD_OUT_COUNTS,
     HELD_OUT_PAIRS,
+    JUDGE_VALIDATION_BINDINGS,
+    JUDGE_VALIDATION_COUNTS,
+    JUDGE_VALIDATION_PAIRS,
     all_records,
     color_attr,
     colors,
     counting,
     evaluation_records,
+    is_held_out,
+    is_judge_validation,
+    judge_validation_records,
     position,
     sample_records,
     split_records,
@@ -139,6 +145,22 @@ def test_no_held_out_combination_occurs_in_training():
     assert not {("count", c, n) for c, n in HELD_OUT_COUNTS} & train
     # relation triples of held-out pairs never appear in training either
     assert not {c for c in train if c[0] == "relation" and frozenset((c[1], c[3])) in HELD_OUT_PAIRS}
+
+
+def test_the_judge_validation_combinations_are_training_ones_and_what_is_left_still_covers_the_world():
+    train = {c for tag in TAGS for r in split_records(tag, "train") for c in _combinations(r)}
+    assert {("pair", p) for p in JUDGE_VALIDATION_PAIRS} <= train
+    assert {("binding", k, c) for k, c in JUDGE_VALIDATION_BINDINGS} <= train
+    assert {("count", c, n) for c, n in JUDGE_VALIDATION_COUNTS} <= train
+    records = judge_validation_records()
+    assert records and not any(is_held_out(r) for r in records) and all(is_judge_validation(r) for r in records)
+    assert {r.tag for r in records} == set(TAGS) - {"single_object"}
+    # a judge trained without them still reads every class, colour and count, each class at some count
+    left = [r for tag in TAGS for r in split_records(tag, "train") if not is_judge_validation(r)]
+    assert {c.cls for r in left for c in r.include} == set(SHAPES)
+    assert {c.color for r in left for c in r.include if c.color} == set(COLORS)
+    assert {r.include[0].cls for r in left if r.tag == "counting"} == set(SHAPES)
+    assert {r.include[0].count for r in left if r.tag == "counting"} == set(COUNTS)
 
 
 def test_training_still_covers_every_class_colour_and_count():

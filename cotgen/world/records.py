@@ -9,6 +9,10 @@ The split is a fixed rule, not a random draw. Three kinds of combination are hel
 - colour–class bindings: each class loses two of the six colours (see HELD_OUT_BINDINGS);
 - counts: each class loses one of the counts two/three/four.
 
+A judge can also be trained without a few training-split combinations (JUDGE_VALIDATION_*: its
+compositional validation, where settings are chosen on combinations it never read, apart from the
+held-out ones that are only for reporting).
+
 A record belongs to the *eval* split when any combination it names is held out, to the *train* split
 otherwise. No held-out combination ever appears in a training prompt (prompts only: training images
 may still show, say, a red circle that a counting prompt left uncoloured). single_object records name
@@ -44,6 +48,12 @@ HELD_OUT_BINDINGS = frozenset(
     }
 )  # fmt: skip
 HELD_OUT_COUNTS = frozenset({("circle", 3), ("square", 4), ("triangle", 2), ("diamond", 3), ("cross", 4)})
+# Training-split combinations a judge can be trained without (`data.compositional`), so that settings
+# are chosen, as the held-out split reports, on combinations the judge never read: one class pair,
+# two bindings, two class–counts (each class keeps at least one count to learn).
+JUDGE_VALIDATION_PAIRS = frozenset({frozenset(("circle", "square"))})
+JUDGE_VALIDATION_BINDINGS = frozenset({("blue", "circle"), ("yellow", "diamond")})
+JUDGE_VALIDATION_COUNTS = frozenset({("circle", 2), ("triangle", 4)})
 
 # GenEval's own tag mix (553 records) and the seed that fixes the evaluation set's order.
 GENEVAL_TAG_COUNTS = {"single_object": 80, "two_object": 99, "counting": 80, "colors": 94, "position": 100, "color_attr": 100}
@@ -104,14 +114,32 @@ def records_by_prompt() -> dict[str, Record]:
     return {r.prompt: r for tag in TAGS for r in all_records(tag)}
 
 
+def names_any(record: Record, pairs: frozenset, bindings: frozenset, counts: frozenset) -> bool:
+    """True if the record names any of these class pairs, colour–class bindings or class–counts."""
+    classes = [c.cls for c in record.include]
+    if len(classes) == 2 and frozenset(classes) in pairs:
+        return True
+    if any((c.color, c.cls) in bindings for c in record.include if c.color):
+        return True
+    return record.tag == "counting" and (classes[0], record.include[0].count) in counts
+
+
 def is_held_out(record: Record) -> bool:
     """True if the record names any held-out class pair, colour–class binding or count."""
-    classes = [c.cls for c in record.include]
-    if len(classes) == 2 and frozenset(classes) in HELD_OUT_PAIRS:
-        return True
-    if any((c.color, c.cls) in HELD_OUT_BINDINGS for c in record.include if c.color):
-        return True
-    return record.tag == "counting" and (classes[0], record.include[0].count) in HELD_OUT_COUNTS
+    return names_any(record, HELD_OUT_PAIRS, HELD_OUT_BINDINGS, HELD_OUT_COUNTS)
+
+
+def is_judge_validation(record: Record) -> bool:
+    """True if the training-split record names a combination set apart for the judge's compositional
+    validation (JUDGE_VALIDATION_PAIRS, _BINDINGS, _COUNTS)."""
+    return not is_held_out(record) and names_any(
+        record, JUDGE_VALIDATION_PAIRS, JUDGE_VALIDATION_BINDINGS, JUDGE_VALIDATION_COUNTS
+    )
+
+
+def judge_validation_records() -> list[Record]:
+    """Every training-split record that names a judge-validation combination, tags in order."""
+    return [r for tag in TAGS for r in split_records(tag, "train") if tag != "single_object" and is_judge_validation(r)]
 
 
 def split_records(tag: str, split: str) -> tuple[Record, ...]:

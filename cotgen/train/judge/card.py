@@ -11,6 +11,7 @@ from cotgen.train.common.cards import config_section, rate, table_cell
 from cotgen.train.judge.config import TrainJudgeConfig
 from cotgen.train.judge.examples import ExampleSet
 from cotgen.train.judge.model import count_parameters
+from cotgen.world.records import JUDGE_VALIDATION_BINDINGS, JUDGE_VALIDATION_COUNTS, JUDGE_VALIDATION_PAIRS
 
 TARGETS = {"orm": 0.92, "potential_first_clear": 0.85}
 """Issue 16's targets for the pooled balanced accuracy (its tag-mean targets: 0.88 and 0.75)."""
@@ -88,6 +89,19 @@ def census_turn_text(cfg: TrainJudgeConfig) -> str:
     )
 
 
+def compositional_text(cfg: TrainJudgeConfig) -> str:
+    if not cfg.data.compositional:
+        return ""
+    pairs = ", ".join("–".join(sorted(p)) for p in JUDGE_VALIDATION_PAIRS)
+    bindings = ", ".join(f"{k} {c}" for k, c in sorted(JUDGE_VALIDATION_BINDINGS))
+    counts = ", ".join(f"{n} × {c}" for c, n in sorted(JUDGE_VALIDATION_COUNTS))
+    return (
+        f" Trained without the prompts that name a judge-validation combination (class pairs {pairs}; bindings "
+        f"{bindings}; counts {counts}; `cotgen.world.records.JUDGE_VALIDATION_*`): their examples were left out, so "
+        "`bench/judge_heldout.py --validation N --compositional` tests it on combinations it never read."
+    )
+
+
 def readings_line(result: dict) -> str:
     if "readings_exact" not in result["orm"]:
         return ""
@@ -159,7 +173,7 @@ the follow-up turn after clarity was answered "yes"). {reading_text(cfg)} {refle
 - Trained on: {describe_machine()}.
 
 ## Training
-{f"Continued from `{cfg.init_from}`." if cfg.init_from else f"Initial weights random (std {m.init_std})."} Data: {data_minutes:.1f} minutes to build or load.
+{f"Continued from `{cfg.init_from}`." if cfg.init_from else f"Initial weights random (std {m.init_std})."} Data: {data_minutes:.1f} minutes to build or load.{compositional_text(cfg)}
 
 | stage | steps | samples | minutes | what |
 |---|---|---|---|---|

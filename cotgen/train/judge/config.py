@@ -49,6 +49,11 @@ class JudgeDataConfig:
     seed: int | None = None
     """Seed of the training sets (renders, generated images, prefixes) where it is not the run's:
     a continuation on fresh images."""
+    compositional: bool = False
+    """Train without the training-split prompts that name a judge-validation combination
+    (`cotgen.world.records.JUDGE_VALIDATION_*`; their examples are left out as the sets load, the
+    sets themselves unchanged), so that `bench/judge_heldout.py --validation N --compositional` tests
+    combinations the judge never read, as the held-out split does."""
     heldout_seed: int = 0
     """Seed of the held-out sets and of the validation sets' records (their images take it + 1): not
     the run's, so runs of any seed and training data share one data folder's test images."""

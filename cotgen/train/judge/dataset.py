@@ -5,7 +5,9 @@ records), `prefixes` (previews of path prefixes labelled from rollouts: PRM, cla
 Test: `heldout` (the generator's images of the held-out records) and `heldout_prefixes`.
 `validation` and `validation_prefixes` (`build_validation`, `build_validation_prefixes`, made on
 demand) are where settings are chosen: ORM on new images, and prefixes of new paths, of training-split
-records, so the held-out sets stay for reporting.
+records, so the held-out sets stay for reporting. `validation_compositional` holds images of the
+training-split records a judge trained with `data.compositional` never read: where settings that
+change how a judge generalises to unseen combinations are chosen.
 
 Adding a task means a builder that yields `Example`s with its own `task`, `question` (and `history`
 for follow-up turns, as potential follows clarity) into its own cached folder; `ExampleSet` and the
@@ -22,9 +24,16 @@ from cotgen.judge.prompts import JudgePrompts
 from cotgen.models.presets import weights_digest
 from cotgen.train.judge.config import JudgeDataConfig
 from cotgen.train.judge.examples import ExampleSet, cached
-from cotgen.train.judge.generated import build_generated, build_heldout, heldout_records, validation_records
+from cotgen.train.judge.generated import (
+    build_generated,
+    build_heldout,
+    compositional_validation_records,
+    heldout_records,
+    validation_records,
+)  # fmt: skip
 from cotgen.train.judge.renders import build_renders
 from cotgen.train.judge.rollouts import build_prefixes, training_prefix_records
+from cotgen.world.records import is_judge_validation, records_by_prompt
 
 
 @dataclass
@@ -87,20 +96,33 @@ def build_dataset(
         {**rollouts, "records": len(heldout_prefix_records)},
         lambda folder: build_prefixes(folder, heldout_prefix_records, data.prefix_rollouts, seed, data.generator, data.generator_batch, "heldout", prompts, progress),
     )  # fmt: skip
+    if data.compositional:
+        renders, train_generated, prefixes = (without_judge_validation(s) for s in (renders, train_generated, prefixes))
     return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes)
+
+
+def without_judge_validation(examples: ExampleSet) -> ExampleSet:
+    """The examples whose prompt names no judge-validation combination (`data.compositional`)."""
+    records = records_by_prompt()
+    return ExampleSet(examples.folder, [e for e in examples.examples if not is_judge_validation(records[e.prompt])])
 
 
 def validation_settings(data: JudgeDataConfig, seed: int, prompts: JudgePrompts, n: int) -> dict:
     return {"seed": seed, "prompts": asdict(prompts), **generator_settings(data), "records": n}
 
 
-def build_validation(root: Path, data: JudgeDataConfig, seed: int, n: int, prompts: JudgePrompts | None = None, progress: bool = False) -> ExampleSet:
+def build_validation(
+    root: Path, data: JudgeDataConfig, seed: int, n: int, prompts: JudgePrompts | None = None, progress: bool = False,
+    compositional: bool = False,
+) -> ExampleSet:  # fmt: skip
     """ORM on one generator image of each of n training-split records (their own prompt only), under
-    root/validation: images no training set holds (another seed), of prompts from the training split."""
+    root/validation: images no training set holds (another seed), of prompts from the training split.
+    `compositional`: of records naming a judge-validation combination, under
+    root/validation_compositional (for a judge trained with `data.compositional`)."""
     prompts = prompts or JudgePrompts()
-    records = validation_records(n, seed)
+    records = compositional_validation_records(n, seed) if compositional else validation_records(n, seed)
     return cached(
-        root / "validation",
+        root / ("validation_compositional" if compositional else "validation"),
         validation_settings(data, seed, prompts, n),
         lambda folder: build_heldout(folder, records, 1, seed + 1, data.generator, data.generator_batch, prompts, progress, "validation"),
     )  # fmt: skip

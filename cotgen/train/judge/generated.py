@@ -17,7 +17,7 @@ from cotgen.judge.prompts import JudgePrompts
 from cotgen.prompts import Record
 from cotgen.train.judge.examples import Example, spread
 from cotgen.train.judge.labels import Labeller, orm_example, swap_examples
-from cotgen.world.records import evaluation_records, sample_training_record
+from cotgen.world.records import evaluation_records, judge_validation_records, sample_training_record
 
 
 def generated(
@@ -58,6 +58,20 @@ def build_heldout(
         path = f"images/{i:04d}_{j:02d}.png"
         image.save(folder / path)
         yield orm_example(Labeller(image), records[i], path, source, prompts)
+
+
+def compositional_validation_records(n: int, seed: int) -> list[Record]:
+    """n records naming a judge-validation combination, spread over the tags that have them (each
+    tag's distinct records in a seeded order, repeated as needed), tags in order."""
+    pool = judge_validation_records()
+    tags = list(dict.fromkeys(r.tag for r in pool))
+    rng = np.random.default_rng([seed, 13])
+    records = []
+    for k, tag in enumerate(tags):
+        mine = [r for r in pool if r.tag == tag]
+        share = n // len(tags) + (k < n % len(tags))
+        records += [mine[i % len(mine)] for i in rng.permutation(max(share, len(mine)))[:share]]
+    return records
 
 
 def validation_records(n: int, seed: int) -> list[Record]:

@@ -7,12 +7,16 @@ what the tests' tiny judges use.
 
 from __future__ import annotations
 
+import json
+
 import torch
 from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessorPil, Qwen2VLProcessor
 
+from cotgen.errors import InputError
 from cotgen.judge.processing import image_processor_only
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.vlm import VLMJudge
+from cotgen.models.presets import resolve
 from cotgen.train.judge.config import JudgeModelConfig
 from cotgen.train.judge.tokenizer import byte_level_tokenizer, judge_corpus
 
@@ -80,3 +84,21 @@ def build_judge(spec: JudgeModelConfig | None = None, prompts: JudgePrompts | No
 
 def count_parameters(judge: VLMJudge) -> int:
     return sum(p.numel() for p in judge.model.parameters())
+
+
+
+UNREAD_KEY = "cotgen_unread_validation"
+"""Config key: true when the judge never read a prompt naming a judge-validation combination."""
+
+
+def check_unread(compositional: bool, init_from: str | None) -> None:
+    """A run that leaves the judge-validation combinations out (`data.compositional`) may only continue
+    a judge that never read them either (its config.json says so)."""
+    if not (compositional and init_from):
+        return
+    config = json.loads((resolve(init_from, "judge") / "config.json").read_text())
+    if not config.get(UNREAD_KEY, False):
+        raise InputError(
+            f"data.compositional: init_from {init_from} has read the judge-validation combinations; "
+            "start from scratch or from a judge trained with data.compositional"
+        )
