@@ -26,7 +26,9 @@
     python bench/judge_heldout.py --data runs/judge7/data --compare embedded runs/judge7/judge --clauses --validation 600
     # judges trained with data.compositional, on combinations none of them read (where settings that
     # change how a judge generalises are chosen; the held-out split stays for the report)
-    python bench/judge_heldout.py --data runs/judge_c0/data --compare runs/judge_c0/judge runs/judge_c1/judge --validation 300 --compositional
+    python bench/judge_heldout.py --data runs/judge_c0/data --compare runs/judge_c0/judge runs/judge_c1/judge --validation 300 --compositional unread
+    # ... and on the validation set's records that name none of those combinations (all read)
+    python bench/judge_heldout.py --data runs/judge_c0/data --compare runs/judge_c0/judge runs/judge_c1/judge --validation 600 --compositional read
     # PARM++'s reflections on the same ORM images: says "no" to wrong ones, reason recall, says "yes" to correct ones
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --task reflection --validation 600
 
@@ -51,7 +53,7 @@ from cotgen.prompts import Record
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.train.judge.card import summary_table
 from cotgen.train.judge.config import JudgeDataConfig
-from cotgen.train.judge.dataset import build_validation, build_validation_prefixes
+from cotgen.train.judge.dataset import build_validation, build_validation_prefixes, without_judge_validation
 from cotgen.train.judge.evaluation import evaluate, explain_each, judge_p_yes, judge_read, reflect
 from cotgen.train.judge.examples import ExampleSet, spread
 from cotgen.train.judge.reading import CENSUS_QUESTION, census_history, reading_text
@@ -91,7 +93,7 @@ def census_readings(judge, images: ExampleSet, batch: int) -> list[str]:
 
 
 def reading_errors(
-    judge: str, data: Path, threads: int, census: bool = False, validation: int = 0, given_census: bool = False, compositional: bool = False
+    judge: str, data: Path, threads: int, census: bool = False, validation: int = 0, given_census: bool = False, compositional: str = ""
 ) -> None:  # fmt: skip
     """Per tag, the share of held-out ORM images (or the validation set's, `validation`) whose
     reading is exact, and per fact of the expected reading: presence (none or some), count, colours
@@ -166,22 +168,25 @@ def first_clear(prefixes: ExampleSet) -> ExampleSet:
     return ExampleSet(prefixes.folder, [prefixes.examples[i] for i in sorted(first_clear_step(prefixes.examples))])
 
 
-def comparison_set(data: Path, validation: int, seen: int, task: str = "orm", compositional: bool = False) -> tuple[str, ExampleSet]:
+def comparison_set(data: Path, validation: int, seen: int, task: str = "orm", compositional: str = "") -> tuple[str, ExampleSet]:
     """The examples `compare` asks, and what they are: the held-out ones; the validation set's (new
     images, or prefixes of new paths, of `validation` training-split records, where settings are
-    chosen; `compositional`: images of records naming a judge-validation combination, for judges
-    trained with `data.compositional`); or `seen` training ones (how well the judge knows what it was
+    chosen; `compositional` "unread": images of records naming a judge-validation combination, which
+    judges trained with `data.compositional` never read, "read": the validation set without them); or
+    `seen` training ones (how well the judge knows what it was
     trained on). For `task` "orm" the images asked their own prompt; for "potential" the prefixes at
     their first clear step."""
     potential = task == "potential"
     if compositional and (potential or not validation):
         raise SystemExit("--compositional: ORM or reflections on the validation set only (give --validation N)")
-    if compositional:
+    if compositional == "unread":
         config, seed = run_generator(data)
-        return "compositional validation", build_validation(data, config, seed, validation, progress=True, compositional=True)
+        return "compositional validation (combinations unread)", build_validation(data, config, seed, validation, progress=True, compositional=True)
     if validation:
         config, seed = run_generator(data)
         made = (build_validation_prefixes if potential else build_validation)(data, config, seed, validation, progress=True)
+        if compositional == "read":
+            return "validation (combinations read)", without_judge_validation(made)
         return "validation", first_clear(made) if potential else made
     if seen:
         if potential:
@@ -217,7 +222,7 @@ def by_clause(judge, examples: ExampleSet, batch: int, whole: np.ndarray) -> np.
 
 def compare(
     judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0, seen: int = 0, task: str = "orm", clauses: bool = False,
-    compositional: bool = False,
+    compositional: str = "",
 ) -> None:  # fmt: skip
     """Each judge's balanced accuracy on the same examples (`comparison_set`), and its difference from
     the first judge's with a paired 95 % bootstrap interval (the examples resampled together). With
@@ -275,7 +280,7 @@ def resampled_reflections(hits: dict[str, np.ndarray], picks: np.ndarray) -> dic
         }
 
 
-def compare_reflections(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0, compositional: bool = False) -> None:
+def compare_reflections(judges: list[str], data: Path, threads: int, resamples: int, validation: int = 0, compositional: str = "") -> None:
     """Each judge's greedy reflections on the same ORM images (held-out, or the validation set's), and
     their rates' differences from the first judge's with paired 95 % bootstrap intervals."""
     torch.set_num_threads(threads)
@@ -351,8 +356,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--resamples", type=int, default=2000, help="with --compare: bootstrap resamples")
     parser.add_argument("--validation", type=int, default=0, metavar="N",
                         help="with --compare or --readings: on the validation set of N training-split records (built once under --data) instead of held-out")
-    parser.add_argument("--compositional", action="store_true",
-                        help="with --validation: images of records naming a judge-validation combination (for judges trained with data.compositional)")
+    parser.add_argument("--compositional", choices=("unread", "read"), default="",
+                        help="with --validation: images of records naming a judge-validation combination (unread by judges trained with data.compositional), or the validation set without them (read)")
     parser.add_argument("--seen", type=int, default=0, metavar="N",
                         help="with --compare: on N of the generated training images, asked their own prompt, instead of held-out")
     parser.add_argument("--task", choices=("orm", "potential", "reflection"), default="orm",

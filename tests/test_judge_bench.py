@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-from cotgen.train.judge.examples import Example, ExampleSet
+from cotgen.judge.prompts import JudgePrompts
+from cotgen.train.judge.config import JudgeDataConfig
+from cotgen.train.judge.dataset import validation_settings
+from cotgen.train.judge.examples import Example, ExampleSet, fingerprint
 from cotgen.train.judge.metrics import balanced_accuracy, rates
 from cotgen.train.judge.reading import CENTRE_CLASSES
 from cotgen.train.judge.reflection import reflection_scores
@@ -135,6 +138,24 @@ def test_the_seen_comparison_asks_training_images_their_own_prompt_only(tmp_path
 def test_the_validation_comparison_needs_the_held_out_sets_settings(tmp_path):
     with pytest.raises(SystemExit, match="no finished heldout/ set, so no generator and seed"):
         load_bench("judge_heldout").comparison_set(tmp_path, validation=10, seen=0)
+
+
+def test_the_compositional_comparisons_split_the_validation_set_by_what_a_compositional_judge_read(tmp_path):
+    heldout = load_bench("judge_heldout")
+    with pytest.raises(SystemExit, match="--compositional: ORM or reflections on the validation set only"):
+        heldout.comparison_set(tmp_path, validation=0, seen=0, compositional="unread")
+    # a finished validation set of two records: one names the pair circle–square, the other none
+    (tmp_path / "heldout").mkdir()
+    (tmp_path / "heldout" / "done.json").write_text(json.dumps({"settings": {"generator": "embedded", "seed": 0}}))
+    settings = validation_settings(JudgeDataConfig(generator="embedded"), 0, JudgePrompts(), 2)
+    (tmp_path / "validation").mkdir()
+    (tmp_path / "validation" / "done.json").write_text(json.dumps({"fingerprint": fingerprint(**settings), "settings": settings}))
+    made = [Example("images/0.png", "q", "yes", "two_object", "a photo of a circle and a square"),
+            Example("images/1.png", "q", "no", "two_object", "a photo of a circle and a cross")]  # fmt: skip
+    (tmp_path / "validation" / "examples.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in made))
+    kind, examples = heldout.comparison_set(tmp_path, validation=2, seen=0, compositional="read")
+    assert kind == "validation (combinations read)" and examples.examples == made[1:]
+    assert heldout.comparison_set(tmp_path, validation=2, seen=0)[1].examples == made
 
 
 def test_the_potential_comparison_asks_each_path_at_its_first_clear_step(tmp_path):

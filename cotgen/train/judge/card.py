@@ -98,7 +98,7 @@ def compositional_text(cfg: TrainJudgeConfig) -> str:
     return (
         f" Trained without the prompts that name a judge-validation combination (class pairs {pairs}; bindings "
         f"{bindings}; counts {counts}; `cotgen.world.records.JUDGE_VALIDATION_*`): their examples were left out, so "
-        "`bench/judge_heldout.py --validation N --compositional` tests it on combinations it never read."
+        "`bench/judge_heldout.py --validation N --compositional unread` tests it on combinations it never read."
     )
 
 

@@ -52,7 +52,7 @@ class JudgeDataConfig:
     compositional: bool = False
     """Train without the training-split prompts that name a judge-validation combination
     (`cotgen.world.records.JUDGE_VALIDATION_*`; their examples are left out as the sets load, the
-    sets themselves unchanged), so that `bench/judge_heldout.py --validation N --compositional` tests
+    sets themselves unchanged), so that `bench/judge_heldout.py --validation N --compositional unread` tests
     combinations the judge never read, as the held-out split does."""
     heldout_seed: int = 0
     """Seed of the held-out sets and of the validation sets' records (their images take it + 1): not

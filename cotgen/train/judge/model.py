@@ -86,7 +86,6 @@ def count_parameters(judge: VLMJudge) -> int:
     return sum(p.numel() for p in judge.model.parameters())
 
 
-
 UNREAD_KEY = "cotgen_unread_validation"
 """Config key: true when the judge never read a prompt naming a judge-validation combination."""
 
