@@ -226,3 +226,21 @@ def test_a_judge_that_asks_itself_first_reads_after_its_own_answer(asker, tmp_pa
     assert load_judge(tmp_path / "judge").reading == FIRST_MODE
     with pytest.raises(InputError, match="first_tokens: must be at least 1 with a first question, got 0"):
         ReadingMode(first=FIRST)
+
+
+def test_a_judge_copies_its_census_facts_into_its_reading_and_answers_after_them(asker):
+    """With `first_facts`, the outcome question's reading is the census's facts for the question's
+    classes, the census left out of the chat: the judge answers after what it read prompt-free."""
+    images = [picture("red"), picture("blue")]
+    before = asker.reading
+    asker.reading = ReadingMode(marker="answer:", max_tokens=24, first=FIRST, first_tokens=16, subjects=("circle",), first_facts=True)
+    try:
+        p_yes, readings = asker.read(images, [OUTCOME] * 2)
+    finally:
+        asker.reading = before
+    assert readings == ["circle: 1, red", "circle: 1, blue"]
+    assert p_yes[0] > 0.5 > p_yes[1]
+    # the same facts, written rather than copied, as the judge without the census in the chat reads
+    assert asker.read(images, [OUTCOME] * 2)[1] == readings
+    with pytest.raises(InputError, match="first_facts"):
+        ReadingMode(first_facts=True, subjects=("circle",))

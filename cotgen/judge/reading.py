@@ -28,6 +28,7 @@ from transformers import BatchFeature, PreTrainedModel, PreTrainedTokenizerBase,
 
 from cotgen.errors import InputError
 from cotgen.judge.answers import AnswerTokens, grouped_p_yes
+from cotgen.judge.skeleton import Skeleton, SkeletonForcing
 
 CONFIG_KEY = "cotgen_reading"
 """The model config attribute (saved in config.json) that marks a judge that reads first."""
@@ -59,6 +60,15 @@ class ReadingMode:
     none): its greedy answer stands in the chat as the first turn, so the reading can copy from it."""
     first_tokens: int = 0
     """The first answer's longest length in tokens."""
+    subjects: tuple[str, ...] = ()
+    """The class words a reading names, each as the question names it (empty: the judge writes its
+    reading freely): with them, the words a question fixes are forced (`cotgen.judge.skeleton`)."""
+    relations: tuple[str, ...] = ()
+    """The relations a reading may state between two subjects ("left of", ...)."""
+    first_facts: bool = False
+    """The first answer (a census: "circle: 2, red, blue; square: none; …") is not put in the chat:
+    each subject's facts are copied from it into the reading, so the judge writes only the relation
+    and its answer. What the question names then never sways what the judge reads."""
 
     def __post_init__(self) -> None:
         if not self.marker.strip():
@@ -67,6 +77,14 @@ class ReadingMode:
             raise InputError(f"{CONFIG_KEY}.max_tokens: must be at least 1, got {self.max_tokens}")
         if self.first and self.first_tokens < 1:
             raise InputError(f"{CONFIG_KEY}.first_tokens: must be at least 1 with a first question, got {self.first_tokens}")
+        for field in ("subjects", "relations"):
+            words = getattr(self, field)
+            if any(not isinstance(w, str) or not w.strip() for w in words) or len(set(words)) < len(words):
+                raise InputError(f"{CONFIG_KEY}.{field}: expected distinct non-blank words, got {list(words)!r}")
+        if self.relations and not self.subjects:
+            raise InputError(f"{CONFIG_KEY}.relations: relate subjects, so subjects must be given too")
+        if self.first_facts and not (self.first and self.subjects):
+            raise InputError(f"{CONFIG_KEY}.first_facts: copies a first answer's facts by subject, so first and subjects must be given too")
 
 
 def reading_mode(model: PreTrainedModel) -> ReadingMode | None:
@@ -74,9 +92,13 @@ def reading_mode(model: PreTrainedModel) -> ReadingMode | None:
     raw = getattr(model.config, CONFIG_KEY, None)
     if raw is None:
         return None
-    if not isinstance(raw, dict) or set(raw) - {"marker", "max_tokens", "first", "first_tokens"}:
-        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens[, first, first_tokens]}}, got {raw!r}")
-    return ReadingMode(**raw)
+    keys = {"marker", "max_tokens", "first", "first_tokens", "subjects", "relations", "first_facts"}
+    if not isinstance(raw, dict) or set(raw) - keys:
+        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens[, first, first_tokens, subjects, relations, first_facts]}}, got {raw!r}")
+    for key in ("subjects", "relations"):
+        if not isinstance(raw.get(key, []), list):
+            raise InputError(f"{CONFIG_KEY}.{key}: expected a list of words, got {raw[key]!r}")
+    return ReadingMode(**(raw | {k: tuple(raw[k]) for k in ("subjects", "relations") if k in raw}))
 
 
 def set_reading_mode(model: PreTrainedModel, mode: ReadingMode | None) -> None:
@@ -84,6 +106,10 @@ def set_reading_mode(model: PreTrainedModel, mode: ReadingMode | None) -> None:
     raw = None if mode is None else {"marker": mode.marker, "max_tokens": mode.max_tokens}
     if mode is not None and mode.first:
         raw |= {"first": mode.first, "first_tokens": mode.first_tokens}
+    if mode is not None and mode.subjects:
+        raw |= {"subjects": list(mode.subjects), "relations": list(mode.relations)}
+    if mode is not None and mode.first_facts:
+        raw |= {"first_facts": True}
     setattr(model.config, CONFIG_KEY, raw)
 
 
@@ -138,22 +164,27 @@ def write_readings(
     mode: ReadingMode,
     answers: AnswerTokens,
     sample: bool = False,
+    skeletons: Sequence[Skeleton | None] | None = None,
 ) -> list[Written]:
     """Each chat's reading and the answer after it, greedy (or drawn from the judge's own
     distribution with `sample`, under the caller's torch seed); a direct answer is a reading of no
-    tokens and probability 1."""
+    tokens and probability 1. `skeletons` (one per chat, or None) are forced as the judge writes
+    (`cotgen.judge.skeleton`): the reading's probability is then that of what the judge chose."""
     direct = {*answers.yes, *answers.no}
     start = inputs["input_ids"].shape[1]
     how = {"do_sample": True, "top_k": 0, "top_p": 1.0, "temperature": 1.0} if sample else {"do_sample": False}
+    forcing = [] if skeletons is None else [SkeletonForcing(tokenizer, mode, skeletons, start, direct)]
     out = model.generate(
         **inputs, **how, max_new_tokens=mode.max_tokens + 2, pad_token_id=tokenizer.pad_token_id,
-        stopping_criteria=[_Answered(tokenizer, mode.marker, start, direct)],
-        return_dict_in_generate=True, output_logits=True,
+        stopping_criteria=[_Answered(tokenizer, mode.marker, start, direct)], logits_processor=forcing,
+        return_dict_in_generate=True, output_logits=True, output_scores=True,
     )  # fmt: skip
-    logits = torch.stack(out.logits, 1)
+    logits = torch.stack(out.logits, 1)  # the judge's own: P(yes) is read from these
     sequences = out.sequences[:, start:]
-    # log P of each written token: the reading's probability is the product up to its answer
-    logp = logits.float().log_softmax(-1).gather(-1, sequences[:, : logits.shape[1], None])[..., 0]
+    # log P of each written token under the forcing (a forced token has P 1): the reading's
+    # probability is the product up to its answer
+    chosen = torch.stack(out.scores, 1).float().log_softmax(-1)
+    logp = chosen.gather(-1, sequences[:, : logits.shape[1], None])[..., 0]
     readings = []
     for row, written in enumerate(sequences.tolist()):
         step = answer_step(tokenizer, written, mode.marker, direct)
@@ -175,11 +206,12 @@ def read_then_answer(
     mode: ReadingMode,
     answers: AnswerTokens,
     p_before: torch.Tensor | None = None,
+    skeletons: Sequence[Skeleton | None] | None = None,
 ) -> tuple[torch.Tensor, list[str]]:
-    """P(yes) of each chat in `inputs` after the judge's own greedy reading, `hedged` by that
-    reading's probability (times `p_before`, that of what the judge wrote earlier in the chat), or its
-    direct answer; and each reading (empty for a direct answer)."""
-    readings = write_readings(model, tokenizer, inputs, mode, answers)
+    """P(yes) of each chat in `inputs` after the judge's own greedy reading (with its `skeletons`
+    forced), `hedged` by that reading's probability (times `p_before`, that of what the judge wrote
+    earlier in the chat), or its direct answer; and each reading (empty for a direct answer)."""
+    readings = write_readings(model, tokenizer, inputs, mode, answers, skeletons=skeletons)
     p_reading = torch.tensor([r.p_reading for r in readings])
     p_yes = hedged(torch.tensor([r.p_yes for r in readings]), p_reading if p_before is None else p_reading * p_before)
     return torch.where(torch.tensor([r.answered for r in readings]), p_yes, UNANSWERED), [r.text for r in readings]

@@ -32,6 +32,7 @@ from cotgen.errors import InputError
 from cotgen.judge.answers import answer_tokens, grouped_p_yes
 from cotgen.judge.processing import load_processor, save_processor
 from cotgen.judge.reading import after_reading, answer_greedily, read_then_answer, reading_mode
+from cotgen.judge.skeleton import Skeleton, census_facts, skeleton, with_facts
 from cotgen.models.presets import resolve
 
 SUPPORTED: dict[str, type[ProcessorMixin]] = {
@@ -116,7 +117,7 @@ class VLMJudge:
             return torch.empty(0), []
         inputs = self.encode(images, questions, history)
         if self.reading is not None and not self.reading.first:
-            return read_then_answer(self.model, self.processor.tokenizer, inputs, self.reading, self.answers)
+            return read_then_answer(self.model, self.processor.tokenizer, inputs, self.reading, self.answers, skeletons=self._skeletons(questions))
         logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
         p_yes, readings = grouped_p_yes(logits, self.answers).cpu(), [""] * len(questions)
         if self.reading is not None:  # the chats it does not answer directly: asked its first question first
@@ -137,8 +138,19 @@ class VLMJudge:
         first question about the image alone, hedged by the probability of both."""
         mode, tokenizer = self.reading, self.processor.tokenizer
         told, p_told = answer_greedily(self.model, tokenizer, self.encode(images, [mode.first] * len(images)), mode.first_tokens)
-        then = [((mode.first, answer), *earlier) for answer, earlier in zip(told, history)]
-        return read_then_answer(self.model, tokenizer, self.encode(images, questions, then), mode, self.answers, p_told)
+        skeletons = self._skeletons(questions)
+        if mode.first_facts:  # the facts copied from the first answer, which stays out of the chat
+            skeletons = [with_facts(sk, census_facts(answer, mode.subjects)) for sk, answer in zip(skeletons, told)]
+            inputs = self.encode(images, questions, history)
+        else:
+            inputs = self.encode(images, questions, [((mode.first, answer), *earlier) for answer, earlier in zip(told, history)])
+        return read_then_answer(self.model, tokenizer, inputs, mode, self.answers, p_told, skeletons)
+
+    def _skeletons(self, questions: Sequence[str]) -> list[Skeleton | None] | None:
+        """The words each question fixes in this judge's reading, forced as it writes (None: it writes freely)."""
+        if not self.reading.subjects:
+            return None
+        return [skeleton(q, self.reading) for q in questions]
 
     @torch.no_grad()
     def explain(
