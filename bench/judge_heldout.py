@@ -29,6 +29,9 @@
     python bench/judge_heldout.py --data runs/judge_c0/data --compare runs/judge_c0/judge runs/judge_c1/judge --validation 300 --compositional unread
     # ... and on the validation set's records that name none of those combinations (all read)
     python bench/judge_heldout.py --data runs/judge_c0/data --compare runs/judge_c0/judge runs/judge_c1/judge --validation 600 --compositional read
+    # one judge read three ways (JUDGE#MODE): its own reading; the question's classes and relation forced
+    # (the skeleton); each class's facts copied from its own census (a census-trained judge)
+    python bench/judge_heldout.py --data runs/census/data --compare runs/census/judge#free runs/census/judge#skeleton runs/census/judge#census
     # PARM++'s reflections on the same ORM images: says "no" to wrong ones, reason recall, says "yes" to correct ones
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --task reflection --validation 600
 
@@ -48,7 +51,7 @@ import numpy as np
 import torch
 
 from cotgen.judge.prompts import JudgePrompts
-from cotgen.judge.vlm import load_judge
+from cotgen.judge.vlm import VLMJudge, load_judge
 from cotgen.prompts import Record
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.train.judge.card import summary_table
@@ -56,7 +59,7 @@ from cotgen.train.judge.config import JudgeDataConfig
 from cotgen.train.judge.dataset import build_validation, build_validation_prefixes, without_judge_validation
 from cotgen.train.judge.evaluation import evaluate, explain_each, judge_p_yes, judge_read, reflect
 from cotgen.train.judge.examples import ExampleSet, spread
-from cotgen.train.judge.reading import CENSUS_QUESTION, census_history, reading_text
+from cotgen.train.judge.reading import CENSUS_QUESTION, census_history, copying_census, reading_text, with_skeleton
 from cotgen.train.judge.rollouts import first_clear_step
 from cotgen.world.records import colors, records_by_prompt, single_object
 
@@ -64,9 +67,30 @@ FIGURE = Path(__file__).parent / "figures" / "judge_reading_run.png"
 CURVES = (("orm", "ORM pooled"), ("orm_tag_mean", "ORM mean over tags"), ("potential_first_clear_tag_mean", "potential at first clear step, tag mean"))
 
 
+READING_MODES = {
+    "free": lambda mode: dataclasses.replace(mode, subjects=(), relations=(), first_facts=False),
+    "skeleton": with_skeleton,
+    "census": copying_census,
+}
+"""How a judge named JUDGE#MODE reads: freely, with its skeleton forced, or copying its census's facts."""
+
+
+def load_variant(spec: str) -> VLMJudge:
+    """The judge named by a folder, preset or "embedded", read as its config says, or as `#MODE` says."""
+    name, _, how = spec.partition("#")
+    judge = load_judge(name)
+    if how:
+        if how not in READING_MODES:
+            raise SystemExit(f"{spec}: reading mode {how!r} is not one of {', '.join(READING_MODES)}")
+        if judge.reading is None:
+            raise SystemExit(f"{spec}: {name} answers directly, it writes no reading")
+        judge.reading = READING_MODES[how](judge.reading)
+    return judge
+
+
 def measure(judge: str, data: Path, out: Path, threads: int) -> None:
     torch.set_num_threads(threads)
-    result = evaluate(load_judge(judge), ExampleSet.load(data / "heldout"), ExampleSet.load(data / "heldout_prefixes"), batch=64)
+    result = evaluate(load_variant(judge), ExampleSet.load(data / "heldout"), ExampleSet.load(data / "heldout_prefixes"), batch=64)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"judge": judge, "data": str(data), "result": result}))
     print(summary_table(result))
@@ -105,7 +129,7 @@ def reading_errors(
     whatever else the reading states."""
     torch.set_num_threads(threads)
     kind, heldout = comparison_set(data, validation, 0, compositional=compositional)
-    model = load_judge(judge)
+    model = load_variant(judge)
     if model.reading is None:
         raise SystemExit(f"{judge}: not a judge that reads before it answers")
     if given_census:
@@ -235,7 +259,7 @@ def compare(
     picks = np.random.default_rng(0).integers(0, len(truth), (resamples, len(truth)))
     said = {}
     for name in judges:
-        judge = load_judge(name)
+        judge = load_variant(name)
         p_yes = np.array(judge_p_yes(judge, heldout, 64))
         said[name] = p_yes >= 0.5
         if clauses:

@@ -229,3 +229,13 @@ def test_orm_misses_are_wrong_picks_beside_a_correct_candidate_with_their_margin
     assert found["margin"].tolist() == pytest.approx([1e-4, 0.75])
     assert bench.misses(rows, 1)["tag"].tolist() == []  # path 0 alone: nothing correct beside it
     assert bench.misses(rows, 2)["margin"].tolist() == pytest.approx([1e-4, 0.7])  # the first two paths
+
+
+def test_a_judge_spec_names_how_it_reads():
+    heldout = load_bench("judge_heldout")
+    free, forced, copying = (heldout.load_variant(f"embedded#{how}").reading for how in ("free", "skeleton", "census"))
+    assert not free.subjects and not free.first_facts
+    assert "circle" in forced.subjects and "left of" in forced.relations and not forced.first
+    assert copying.first_facts and copying.first and copying.subjects == forced.subjects
+    with pytest.raises(SystemExit, match="not one of"):
+        heldout.load_variant("embedded#sideways")

@@ -27,7 +27,7 @@ from dataclasses import replace
 from cotgen.evaluate.reader import Reading
 from cotgen.evaluate.rules import confidence_order
 from cotgen.judge.reading import ReadingMode
-from cotgen.prompts import Record
+from cotgen.prompts import RELATIONS, Record
 from cotgen.world.scene import Box, ShapeObject, relations
 from cotgen.world.vocab import COLORS, SHAPES
 
@@ -94,6 +94,18 @@ def judge_mode(reads: bool, every_class: bool, census_turn: bool) -> ReadingMode
         return None
     mode = CENSUS_MODE if every_class else MODE
     return replace(mode, first=CENSUS_QUESTION, first_tokens=CENSUS_TOKENS) if census_turn else mode
+
+
+def with_skeleton(mode: ReadingMode) -> ReadingMode:
+    """The mode with the world's classes and relations as its skeleton's words (`cotgen.judge.skeleton`):
+    the judge then writes only the facts."""
+    return replace(mode, subjects=SHAPES, relations=RELATIONS)
+
+
+def copying_census(mode: ReadingMode) -> ReadingMode:
+    """The mode of a census-trained judge that copies each class's facts from its own census into its
+    reading (`first_facts`), writing only the relation and its answer."""
+    return replace(with_skeleton(mode), first=CENSUS_QUESTION, first_tokens=CENSUS_TOKENS, first_facts=True)
 
 
 def census_history(reading: Reading, history: Sequence[tuple[str, str]] = ()) -> tuple[tuple[str, str], ...]:
