@@ -89,10 +89,11 @@ def census_text(reading: Reading) -> str:
 
 def judge_mode(reads: bool, every_class: bool, census_turn: bool) -> ReadingMode | None:
     """How a judge trained with these settings reads (None: it answers directly): its reading's
-    length, and whether it asks itself the census first (`census_history`)."""
+    length, whether the question's words are forced into it (a reading of the question's classes,
+    not a census reading), and whether it asks itself the census first (`census_history`)."""
     if not reads:
         return None
-    mode = CENSUS_MODE if every_class else MODE
+    mode = CENSUS_MODE if every_class else with_skeleton(MODE)
     return replace(mode, first=CENSUS_QUESTION, first_tokens=CENSUS_TOKENS) if census_turn else mode
 
 
