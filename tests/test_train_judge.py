@@ -366,7 +366,8 @@ def test_a_share_of_the_outcome_questions_is_taught_after_the_true_census(tmp_pa
     # about that share of the outcome questions
     after = [h != () for _ in range(100) for h in answer_histories(batch[:1] * 10, 0.25, turns)]
     assert 0.2 < np.mean(after) < 0.3
-    assert judge_mode(True, False, True).first == CENSUS_QUESTION and judge_mode(True, False, False) == with_skeleton(MODE)
+    assert judge_mode(True, False, True).first == CENSUS_QUESTION and judge_mode(True, False, False) == MODE
+    assert judge_mode(True, False, False, skeleton=True) == with_skeleton(MODE)
     assert judge_mode(False, False, False) is None
 
 
@@ -406,7 +407,7 @@ TINY_RUN = [
     "data.render_images=24", "data.generated_images=8", "data.heldout_records=12", "data.heldout_samples=1",
     "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
     "prefix_subset=0", "reflection_share=0.3", "reflection_eval=3", "census_share=0.3",
-    "reflection_reads=true", "census_turn=0.5", "data.compositional=true",
+    "reflection_reads=true", "census_turn=0.5", "data.compositional=true", "skeleton=true",
 ]  # fmt: skip
 FIRST_STAGE = ["vision.steps=3", "steps=4"]
 CONTINUATION = {"lr": 0.0005, "warmup_steps": 2, "steps": 3}
@@ -453,8 +454,10 @@ def test_train_judge_job_end_to_end(tmp_path):
     image = render(sample_scene(RECORDS["a photo of two circles"], np.random.default_rng(1)))
     question = JudgePrompts().orm.format(prompt="a photo of two circles")
     assert judge.encode([image], [question])["image_grid_thw"].tolist() == [[1, 8, 8]]  # the processor came back
-    # it reads before it answers the outcome question, after it has asked itself the census
-    assert judge.reading == judge_mode(True, False, True) and judge.reading.max_tokens == MODE.max_tokens
+    # it reads before it answers the outcome question, after it has asked itself the census, with the
+    # question's classes forced into its reading
+    assert judge.reading == judge_mode(True, False, True, skeleton=True) and judge.reading.max_tokens == MODE.max_tokens
+    assert "circle" in judge.reading.subjects
     assert "asks itself the census" in card and "50% of its outcome examples" in card
     assert trained_on(out / "judge") == {"name": "embedded", "digest": weights_digest("embedded", "generator")}
     # trained without the judge-validation combinations, and says so (a later run may continue it: below)
@@ -501,6 +504,8 @@ def test_bad_reflection_settings_are_rejected():
         TrainJudgeConfig(census_turn=1.2)
     with pytest.raises(InputError, match="census_turn: the census is a reading; it needs reads: true"):
         TrainJudgeConfig(census_turn=0.5, reads=False)
+    with pytest.raises(InputError, match="skeleton: forces the question's classes"):
+        TrainJudgeConfig(skeleton=True, reading="census")
 
 
 def test_a_compositional_run_leaves_the_judge_validation_prompts_out_and_continues_no_judge_that_read_them(tmp_path):

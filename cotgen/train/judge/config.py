@@ -281,6 +281,10 @@ class TrainJudgeConfig:
     reading can copy the counts from it; the rest are taught alone. With it, the judge is saved to
     ask itself the census before it reads for an outcome question (`ReadingMode.first`): the census
     is asked without the prompt, which the judge's reading otherwise leans towards."""
+    skeleton: bool = False
+    """A prompt-reading judge is saved to have its reading's skeleton forced as it writes (the
+    question's classes and relation, `cotgen.judge.skeleton`), so it writes the facts alone. Off in
+    the shipped recipe: its verification figures were measured with free readings."""
     reflection_eval: int = 100
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
@@ -334,6 +338,8 @@ class TrainJudgeConfig:
             raise InputError(f"census_turn: must be within [0, 1], got {self.census_turn}")
         if self.census_turn and not self.reads:
             raise InputError("census_turn: the census is a reading; it needs reads: true")
+        if self.skeleton and (not self.reads or self.every_class):
+            raise InputError("skeleton: forces the question's classes into a reading of them; it needs reads: true and reading: prompt")
         if self.reflection_eval < 0:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
         check_tag_weights(self.tag_weights)

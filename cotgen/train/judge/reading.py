@@ -87,13 +87,13 @@ def census_text(reading: Reading) -> str:
     return "; ".join(class_text(cls, [o for o in objects if o.cls == cls]) for cls in SHAPES) + "."
 
 
-def judge_mode(reads: bool, every_class: bool, census_turn: bool) -> ReadingMode | None:
+def judge_mode(reads: bool, every_class: bool, census_turn: bool, skeleton: bool = False) -> ReadingMode | None:
     """How a judge trained with these settings reads (None: it answers directly): its reading's
-    length, whether the question's words are forced into it (a reading of the question's classes,
-    not a census reading), and whether it asks itself the census first (`census_history`)."""
+    length, whether the question's words are forced into it (`skeleton`), and whether it asks itself
+    the census first (`census_history`)."""
     if not reads:
         return None
-    mode = CENSUS_MODE if every_class else with_skeleton(MODE)
+    mode = CENSUS_MODE if every_class else with_skeleton(MODE) if skeleton else MODE
     return replace(mode, first=CENSUS_QUESTION, first_tokens=CENSUS_TOKENS) if census_turn else mode
 
 
