@@ -15,6 +15,10 @@ A reading mode may name a `first` question about the image alone (the census: ev
 such a judge answers it first, greedily (`answer_greedily`), and writes its reading with that answer
 in the chat, the hedge weighing the probability of both.
 
+A mode may list the `subjects` (and `relations`) its readings name: the words the question fixes are
+then forced as the judge writes (`cotgen.judge.skeleton`), and with `first_facts` the facts too are
+copied from its first answer (the census), so the judge writes only the relation and its answer.
+
 The embedded judge learns the reading it writes from the exact evaluator (`cotgen.train.judge.reading`).
 """
 
