@@ -1,5 +1,7 @@
 """A judge on a training run's held-out sets, and a run's held-out curve beside a reference judge.
 
+    # the card's held-out ORM images alone (no training data), for judges compared without training
+    python bench/judge_heldout.py --data runs/forced/data --make-heldout
     # any judge (the shipped one by default) on the held-out sets of a jobs/train_judge.py data folder
     python bench/judge_heldout.py --judge embedded --data runs/judge_cot/data --out runs/judge_cot/embedded_heldout.json
     # the periodic and final held-out evaluations of a run's log, against answer-stage samples seen,
@@ -56,7 +58,12 @@ from cotgen.prompts import Record
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.train.judge.card import summary_table
 from cotgen.train.judge.config import JudgeDataConfig
-from cotgen.train.judge.dataset import build_validation, build_validation_prefixes, without_judge_validation
+from cotgen.train.judge.dataset import (
+    build_heldout_set,
+    build_validation,
+    build_validation_prefixes,
+    without_judge_validation,
+)
 from cotgen.train.judge.evaluation import evaluate, explain_each, judge_p_yes, judge_read, reflect
 from cotgen.train.judge.examples import ExampleSet, spread
 from cotgen.train.judge.reading import CENSUS_QUESTION, census_history, copying_census, reading_text, with_skeleton
@@ -372,6 +379,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--plot", type=Path, nargs="+", help="a run's log.jsonl, then those of runs continuing it: draw their held-out evaluations and stop")
     parser.add_argument("--reference", type=Path, help="with --plot: a JSON written by this script")
     parser.add_argument("--batch-size", type=int, default=32, help="with --plot: the run's answer-stage batch size")
+    parser.add_argument("--make-heldout", action="store_true", help="with --data: build the held-out ORM images of the embedded generator there, and stop")
     parser.add_argument("--readings", action="store_true", help="with --data: where a reading judge's readings go wrong")
     parser.add_argument("--census", action="store_true", help="with --readings: the facts from the judge's census answers instead")
     parser.add_argument("--given-census", action="store_true", help="with --readings: readings written after the true census in the chat (a census_turn judge)")
@@ -387,7 +395,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--task", choices=("orm", "potential", "reflection"), default="orm",
                         help="with --compare: ORM on final images, potential at each path's first clear step (prefix sets), or reflections on the ORM images")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.compare and args.data and args.task == "reflection":
+    if args.make_heldout and args.data:
+        torch.set_num_threads(args.threads)
+        print(f"{len(build_heldout_set(args.data, JudgeDataConfig(), progress=True))} held-out ORM examples in {args.data / 'heldout'}")
+    elif args.compare and args.data and args.task == "reflection":
         compare_reflections(args.compare, args.data, args.threads, args.resamples, args.validation, args.compositional)
     elif args.compare and args.data:
         compare(args.compare, args.data, args.threads, args.resamples, args.validation, args.seen, args.task, args.clauses, args.compositional)

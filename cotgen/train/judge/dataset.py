@@ -77,12 +77,7 @@ def build_dataset(
         {**training, **gen, "n": data.generated_images, "swaps": data.swaps},
         lambda folder: build_generated(folder, data.generated_images, train_seed, data.swaps, data.generator, data.generator_batch, prompts, progress),
     )  # fmt: skip
-    records = heldout_records(data.heldout_records)
-    heldout = cached(
-        root / "heldout",
-        {**common, **gen, "records": len(records), "samples": data.heldout_samples},
-        lambda folder: build_heldout(folder, records, data.heldout_samples, seed, data.generator, data.generator_batch, prompts, progress),
-    )  # fmt: skip
+    heldout = build_heldout_set(root, data, prompts, progress)
     rollouts = {**common, **gen, "rollouts": data.prefix_rollouts}
     prefix_records = training_prefix_records(data.prefix_records, train_seed)
     prefixes = cached(
@@ -99,6 +94,18 @@ def build_dataset(
     if data.compositional:
         renders, train_generated, prefixes = (without_judge_validation(s) for s in (renders, train_generated, prefixes))
     return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes)
+
+
+def build_heldout_set(root: Path, data: JudgeDataConfig, prompts: JudgePrompts | None = None, progress: bool = False) -> ExampleSet:
+    """ORM on the generator's images of the held-out records (seeded by `data.heldout_seed`), under
+    root/heldout: the judge's main test set, also made alone for judges compared without training."""
+    prompts = prompts or JudgePrompts()
+    seed, records = data.heldout_seed, heldout_records(data.heldout_records)
+    return cached(
+        root / "heldout",
+        {"seed": seed, "prompts": asdict(prompts), **generator_settings(data), "records": len(records), "samples": data.heldout_samples},
+        lambda folder: build_heldout(folder, records, data.heldout_samples, seed, data.generator, data.generator_batch, prompts, progress),
+    )  # fmt: skip
 
 
 def without_judge_validation(examples: ExampleSet) -> ExampleSet:
