@@ -107,12 +107,15 @@ def reading_mode(model: PreTrainedModel) -> ReadingMode | None:
 
 def set_reading_mode(model: PreTrainedModel, mode: ReadingMode | None) -> None:
     """Mark the model (and the config.json it saves) as a judge that reads first, or not."""
-    raw = None if mode is None else {"marker": mode.marker, "max_tokens": mode.max_tokens}
-    if mode is not None and mode.first:
+    if mode is None:
+        setattr(model.config, CONFIG_KEY, None)
+        return
+    raw = {"marker": mode.marker, "max_tokens": mode.max_tokens}
+    if mode.first:
         raw |= {"first": mode.first, "first_tokens": mode.first_tokens}
-    if mode is not None and mode.subjects:
+    if mode.subjects:
         raw |= {"subjects": list(mode.subjects), "relations": list(mode.relations)}
-    if mode is not None and mode.first_facts:
+    if mode.first_facts:
         raw |= {"first_facts": True}
     setattr(model.config, CONFIG_KEY, raw)
 

@@ -120,10 +120,14 @@ class SkeletonForcing(LogitsProcessor):
         direct: set[int],
     ):
         self.tokenizer, self.mode, self.skeletons, self.start, self.direct = tokenizer, mode, skeletons, start, direct
+        self._encoded: dict[str, tuple[int, ...]] = {}
         self.separators = tuple(self._encode(s)[0] for s in SEPARATORS)
 
     def _encode(self, text: str) -> tuple[int, ...]:
-        return tuple(self.tokenizer.encode(text, add_special_tokens=False))
+        # every step re-walks each row's skeleton: its parts are encoded once per generate call
+        if text not in self._encoded:
+            self._encoded[text] = tuple(self.tokenizer.encode(text, add_special_tokens=False))
+        return self._encoded[text]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         scores = scores.clone()
