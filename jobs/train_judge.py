@@ -24,7 +24,8 @@ shapes-world images, and writes PARM++'s reflections.
    `reflection_share` of the steps trains PARM++'s reflection instead (`cotgen.train.judge.reflection`): ORM examples of the renders and generated
    images asked the reflection question, the answer "yes" or "no: " + the evaluator's reasons, by
    teacher-forced token cross-entropy. A share `census_share` trains the census: the same images asked
-   for every class's count and colours (`cotgen.train.judge.reading.census_text`). With `census_turn`,
+   for every class's count and colours (`cotgen.train.judge.reading.census_text`), a share
+   `data.census_scene_share` of them renders of prompt-free count scenes (`data.census_scenes`). With `census_turn`,
    a share of the outcome examples is taught after the true census in the chat, and the judge is saved
    to ask itself the census before it reads (`cotgen.judge.reading.ReadingMode.first`).
 6. Report: held-out balanced accuracy per task (P(yes) ≥ 0.5 from `VLMJudge.p_yes`), and the greedy
@@ -52,6 +53,7 @@ from cotgen.recipe import parse_config, run, save_resolved
 from cotgen.train.common.log import log
 from cotgen.train.common.schedule import Budget, set_lr, warmup_cosine
 from cotgen.train.judge.card import summary_table, write_card
+from cotgen.train.judge.census_scenes import draw_census_batch
 from cotgen.train.judge.config import AnswerStageConfig, TrainJudgeConfig
 from cotgen.train.judge.dataset import JudgeDataset, build_dataset
 from cotgen.train.judge.evaluation import evaluate_all, headline
@@ -154,6 +156,7 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module,
     # its own generator: with reflections and the census off, the answer batches are those of a run without them
     reflect_rng = np.random.default_rng([cfg.seed, 8])
     turns = np.random.default_rng([cfg.seed, 9])  # which outcome examples come after the census
+    scene_rng = np.random.default_rng([cfg.seed, 10])  # which census images are count scenes
     side_share = cfg.reflection_share + cfg.census_share
     side = BalancedSampler([(data.renders, 1 - d.generated_share), (data.generated, d.generated_share)], reflect_rng) if side_share > 0 else None
     model = judge.model
@@ -171,7 +174,7 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module,
             window["reflection_loss"].append(loss.item())
             reflection_steps += 1
         elif side_draw < side_share:
-            loss = batch_census_loss(judge, side.draw(cfg.batch_size))
+            loss = batch_census_loss(judge, draw_census_batch(side.draw(cfg.batch_size), data.census_scenes, d.census_scene_share, scene_rng))
             window["census_loss"].append(loss.item())
             census_steps += 1
         else:
@@ -225,7 +228,7 @@ def main(argv: list[str]) -> int:
 
     judge = load_judge(cfg.init_from) if cfg.init_from else build_judge(cfg.model, cfg.prompts, cfg.seed)
     judge.model.to(cfg.device)
-    set_reading_mode(judge.model, judge_mode(cfg.reads, cfg.every_class, cfg.census_turn > 0, cfg.skeleton))
+    set_reading_mode(judge.model, judge_mode(cfg.reads, cfg.every_class, cfg.census_turn > 0, cfg.skeleton, cfg.copy_census))
     record_generator(judge.model, cfg.data.generator, weights_digest(cfg.data.generator, "generator"))
     setattr(judge.model.config, UNREAD_KEY, cfg.data.compositional)  # checked by check_unread before the data
     judge.reading = reading_mode(judge.model)

@@ -21,8 +21,9 @@ from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS
 from cotgen.train.common.cards import rate
 from cotgen.train.common.schedule import Budget
-from cotgen.train.judge.card import weighting
+from cotgen.train.judge.card import census_turn_text, weighting
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
+from cotgen.train.judge.census_scenes import build_census_scenes, draw_census_batch
 from cotgen.train.judge.config import (
     AnswerStageConfig,
     JudgeDataConfig,
@@ -44,6 +45,7 @@ from cotgen.train.judge.reading import (
     MODE,
     census_text,
     centre_targets,
+    copying_census,
     holds_facts,
     judge_mode,
     reading_target,
@@ -56,8 +58,9 @@ from cotgen.train.judge.sampler import BalancedSampler
 from cotgen.train.judge.tokenizer import byte_level_tokenizer, judge_corpus, world_prompts
 from cotgen.world.records import all_records, is_judge_validation
 from cotgen.world.render import render
-from cotgen.world.sampler import sample_scene
+from cotgen.world.sampler import sample_count_scene, sample_scene
 from cotgen.world.scene import Box, Scene, ShapeObject
+from cotgen.world.vocab import SHAPES
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = {r.prompt: r for tag in TAGS for r in all_records(tag)}
@@ -368,6 +371,7 @@ def test_a_share_of_the_outcome_questions_is_taught_after_the_true_census(tmp_pa
     assert 0.2 < np.mean(after) < 0.3
     assert judge_mode(True, False, True).first == CENSUS_QUESTION and judge_mode(True, False, False) == MODE
     assert judge_mode(True, False, False, skeleton=True) == with_skeleton(MODE)
+    assert judge_mode(True, False, False, copy_census=True) == copying_census(MODE)
     assert judge_mode(False, False, False) is None
 
 
@@ -408,6 +412,7 @@ TINY_RUN = [
     "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
     "prefix_subset=0", "reflection_share=0.3", "reflection_eval=3", "census_share=0.3",
     "reflection_reads=true", "census_turn=0.5", "data.compositional=true", "skeleton=true",
+    "data.census_scenes=6", "data.census_scene_share=0.5",
 ]  # fmt: skip
 FIRST_STAGE = ["vision.steps=3", "steps=4"]
 CONTINUATION = {"lr": 0.0005, "warmup_steps": 2, "steps": 3}
@@ -446,6 +451,8 @@ def test_train_judge_job_end_to_end(tmp_path):
             assert card_row(card, tag)[-1] == rate(orm[tag]["balanced"]), tag
     assert "on 30% of the answer-stage steps" in card and "not trained" not in card and "after its reading of the image" in card
     assert card_row(card, "of which the census")[:2] == [str(stage["census_steps"]), str(8 * stage["census_steps"])]
+    assert "(50% of them on 6 renders of prompt-free count scenes)" in card_row(card, "of which the census")[-1]
+    assert len(ExampleSet.load(out / "data" / "census_scenes")) == 6
     reflections = stage["heldout_reflections"]
     assert reflections["wrong"] + reflections["right"] <= 6 and len(reflections["samples"]) <= 4
     assert card_row(card, rate(reflections["reason_recall"]))[:2] == [rate(reflections["says_no"]), rate(reflections["says_yes"])]
@@ -506,6 +513,42 @@ def test_bad_reflection_settings_are_rejected():
         TrainJudgeConfig(census_turn=0.5, reads=False)
     with pytest.raises(InputError, match="skeleton: forces the question's classes"):
         TrainJudgeConfig(skeleton=True, reading="census")
+    with pytest.raises(InputError, match="copy_census: copies the census into a reading of the prompt's classes"):
+        TrainJudgeConfig(copy_census=True)
+    with pytest.raises(InputError, match="copy_census: copies the census"):
+        TrainJudgeConfig(copy_census=True, census_share=0.2, census_turn=0.5)
+    assert "**copies** the facts of the question's classes" in census_turn_text(TrainJudgeConfig(copy_census=True, census_share=0.2))
+    with pytest.raises(InputError, match="data.census_scenes: the count scenes train the census; they need census_share above 0"):
+        TrainJudgeConfig(data=JudgeDataConfig(census_scenes=10))
+    with pytest.raises(InputError, match=r"census_scene_share: must be within \[0, 1\], got 2"):
+        JudgeDataConfig(census_scene_share=2)
+    with pytest.raises(InputError, match="census_scenes: must be at least 0, got -1"):
+        JudgeDataConfig(census_scenes=-1)
+
+
+def test_count_scenes_teach_the_census_of_every_class_at_every_count(tmp_path):
+    """The census scenes: prompt-free renders answered with the evaluator's census of the image, each
+    count of a class as often, never more objects than a counting prompt asks for."""
+    scenes = [sample_count_scene(i) for i in range(400)]
+    counts = [Counter(o.cls for o in scene.objects) for scene in scenes]
+    assert max(len(scene.objects) for scene in scenes) == 4
+    assert {(cls, n) for c in counts for cls, n in c.items()} == {(cls, n) for cls in SHAPES for n in range(1, 5)}
+    first = Counter(len(scene.objects) for scene in scenes if len({o.cls for o in scene.objects}) == 1)
+    assert set(first) == {1, 2, 3, 4} and min(first.values()) > 30
+    (tmp_path / "images").mkdir()
+    examples = list(build_census_scenes(tmp_path, 5, 3, 0.5))
+    images = ExampleSet(tmp_path, examples)
+    assert [e.image for e in examples] == [f"images/{i:06d}.png" for i in range(5)]
+    for e in examples:
+        assert (e.task, e.question, e.prompt) == ("census", CENSUS_QUESTION, "")
+        assert e.answer == census_text(images.reading(e.image))
+    # the census batch: each side draw kept, or with the share's chance a count scene instead
+    side = [(images, Example("x.png", "q", "yes", "counting", "p"))] * 200
+    rng = np.random.default_rng(0)
+    assert draw_census_batch(side, None, 0.5, rng) == side and draw_census_batch(side, images, 0.0, rng) == side
+    mixed = draw_census_batch(side, images, 0.5, rng)
+    assert 0.4 < np.mean([e.task == "census" for _, e in mixed]) < 0.6
+    assert {e.image for _, e in mixed if e.task == "census"} == {e.image for e in examples}
 
 
 def test_a_compositional_run_leaves_the_judge_validation_prompts_out_and_continues_no_judge_that_read_them(tmp_path):

@@ -113,3 +113,20 @@ def sample_random_scene(rng: np.random.Generator | int, size: int = 64, max_obje
     n = int(rng.integers(1, max_objects + 1))
     specs = [(SHAPES[int(rng.integers(len(SHAPES)))], COLORS[int(rng.integers(len(COLORS)))]) for _ in range(n)]
     return Scene(size=size, objects=place_objects(specs, rng, size))
+
+
+def sample_count_scene(rng: np.random.Generator | int, size: int = 64, max_count: int = 4, max_objects: int = 4) -> Scene:
+    """A prompt-free scene: a class 1..max_count times (each count as often), then, each with even
+    chance, up to two more classes in the room left (max_objects in all); colours drawn per object or
+    one per class. Every class at every count a counting or two-object prompt can ask for, which the
+    records' scenes (of the training split only) are not."""
+    rng = np.random.default_rng(rng)
+    order = rng.permutation(len(SHAPES))
+    counts = [int(rng.integers(1, max_count + 1))]
+    while len(counts) < 3 and sum(counts) < max_objects and rng.random() < 0.5:
+        counts.append(int(rng.integers(1, min(max_count, max_objects - sum(counts)) + 1)))
+    specs: list[tuple[str, str]] = []
+    for cls, count in zip(order, counts):
+        one = COLORS[int(rng.integers(len(COLORS)))] if rng.random() < 0.5 else None
+        specs += [(SHAPES[int(cls)], one or COLORS[int(rng.integers(len(COLORS)))]) for _ in range(count)]
+    return Scene(size=size, objects=place_objects(specs, rng, size))

@@ -54,14 +54,16 @@ def reflection_text(cfg: TrainJudgeConfig) -> str:
     )
 
 
-def census_row(stage: dict, batch_size: int) -> str:
+def census_row(stage: dict, cfg: TrainJudgeConfig) -> str:
     """The card's row for the census steps (none for a judge trained without them)."""
     steps = stage["census_steps"]
     if not steps:
         return ""
+    d = cfg.data
+    scenes = f" ({d.census_scene_share:.0%} of them on {d.census_scenes} renders of prompt-free count scenes)" if d.census_scenes else ""
     return (
-        f"\n| of which the census | {steps} | {steps * batch_size} | | teacher-forced cross-entropy of every class's count and "
-        "colours (`cotgen.train.judge.reading.census_text`) after the census question, on images drawn as the reflections' |"
+        f"\n| of which the census | {steps} | {steps * cfg.batch_size} | | teacher-forced cross-entropy of every class's count and "
+        f"colours (`cotgen.train.judge.reading.census_text`) after the census question, on images drawn as the reflections'{scenes} |"
     )
 
 
@@ -80,6 +82,13 @@ def reading_text(cfg: TrainJudgeConfig) -> str:
 
 
 def census_turn_text(cfg: TrainJudgeConfig) -> str:
+    if cfg.copy_census:
+        return (
+            " Before it reads for an outcome question it **asks itself the census** (every class's count and colours, "
+            "without the prompt) and **copies** the facts of the question's classes from it into its reading "
+            "(`first_facts`; the classes and relation words forced, `cotgen.judge.skeleton`): it writes only the relation "
+            "and its answer, the hedge weighing census and reading by their probability."
+        )
     if not cfg.census_turn:
         return ""
     return (
@@ -179,7 +188,7 @@ the follow-up turn after clarity was answered "yes"). {reading_text(cfg)} {refle
 |---|---|---|---|---|
 | vision | {stage['vision']['steps']} | {stage['vision']['samples_seen']} | {stage['vision']['minutes']} | vision tower + {'a head tied to the word embeddings' if cfg.centre_head == 'words' else 'linear head'}: what is centred in each visual token's cell (an object's colour and class, an unrecognised blob, or nothing) as the evaluator reads the image; {cfg.vision.generated_share:.0%} the generator's images of training records, the rest fresh renders, half broken (head kept for the next stage, then dropped) |
 | answers | {stage['steps']} | {stage['samples_seen']} | {stage['minutes']} | whole model: teacher-forced cross-entropy of each answer ({"the reading, then the answer, for ORM and PRM; the answer token for clarity and potential" if cfg.reads else "the answer token"}) with each answer's yes/no token counted {1 + cfg.answer_weight:g} times, plus {cfg.centre_weight} × the vision stage's loss on the same images; batches balanced between "yes" and "no" within each task, tag and source ({cfg.data.generated_share:.0%} ORM on generated images, {cfg.data.prefix_share:.0%} prefix tasks, the rest ORM on renders{weighting(cfg.tag_weights, cfg.prefix_subset)}); AdamW lr {cfg.lr}{", then as below" if cfg.continuations else ""} |{parts_rows(cfg, stage)}
-| of which reflections | {stage['reflection_steps']} | {stage['reflection_steps'] * cfg.batch_size} | | teacher-forced cross-entropy of the reflection's tokens and end of turn, each example's mean; ORM examples balanced as above ({cfg.data.generated_share:.0%} on generated images, the rest on renders) |{census_row(stage, cfg.batch_size)}
+| of which reflections | {stage['reflection_steps']} | {stage['reflection_steps'] * cfg.batch_size} | | teacher-forced cross-entropy of the reflection's tokens and end of turn, each example's mean; ORM examples balanced as above ({cfg.data.generated_share:.0%} on generated images, the rest on renders) |{census_row(stage, cfg)}
 
 Examples (every label is the exact evaluator's verdict on an image; "/swap": the image asked about
 another training-split record; "/stepK": a prefix after checkpoint step K, labelled from

@@ -46,6 +46,11 @@ class JudgeDataConfig:
     generated share, from renders)."""
     heldout_prefix_records: int = 120
     """Held-out records (spread over the tags) whose prefixes test PRM, clarity and potential."""
+    census_scenes: int = 0
+    """Renders of prompt-free count scenes (`cotgen.train.judge.census_scenes`) that the census steps
+    draw from besides the training images (needs `census_share`)."""
+    census_scene_share: float = 0.5
+    """Share of the census steps' images drawn from the count scenes (when there are any)."""
     seed: int | None = None
     """Seed of the training sets (renders, generated images, prefixes) where it is not the run's:
     a continuation on fresh images."""
@@ -59,14 +64,14 @@ class JudgeDataConfig:
     the run's, so runs of any seed and training data share one data folder's test images."""
 
     def __post_init__(self) -> None:
-        for name in ("degrade_rate", "generated_share", "prefix_share"):
+        for name in ("degrade_rate", "generated_share", "prefix_share", "census_scene_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"{name}: must be within [0, 1], got {getattr(self, name)}")
         if self.generated_share + self.prefix_share > 1.0:
             raise InputError(f"generated_share + prefix_share: must be at most 1, got {self.generated_share + self.prefix_share}")
         if self.prefix_rollouts < 2:
             raise InputError(f"prefix_rollouts: must be at least 2 (clarity is whether rollouts agree), got {self.prefix_rollouts}")
-        for name in ("render_images", "generated_images", "swaps", "heldout_records", "prefix_records", "heldout_prefix_records"):
+        for name in ("render_images", "generated_images", "swaps", "heldout_records", "prefix_records", "heldout_prefix_records", "census_scenes"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name}: must be at least 0, got {getattr(self, name)}")
         if self.heldout_samples < 1 or self.generator_batch < 1:
@@ -285,6 +290,10 @@ class TrainJudgeConfig:
     """A prompt-reading judge is saved to have its reading's skeleton forced as it writes (the
     question's classes and relation, `cotgen.judge.skeleton`), so it writes the facts alone. Off in
     the shipped recipe: its verification figures were measured with free readings."""
+    copy_census: bool = False
+    """A census-trained judge (`census_share`) is saved to ask itself the census and copy the
+    question's classes' facts from it into its reading (`cotgen.train.judge.reading.copying_census`),
+    writing only the relation and its answer; its evaluations read that way too."""
     reflection_eval: int = 100
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
@@ -334,12 +343,16 @@ class TrainJudgeConfig:
             raise InputError("reflection_reads: a reflection after a reading needs reads: true")
         if self.census_share and not self.reads:
             raise InputError("census_share: the census is a reading; it needs reads: true")
+        if self.data.census_scenes and not self.census_share:
+            raise InputError("data.census_scenes: the count scenes train the census; they need census_share above 0")
         if not 0.0 <= self.census_turn <= 1.0:
             raise InputError(f"census_turn: must be within [0, 1], got {self.census_turn}")
         if self.census_turn and not self.reads:
             raise InputError("census_turn: the census is a reading; it needs reads: true")
         if self.skeleton and (not self.reads or self.every_class):
             raise InputError("skeleton: forces the question's classes into a reading of them; it needs reads: true and reading: prompt")
+        if self.copy_census and (not self.census_share or self.every_class or self.census_turn):
+            raise InputError("copy_census: copies the census into a reading of the prompt's classes; it needs census_share above 0, reading: prompt and no census_turn")
         if self.reflection_eval < 0:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
         check_tag_weights(self.tag_weights)

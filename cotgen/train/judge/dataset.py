@@ -2,6 +2,7 @@
 
 Training: `renders` (world renders, half broken), `generated` (the generator's images of training
 records), `prefixes` (previews of path prefixes labelled from rollouts: PRM, clarity, potential).
+`census_scenes` (renders of prompt-free count scenes, census examples only; `data.census_scenes`).
 Test: `heldout` (the generator's images of the held-out records) and `heldout_prefixes`.
 `validation` and `validation_prefixes` (`build_validation`, `build_validation_prefixes`, made on
 demand) are where settings are chosen: ORM on new images, and prefixes of new paths, of training-split
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.models.presets import weights_digest
+from cotgen.train.judge.census_scenes import build_census_scenes
 from cotgen.train.judge.config import JudgeDataConfig
 from cotgen.train.judge.examples import ExampleSet, cached
 from cotgen.train.judge.generated import (
@@ -45,6 +47,8 @@ class JudgeDataset:
     """ORM on the generator's images of held-out records: the judge's main test set."""
     heldout_prefixes: ExampleSet
     """PRM, clarity and potential on prefixes of held-out records."""
+    census_scenes: ExampleSet | None = None
+    """Census examples on count scenes (`data.census_scenes`; not yes/no, so not among `sets`)."""
 
     def sets(self) -> dict[str, ExampleSet]:
         """Every set by name, training sets first."""
@@ -93,7 +97,14 @@ def build_dataset(
     )  # fmt: skip
     if data.compositional:
         renders, train_generated, prefixes = (without_judge_validation(s) for s in (renders, train_generated, prefixes))
-    return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes)
+    scenes = None
+    if data.census_scenes:  # prompt-free: nothing for data.compositional to leave out
+        scenes = cached(
+            root / "census_scenes",
+            {"seed": train_seed, "n": data.census_scenes, "degrade_rate": data.degrade_rate},
+            lambda folder: build_census_scenes(folder, data.census_scenes, train_seed, data.degrade_rate),
+        )  # fmt: skip
+    return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes, scenes)
 
 
 def build_heldout_set(root: Path, data: JudgeDataConfig, prompts: JudgePrompts | None = None, progress: bool = False) -> ExampleSet:

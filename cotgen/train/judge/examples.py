@@ -39,7 +39,7 @@ class Example:
     """PNG path relative to the dataset folder."""
     question: str
     answer: str
-    """"yes" or "no"."""
+    """"yes" or "no" (a census example, task "census": the census text)."""
     tag: str
     """GenEval tag of the record the question names."""
     prompt: str
