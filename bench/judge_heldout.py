@@ -74,12 +74,18 @@ FIGURE = Path(__file__).parent / "figures" / "judge_reading_run.png"
 CURVES = (("orm", "ORM pooled"), ("orm_tag_mean", "ORM mean over tags"), ("potential_first_clear_tag_mean", "potential at first clear step, tag mean"))
 
 
+def own_reading(mode):
+    """The mode without a copied census: a census-copying judge then writes its facts itself."""
+    return dataclasses.replace(mode, first="", first_tokens=0, first_facts=False) if mode.first_facts else mode
+
+
 READING_MODES = {
-    "free": lambda mode: dataclasses.replace(mode, subjects=(), relations=(), first_facts=False),
-    "skeleton": with_skeleton,
+    "free": lambda mode: dataclasses.replace(own_reading(mode), subjects=(), relations=()),
+    "skeleton": lambda mode: with_skeleton(own_reading(mode)),
     "census": copying_census,
 }
-"""How a judge named JUDGE#MODE reads: freely, with its skeleton forced, or copying its census's facts."""
+"""How a judge named JUDGE#MODE reads: freely, with its skeleton forced (both writing their own facts),
+or copying its census's facts."""
 
 
 def load_variant(spec: str) -> VLMJudge:

@@ -237,5 +237,9 @@ def test_a_judge_spec_names_how_it_reads():
     assert not free.subjects and not free.first_facts
     assert "circle" in forced.subjects and "left of" in forced.relations and not forced.first
     assert copying.first_facts and copying.first and copying.subjects == forced.subjects
+    # a judge saved to copy its census writes its own facts when read freely or with its skeleton
+    modes = heldout.READING_MODES
+    assert modes["free"](copying) == free
+    assert modes["skeleton"](copying) == forced and modes["census"](copying) == copying
     with pytest.raises(SystemExit, match="not one of"):
         heldout.load_variant("embedded#sideways")
