@@ -108,3 +108,15 @@ def test_the_readmes_cluster_commands_load_with_the_jobs_own_configs():
     for script, flag, path, *overrides in jobs:
         assert flag == "--config"
         load_config(classes[script], REPO / path, overrides)  # an unknown key or a bad value raises
+
+
+def test_every_shipped_job_config_loads_with_its_jobs_class():
+    from cotgen.distributed.dpo_config import DPOJobConfig
+    from cotgen.train.generator.config import TrainGeneratorConfig
+    from cotgen.train.judge.config import TrainJudgeConfig
+
+    classes = {"sweep": SweepConfig, "dpo": DPOJobConfig, "generator": TrainGeneratorConfig, "judge": TrainJudgeConfig}
+    configs = sorted((REPO / "jobs" / "configs").glob("*.yaml"))
+    assert {"judge.yaml", "judge_census.yaml", "sweep_table1.yaml"} <= {c.name for c in configs}
+    for path in configs:
+        load_config(classes[re.split(r"[_.]", path.name)[0]], path)  # an unknown key or a bad value raises
