@@ -21,7 +21,7 @@ from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS
 from cotgen.train.common.cards import rate
 from cotgen.train.common.schedule import Budget
-from cotgen.train.judge.card import census_turn_text, weighting
+from cotgen.train.judge.card import census_first_text, weighting
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
 from cotgen.train.judge.census_scenes import build_census_scenes, draw_census_batch
 from cotgen.train.judge.config import (
@@ -517,7 +517,7 @@ def test_bad_reflection_settings_are_rejected():
         TrainJudgeConfig(copy_census=True)
     with pytest.raises(InputError, match="copy_census: copies the census"):
         TrainJudgeConfig(copy_census=True, census_share=0.2, census_turn=0.5)
-    assert "**copies** the facts of the question's classes" in census_turn_text(TrainJudgeConfig(copy_census=True, census_share=0.2))
+    assert "**copies** the facts of the question's classes" in census_first_text(TrainJudgeConfig(copy_census=True, census_share=0.2))
     with pytest.raises(InputError, match="data.census_scenes: the count scenes train the census; they need census_share above 0"):
         TrainJudgeConfig(data=JudgeDataConfig(census_scenes=10))
     with pytest.raises(InputError, match=r"census_scene_share: must be within \[0, 1\], got 2"):

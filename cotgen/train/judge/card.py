@@ -77,11 +77,11 @@ def reading_text(cfg: TrainJudgeConfig) -> str:
         "after its own greedy reading, hedged by that reading's probability (P(reading) · (P(yes) − ½) + ½: a yes/no "
         "decision at ½ is the plain answer's, while among images read as matching the surer reading ranks first; "
         "`cotgen.judge.reading`; its config.json's `cotgen_reading`). Clarity, potential and reflections it answers "
-        "directly." + census_turn_text(cfg)
+        "directly." + census_first_text(cfg)
     )
 
 
-def census_turn_text(cfg: TrainJudgeConfig) -> str:
+def census_first_text(cfg: TrainJudgeConfig) -> str:
     if cfg.copy_census:
         return (
             " Before it reads for an outcome question it **asks itself the census** (every class's count and colours, "
