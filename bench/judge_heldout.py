@@ -36,6 +36,8 @@
     python bench/judge_heldout.py --data runs/census/data --compare runs/census/judge#free runs/census/judge#skeleton runs/census/judge#census
     # PARM++'s reflections on the same ORM images: says "no" to wrong ones, reason recall, says "yes" to correct ones
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --task reflection --validation 600
+    # one judge's reflections two ways (JUDGE#MODE): as it writes them, and by rule from its reading
+    python bench/judge_heldout.py --data runs/scenes/data --compare embedded#written embedded#rules --task reflection --validation 600
 
 The figures are `cotgen.train.judge.evaluation.evaluate`'s, as the trainer's log and card report them:
 balanced accuracy (P(yes) ≥ 0.5) pooled and as the mean over tags, per task.
@@ -83,9 +85,11 @@ READING_MODES = {
     "free": lambda mode: dataclasses.replace(own_reading(mode), subjects=(), relations=()),
     "skeleton": lambda mode: with_skeleton(own_reading(mode)),
     "census": copying_census,
+    "rules": lambda mode: dataclasses.replace(mode, rule_reasons=True),
+    "written": lambda mode: dataclasses.replace(mode, rule_reasons=False),
 }
 """How a judge named JUDGE#MODE reads: freely, with its skeleton forced (both writing their own facts),
-or copying its census's facts."""
+or copying its census's facts; or how it reflects: by rule from its reading, or as it writes."""
 
 
 def load_variant(spec: str) -> VLMJudge:
@@ -326,7 +330,7 @@ def compare_reflections(judges: list[str], data: Path, threads: int, resamples: 
     picks = np.random.default_rng(0).integers(0, len(examples), (resamples, len(examples)))
     whole = np.arange(len(examples))[None]
     prompts = JudgePrompts()
-    hits = {judge: reflection_hits(reflect(load_judge(judge), images, examples, 64, prompts), examples) for judge in judges}
+    hits = {judge: reflection_hits(reflect(load_variant(judge), images, examples, 64, prompts), examples) for judge in judges}
     first = judges[0]
     base, first_point = resampled_reflections(hits[first], picks), resampled_reflections(hits[first], whole)
     print(f"Reflections on {len(examples)} {kind} images ({int(hits[first]['wrong'].sum())} wrong); [paired 95 % interval of the difference from {first}, {resamples} resamples]")

@@ -1,7 +1,11 @@
 """Judges that read before they answer: P(yes) after the judge's own greedy reading, direct answers
 in one pass, and the reading mode saved with the judge; and the generator a judge learnt."""
 
+import importlib.util
+import json
 import warnings
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +15,7 @@ from tiny_judges import CORPUS, byte_level_tokenizer, tiny_qwen2_vl
 from cotgen.errors import InputError
 from cotgen.judge import ReadingMode, load_judge, save_judge
 from cotgen.judge.answers import grouped_p_yes
+from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.provenance import GeneratorMismatchWarning, mismatch, record_generator, trained_on, warn_if_mismatched
 from cotgen.judge.reading import (
     CONFIG_KEY,
@@ -22,8 +27,10 @@ from cotgen.judge.reading import (
     write_readings,
 )
 from cotgen.models.presets import weights_digest
+from cotgen.train.judge.examples import Example
 from cotgen.train.judge.reflection import target_loss, teacher_forced
 
+REPO = Path(__file__).resolve().parents[1]
 OUTCOME = "Does this image show a red circle?"
 CLARITY = "Is this image clear?"
 TARGETS = {  # (colour, question): what the judge is taught to write
@@ -244,3 +251,72 @@ def test_a_judge_copies_its_census_facts_into_its_reading_and_answers_after_them
     assert asker.read(images, [OUTCOME] * 2)[1] == readings
     with pytest.raises(InputError, match="first_facts"):
         ReadingMode(first_facts=True, subjects=("circle",))
+
+
+WORLD_PROMPT = "a photo of a red circle"
+WORLD_ORM = JudgePrompts().orm.format(prompt=WORLD_PROMPT)
+WORLD_REFLECTION = JudgePrompts().reflection.format(prompt=WORLD_PROMPT)
+ELSEWHERE = "Why is this image wrong?"
+
+
+@pytest.fixture(scope="module")
+def rule_reflector():
+    """A tiny Qwen2-VL taught to read for the outcome question about a world prompt, and to write a
+    reflection of its own (without the evaluator's reasons), marked to reflect by rule."""
+    examples = [
+        ("red", WORLD_ORM, (), "circle: 1, red. answer: yes"),
+        ("blue", WORLD_ORM, (), "circle: 1, blue. answer: no"),
+        ("red", WORLD_REFLECTION, (), "yes"),
+        ("blue", WORLD_REFLECTION, (), "no: it is wrong"),
+        ("blue", ELSEWHERE, (), "no: it is blue"),
+    ]
+    return taught(examples, ReadingMode(marker="answer:", max_tokens=24, rule_reasons=True))
+
+
+def test_a_judge_reflects_by_rule_on_the_facts_it_read(rule_reflector, tmp_path):
+    """A "no" to a world prompt's image gets the evaluator's reasons for what the judge read; a question
+    quoting no world prompt gets the reflection the judge writes, as without the rule."""
+    images, questions = [picture("red"), picture("blue"), picture("blue")], [WORLD_REFLECTION, WORLD_REFLECTION, ELSEWHERE]
+    assert rule_reflector.read(images[:2], [WORLD_ORM] * 2)[1] == ["circle: 1, red", "circle: 1, blue"]
+    by_rule = rule_reflector.explain(images, questions)
+    assert by_rule == ["yes", "no: the circle is blue, expected red", "no: it is blue"]
+    mode = rule_reflector.reading
+    rule_reflector.reading = replace(mode, rule_reasons=False)
+    try:
+        assert rule_reflector.explain(images, questions) == ["yes", "no: it is wrong", "no: it is blue"]
+    finally:
+        rule_reflector.reading = mode
+    save_judge(rule_reflector, tmp_path / "judge")
+    assert load_judge(tmp_path / "judge").reading.rule_reasons
+
+
+def test_the_reflections_job_sets_how_a_judge_reflects_and_rewrites_its_cards_section(rule_reflector, tmp_path):
+    spec = importlib.util.spec_from_file_location("judge_reflections", REPO / "jobs" / "judge_reflections.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    folder, data = tmp_path / "judge", tmp_path / "data"
+    rule_reflector.reading = replace(rule_reflector.reading, rule_reasons=False)
+    try:
+        save_judge(rule_reflector, folder)
+    finally:
+        rule_reflector.reading = replace(rule_reflector.reading, rule_reasons=True)
+    (folder / "README.md").write_text("# card\n\n## Held-out reflections\nold figures\n\n## Config\nkept\n")
+    weights = (folder / "model.safetensors").read_bytes()
+    (data / "heldout" / "images").mkdir(parents=True)
+    examples = []
+    for color, answer, reasons in (("red", "yes", ()), ("blue", "no", ("the circle is blue, expected red",))):
+        picture(color).save(data / "heldout" / "images" / f"{color}.png")
+        examples.append(Example(f"images/{color}.png", WORLD_ORM, answer, "colors", WORLD_PROMPT, source="heldout", reasons=reasons))
+    with pytest.raises(InputError, match="no finished held-out set"):
+        job.main(["--judge", str(folder), "--data", str(data), "--n", "1"])
+    (data / "heldout" / "examples.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in examples))
+    (data / "heldout" / "done.json").write_text("{}")
+
+    assert job.main(["--judge", str(folder), "--data", str(data), "--n", "1", "--rule-reasons", "on", "--threads", "1"]) == 0
+    card = (folder / "README.md").read_text()
+    assert load_judge(folder).reading.rule_reasons and (folder / "model.safetensors").read_bytes() == weights
+    assert "old figures" not in card and card.endswith("## Config\nkept\n") and "reflects by rule" in card
+    assert "| 1.000 | 1.000 | 1.000 |" in card and "| the circle is blue, expected red | no: the circle is blue, expected red |" in card
+    assert job.main(["--judge", str(folder), "--data", str(data), "--n", "1", "--rule-reasons", "off", "--threads", "1"]) == 0
+    assert not load_judge(folder).reading.rule_reasons
+    assert "| 0.000 | 1.000 | 1.000 |" in (folder / "README.md").read_text()  # "no: it is wrong" names no reason

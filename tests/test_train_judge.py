@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS
 from cotgen.train.common.cards import rate
 from cotgen.train.common.schedule import Budget
-from cotgen.train.judge.card import census_first_text, weighting
+from cotgen.train.judge.card import census_first_text, reflection_text, weighting
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
 from cotgen.train.judge.census_scenes import build_census_scenes, draw_census_batch
 from cotgen.train.judge.config import (
@@ -372,6 +373,7 @@ def test_a_share_of_the_outcome_questions_is_taught_after_the_true_census(tmp_pa
     assert judge_mode(True, False, True).first == CENSUS_QUESTION and judge_mode(True, False, False) == MODE
     assert judge_mode(True, False, False, skeleton=True) == with_skeleton(MODE)
     assert judge_mode(True, False, False, copy_census=True) == copying_census(MODE)
+    assert judge_mode(True, False, False, copy_census=True, rule_reasons=True) == replace(copying_census(MODE), rule_reasons=True)
     assert judge_mode(False, False, False) is None
 
 
@@ -518,6 +520,10 @@ def test_bad_reflection_settings_are_rejected():
     with pytest.raises(InputError, match="copy_census: copies the census"):
         TrainJudgeConfig(copy_census=True, census_share=0.2, census_turn=0.5)
     assert "**copies** the facts of the question's classes" in census_first_text(TrainJudgeConfig(copy_census=True, census_share=0.2))
+    with pytest.raises(InputError, match="rule_reasons: reflects by the facts of a reading; it needs reads: true"):
+        TrainJudgeConfig(rule_reasons=True, reads=False)
+    assert "**reflects by rule**" in reflection_text(TrainJudgeConfig(rule_reasons=True))
+    assert "by rule" not in reflection_text(TrainJudgeConfig())
     with pytest.raises(InputError, match="data.census_scenes: the count scenes train the census; they need census_share above 0"):
         TrainJudgeConfig(data=JudgeDataConfig(census_scenes=10))
     with pytest.raises(InputError, match=r"census_scene_share: must be within \[0, 1\], got 2"):

@@ -16,7 +16,7 @@ Reasons are plain sentences ("expected 3 triangles, found 2"; "the circle is blu
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cotgen.prompts import Record
@@ -54,17 +54,30 @@ def _color_reason(cls: str, count: int, color: str, chosen: list[ShapeObject]) -
     return f"expected {_quantity(count, cls, color)}, found {_found(tally[color])} {color}; the others are {others}"
 
 
-def _position_reason(obj: ShapeObject, target: ShapeObject, relation: str) -> str:
-    actual = relations(obj.box, target.box)
+Where = Callable[[ShapeObject, ShapeObject], "set[str] | None"]
+"""The relations in which one object stands to another; None where they are not known (a reading
+states only whether the prompt's relation holds)."""
+
+
+def box_relations(obj: ShapeObject, target: ShapeObject) -> set[str]:
+    return relations(obj.box, target.box)
+
+
+def _position_reason(obj: ShapeObject, target: ShapeObject, relation: str, actual: set[str] | None) -> str:
+    reason = f"the {obj.cls} is not {relation} the {target.cls}"
+    if actual is None:
+        return reason
     where = f"it is {' and '.join(sorted(actual))} it" if actual else "they are too close to tell"
-    return f"the {obj.cls} is not {relation} the {target.cls} ({where})"
+    return f"{reason} ({where})"
 
 
 def check(
-    objects: Iterable[ShapeObject], record: Record, blobs: tuple[Box, ...] = (), ordered: bool = False
-) -> Verdict:
+    objects: Iterable[ShapeObject], record: Record, blobs: tuple[Box, ...] = (), ordered: bool = False,
+    where: Where = box_relations,
+) -> Verdict:  # fmt: skip
     """Judge objects against a record; `blobs` (unrecognised shapes) only add to the reasons.
-    `ordered`: the objects already come in confidence order (a detector's scores), so keep it."""
+    `ordered`: the objects already come in confidence order (a detector's scores), so keep it.
+    `where`: how an object stands to another (by default, by their boxes)."""
     by_class: dict[str, list[ShapeObject]] = defaultdict(list)
     for obj in objects if ordered else confidence_order(objects):
         by_class[obj.cls].append(obj)
@@ -85,12 +98,10 @@ def check(
             if targets is None:
                 ok = False  # the target clause failed and already said why
             else:
-                failures = [
-                    (obj, t) for obj in chosen for t in targets if relation not in relations(obj.box, t.box)
-                ]
+                failures = [(obj, t) for obj in chosen for t in targets if relation not in (where(obj, t) or ())]
                 if failures:
                     ok = False
-                    reasons.append(_position_reason(*failures[0], relation))
+                    reasons.append(_position_reason(*failures[0], relation, where(*failures[0])))
         matched.append(chosen if ok else None)
     correct = all(group is not None for group in matched)
     for clause in record.exclude:

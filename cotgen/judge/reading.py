@@ -73,6 +73,11 @@ class ReadingMode:
     """The first answer (a census: "circle: 2, red, blue; square: none; …") is not put in the chat:
     each subject's facts are copied from it into the reading, so the judge writes only the relation
     and its answer. What the question names then never sways what the judge reads."""
+    rule_reasons: bool = False
+    """Its reflection (`VLMJudge.explain`) is the verdict of its reading for the outcome question about
+    the prompt the question quotes, and a "no"'s reasons are those the evaluator's rules give for the
+    facts it read (`cotgen.judge.rule_reasons`). Prompts outside the world's records, and a "no" whose
+    facts hold, get the answer it writes itself."""
 
     def __post_init__(self) -> None:
         if not self.marker.strip():
@@ -87,6 +92,9 @@ class ReadingMode:
                 raise InputError(f"{CONFIG_KEY}.{field}: expected distinct non-blank words, got {list(words)!r}")
         if self.relations and not self.subjects:
             raise InputError(f"{CONFIG_KEY}.relations: relate subjects, so subjects must be given too")
+        for field in ("first_facts", "rule_reasons"):
+            if not isinstance(getattr(self, field), bool):
+                raise InputError(f"{CONFIG_KEY}.{field}: expected true or false, got {getattr(self, field)!r}")
         if self.first_facts and not (self.first and self.subjects):
             raise InputError(f"{CONFIG_KEY}.first_facts: copies a first answer's facts by subject, so first and subjects must be given too")
 
@@ -96,9 +104,9 @@ def reading_mode(model: PreTrainedModel) -> ReadingMode | None:
     raw = getattr(model.config, CONFIG_KEY, None)
     if raw is None:
         return None
-    keys = {"marker", "max_tokens", "first", "first_tokens", "subjects", "relations", "first_facts"}
+    keys = {"marker", "max_tokens", "first", "first_tokens", "subjects", "relations", "first_facts", "rule_reasons"}
     if not isinstance(raw, dict) or set(raw) - keys:
-        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens[, first, first_tokens, subjects, relations, first_facts]}}, got {raw!r}")
+        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens[, first, first_tokens, subjects, relations, first_facts, rule_reasons]}}, got {raw!r}")
     for key in ("subjects", "relations"):
         if not isinstance(raw.get(key, []), list):
             raise InputError(f"{CONFIG_KEY}.{key}: expected a list of words, got {raw[key]!r}")
@@ -117,6 +125,8 @@ def set_reading_mode(model: PreTrainedModel, mode: ReadingMode | None) -> None:
         raw |= {"subjects": list(mode.subjects), "relations": list(mode.relations)}
     if mode.first_facts:
         raw |= {"first_facts": True}
+    if mode.rule_reasons:
+        raw |= {"rule_reasons": True}
     setattr(model.config, CONFIG_KEY, raw)
 
 

@@ -31,7 +31,9 @@ from transformers import (
 from cotgen.errors import InputError
 from cotgen.judge.answers import answer_tokens, grouped_p_yes
 from cotgen.judge.processing import load_processor, save_processor
-from cotgen.judge.reading import after_reading, answer_greedily, read_then_answer, reading_mode
+from cotgen.judge.prompts import JudgePrompts
+from cotgen.judge.reading import UNANSWERED, after_reading, answer_greedily, read_then_answer, reading_mode
+from cotgen.judge.rule_reasons import prompt_record, rule_reasons
 from cotgen.judge.skeleton import Skeleton, census_facts, skeleton, with_facts
 from cotgen.models.presets import resolve
 
@@ -162,9 +164,23 @@ class VLMJudge:
     ) -> list[str]:
         """The greedy answer to each question, without special tokens. A judge that reads first may
         write its reading before the answer ("circle: 1, red. answer: no: expected 2 circles, found 1"):
-        the answer is what follows its marker."""
-        if not questions:
-            return []
+        the answer is what follows its marker. A judge whose reading mode has `rule_reasons` answers
+        by its reading where it can (`_explain_by_rule`)."""
+        history = [()] * len(questions) if history is None else history
+        texts: list[str | None] = [None] * len(questions)
+        if self.reading is not None and self.reading.rule_reasons:
+            texts = self._explain_by_rule(images, questions, history)
+        rows = [i for i, text in enumerate(texts) if text is None]
+        if rows:
+            written = self._written([images[i] for i in rows], [questions[i] for i in rows], [history[i] for i in rows], max_new_tokens)
+            for i, text in zip(rows, written):
+                texts[i] = text
+        return texts
+
+    def _written(
+        self, images: Sequence[Image.Image], questions: Sequence[str], history: Sequence[Sequence[Exchange]], max_new_tokens: int
+    ) -> list[str]:
+        """The answers the judge writes itself, greedily (after its reading's marker, for a reading judge)."""
         inputs = self.encode(images, questions, history)
         tokens = self.model.generate(
             **inputs, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=self.processor.tokenizer.pad_token_id
@@ -173,6 +189,26 @@ class VLMJudge:
         if self.reading is not None:
             answers = [after_reading(a, self.reading) for a in answers]
         return [answer.strip() for answer in answers]
+
+    def _explain_by_rule(
+        self, images: Sequence[Image.Image], questions: Sequence[str], history: Sequence[Sequence[Exchange]]
+    ) -> list[str | None]:
+        """For each question that quotes a prompt of the world's records: "yes" where the judge's
+        reading for the outcome question about it answers yes, else "no: " and the evaluator's reasons
+        for the facts it read; None where there is no such prompt or its facts give no reason."""
+        records = [prompt_record(q) for q in questions]
+        rows = [i for i, record in enumerate(records) if record is not None]
+        texts: list[str | None] = [None] * len(questions)
+        if not rows:
+            return texts
+        outcome = [JudgePrompts().orm.format(prompt=records[i].prompt) for i in rows]
+        p_yes, readings = self.read([images[i] for i in rows], outcome, [history[i] for i in rows])
+        for i, p, reading in zip(rows, p_yes.tolist(), readings):
+            if p >= UNANSWERED:
+                texts[i] = "yes"
+            elif reasons := rule_reasons(reading, records[i]):
+                texts[i] = "no: " + "; ".join(reasons)
+        return texts
 
 
 def load_judge(path: str | Path = "embedded", dtype: str | torch.dtype = "auto", device: str | torch.device = "cpu") -> VLMJudge:

@@ -51,6 +51,18 @@ def reflection_text(cfg: TrainJudgeConfig) -> str:
         f"too, on {cfg.reflection_share:.0%} of the answer-stage steps: the judge answers \"yes\", or \"no: \" and the exact "
         "evaluator's reasons joined by \"; \" (`cotgen.train.judge.reflection.reflection_target`)"
         + (", after its reading of the image, as for the outcome question (`explain` returns what follows the reading)." if cfg.reflection_reads else ".")
+        + rule_reasons_text(cfg)
+    )
+
+
+def rule_reasons_text(cfg: TrainJudgeConfig) -> str:
+    if not cfg.rule_reasons:
+        return ""
+    return (
+        " It **reflects by rule** (`rule_reasons`, `cotgen.judge.rule_reasons`): for a prompt of the world's records "
+        "its reflection is the verdict of its reading for the outcome question and, for a \"no\", the exact evaluator's "
+        "reasons for the facts it read (a position reason without where the objects stand, which a reading does not "
+        "state); it writes its own reflection only for other prompts and for a \"no\" whose facts hold."
     )
 
 
@@ -76,8 +88,9 @@ def reading_text(cfg: TrainJudgeConfig) -> str:
         "prompt, whether the relation holds), then \"answer:\" and its answer, and P(yes) is read from the logits "
         "after its own greedy reading, hedged by that reading's probability (P(reading) · (P(yes) − ½) + ½: a yes/no "
         "decision at ½ is the plain answer's, while among images read as matching the surer reading ranks first; "
-        "`cotgen.judge.reading`; its config.json's `cotgen_reading`). Clarity, potential and reflections it answers "
-        "directly." + census_first_text(cfg)
+        "`cotgen.judge.reading`; its config.json's `cotgen_reading`). "
+        + ("Clarity and potential it answers directly; reflections by rule (below)." if cfg.rule_reasons else "Clarity, potential and reflections it answers directly.")
+        + census_first_text(cfg)
     )
 
 
@@ -117,14 +130,15 @@ def readings_line(result: dict) -> str:
     return f"\n\nORM readings identical to what the evaluator's reading of the image says for the prompt: | {rate(result['orm']['readings_exact'])} |"
 
 
-def reflections_section(reflections: dict | None) -> str:
+def reflections_section(reflections: dict | None, rule_reasons: bool = False) -> str:
     if reflections is None:
         return "Not measured (`reflection_eval` 0)."
     r = reflections
+    how = " The judge reflects by rule (`rule_reasons`): its reading's verdict, and for a \"no\" the evaluator's reasons for the facts it read." if rule_reasons else ""  # fmt: skip
     lines = [
         (
             f"Greedy `explain` with the reflection question on {r['wrong']} held-out images the evaluator calls wrong and "
-            f"{r['right']} it calls correct (spread over the tags)."
+            f"{r['right']} it calls correct (spread over the tags).{how}"
         ),
         "",
         "| reason recall (evaluator's reasons found verbatim) | wrong images answered \"no…\" | correct images answered \"yes…\" |",
@@ -217,7 +231,7 @@ Prefixes of {cfg.data.heldout_prefix_records} held-out records, at the first che
 {accuracy_table(result["potential_first_clear"])}
 
 ## Held-out reflections
-{reflections_section(reflections)}
+{reflections_section(reflections, cfg.rule_reasons)}
 
 {config_section(cfg)}"""
     (folder / "README.md").write_text(text)

@@ -294,6 +294,11 @@ class TrainJudgeConfig:
     """A census-trained judge (`census_share`) is saved to ask itself the census and copy the
     question's classes' facts from it into its reading (`cotgen.train.judge.reading.copying_census`),
     writing only the relation and its answer; its evaluations read that way too."""
+    rule_reasons: bool = False
+    """A reading judge is saved to reflect by rule (`cotgen.judge.rule_reasons`): its reflection is its
+    reading's verdict for the outcome question and, for a "no", the evaluator's reasons for the facts it
+    read; its evaluations reflect that way too. The reflection it writes itself is still trained
+    (`reflection_share`): it answers prompts outside the world's records."""
     reflection_eval: int = 100
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
@@ -353,6 +358,8 @@ class TrainJudgeConfig:
             raise InputError("skeleton: forces the question's classes into a reading of them; it needs reads: true and reading: prompt")
         if self.copy_census and (not self.census_share or self.every_class or self.census_turn):
             raise InputError("copy_census: copies the census into a reading of the prompt's classes; it needs census_share above 0, reading: prompt and no census_turn")
+        if self.rule_reasons and not self.reads:
+            raise InputError("rule_reasons: reflects by the facts of a reading; it needs reads: true")
         if self.reflection_eval < 0:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
         check_tag_weights(self.tag_weights)

@@ -87,16 +87,21 @@ def census_text(reading: Reading) -> str:
     return "; ".join(class_text(cls, [o for o in objects if o.cls == cls]) for cls in SHAPES) + "."
 
 
-def judge_mode(reads: bool, every_class: bool, census_turn: bool, skeleton: bool = False, copy_census: bool = False) -> ReadingMode | None:
+def judge_mode(
+    reads: bool, every_class: bool, census_turn: bool, skeleton: bool = False, copy_census: bool = False, rule_reasons: bool = False
+) -> ReadingMode | None:  # fmt: skip
     """How a judge trained with these settings reads (None: it answers directly): its reading's
     length, whether the question's words are forced into it (`skeleton`), whether it asks itself
-    the census first (`census_history`), or copies its facts from its own census (`copying_census`)."""
+    the census first (`census_history`), or copies its facts from its own census (`copying_census`),
+    and whether it reflects by rule (`cotgen.judge.rule_reasons`)."""
     if not reads:
         return None
     if copy_census:
-        return copying_census(MODE)
-    mode = CENSUS_MODE if every_class else with_skeleton(MODE) if skeleton else MODE
-    return replace(mode, first=CENSUS_QUESTION, first_tokens=CENSUS_TOKENS) if census_turn else mode
+        mode = copying_census(MODE)
+    else:
+        mode = CENSUS_MODE if every_class else with_skeleton(MODE) if skeleton else MODE
+        mode = replace(mode, first=CENSUS_QUESTION, first_tokens=CENSUS_TOKENS) if census_turn else mode
+    return replace(mode, rule_reasons=rule_reasons)
 
 
 def with_skeleton(mode: ReadingMode) -> ReadingMode:
