@@ -31,6 +31,8 @@ shapes-world images, and writes PARM++'s reflections.
 6. Report: held-out balanced accuracy per task (P(yes) ≥ 0.5 from `VLMJudge.p_yes`), and the greedy
    reflections' reason recall on `reflection_eval` wrong and correct held-out images, every
    `eval_every` steps and at the end; the judge is saved to <out>/judge with a model card (README.md).
+7. Then: a run named by `then` (a config file) continues the judge in the same command
+   (`recipe_chain`), for a recipe whose later runs need other data or settings.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from cotgen.train.common.log import log
 from cotgen.train.common.schedule import Budget, set_lr, warmup_cosine
 from cotgen.train.judge.card import summary_table, write_card
 from cotgen.train.judge.census_scenes import draw_census_batch
-from cotgen.train.judge.config import AnswerStageConfig, TrainJudgeConfig
+from cotgen.train.judge.config import AnswerStageConfig, TrainJudgeConfig, recipe_chain
 from cotgen.train.judge.dataset import JudgeDataset, build_dataset
 from cotgen.train.judge.evaluation import evaluate_all, headline
 from cotgen.train.judge.examples import Example, ExampleSet
@@ -211,6 +213,16 @@ def answer_totals(parts: list[dict]) -> dict:
 
 def main(argv: list[str]) -> int:
     cfg = parse_config(TrainJudgeConfig, argv, __doc__, "minutes=5 continuations=[] data.generated_images=500")
+    chain = recipe_chain(cfg)
+    for k, run_cfg in enumerate(chain):
+        if len(chain) > 1:
+            print(f"run {k + 1} of {len(chain)} of the recipe: {run_cfg.out}", flush=True)
+        train(run_cfg)
+    return 0
+
+
+def train(cfg: TrainJudgeConfig) -> None:
+    """One run: data, model, stages, evaluation; the judge and its card saved to <out>/judge."""
     out = save_resolved(cfg, cfg.out)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -253,7 +265,6 @@ def main(argv: list[str]) -> int:
     write_card(folder, cfg, judge, stage, sets, result, reflections, data_minutes)
     print(summary_table(result))
     print(f"held-out base rate {base:.3f}; judge and card in {folder}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from cotgen.config import load_config
 from cotgen.errors import InputError
 from cotgen.evaluate.exact import evaluate_image
 from cotgen.evaluate.reader import Reading, read_scene
@@ -31,6 +32,7 @@ from cotgen.train.judge.config import (
     JudgeModelConfig,
     TrainJudgeConfig,
     VisionConfig,
+    recipe_chain,
 )
 from cotgen.train.judge.dataset import build_dataset, build_validation, build_validation_prefixes
 from cotgen.train.judge.describe import describe, describe_target
@@ -414,7 +416,7 @@ TINY_RUN = [
     "data.generator_batch=12", "data.prefix_records=4", "data.heldout_prefix_records=6", "data.prefix_rollouts=2",
     "prefix_subset=0", "reflection_share=0.3", "reflection_eval=3", "census_share=0.3",
     "reflection_reads=true", "census_turn=0.5", "data.compositional=true", "skeleton=true",
-    "data.census_scenes=6", "data.census_scene_share=0.5",
+    "data.census_scenes=6", "data.census_scene_share=0.5", "then=null",
 ]  # fmt: skip
 FIRST_STAGE = ["vision.steps=3", "steps=4"]
 CONTINUATION = {"lr": 0.0005, "warmup_steps": 2, "steps": 3}
@@ -626,3 +628,30 @@ def test_a_word_tied_head_scores_visual_tokens_against_the_words_a_reading_write
     assert not any(p is embed.weight for p in head.parameters())
     centre_cross_entropy(logits, torch.tensor([CENTRE_CLASSES.index("blue square"), 0])).backward()
     assert embed.weight.grad[word["red"]].abs().sum() > 0
+
+
+def test_a_recipe_chains_runs_each_continuing_the_judge_before_and_is_checked_up_front(tmp_path):
+    second, third = tmp_path / "second.yaml", tmp_path / "third.yaml"
+    second.write_text(f"out: {tmp_path / 'b'}\nthen: {third}\ncensus_share: 0.2\ncopy_census: true\n")
+    third.write_text(f"out: {tmp_path / 'c'}\nsteps: 7\n")
+    chain = recipe_chain(TrainJudgeConfig(out=str(tmp_path / "a"), then=str(second)))
+    assert [c.out for c in chain] == [str(tmp_path / n) for n in "abc"]
+    assert [c.init_from for c in chain[1:]] == [str(tmp_path / "a" / "judge"), str(tmp_path / "b" / "judge")]
+    assert chain[1].copy_census and chain[2].steps == 7 and chain[2].then is None
+    assert recipe_chain(TrainJudgeConfig()) == [TrainJudgeConfig()]
+    # the shipped recipe: judge.yaml, then judge_census.yaml continuing its judge
+    shipped = recipe_chain(load_config(TrainJudgeConfig, REPO / "jobs" / "configs" / "judge.yaml"))
+    assert [c.out for c in shipped] == ["runs/judge", "runs/judge_census"] and shipped[1].init_from == "runs/judge/judge"
+    assert shipped[1].copy_census and shipped[1].rule_reasons and shipped[1].data.census_scenes
+    # a bad link fails before anything trains
+    third.write_text(f"out: {tmp_path / 'c'}\nthen: {second}\n")
+    with pytest.raises(InputError, match="is already in the chain; a recipe must end"):
+        recipe_chain(TrainJudgeConfig(out=str(tmp_path / "a"), then=str(second)))
+    third.write_text(f"out: {tmp_path / 'c'}\nsteps: -1\n")
+    with pytest.raises(InputError, match="then: .*steps"):
+        recipe_chain(TrainJudgeConfig(out=str(tmp_path / "a"), then=str(second)))
+    with pytest.raises(InputError, match="then: .*missing.yaml: no such file"):
+        recipe_chain(TrainJudgeConfig(then=str(tmp_path / "missing.yaml")))
+    third.write_text(f"out: {tmp_path / 'a'}\n")
+    with pytest.raises(InputError, match="their own out folders"):
+        recipe_chain(TrainJudgeConfig(out=str(tmp_path / "a"), then=str(second)))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from cotgen.config import check_device
+from cotgen.config import check_device, load_config
 from cotgen.errors import InputError
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.prompts import TAGS
@@ -257,6 +258,10 @@ class TrainJudgeConfig:
     continuations: list[AnswerStageConfig] = field(default_factory=list)
     """Answer stages after the first, each with its own budget and schedule (as reruns with
     init_from would train), so that one command makes a judge that took several runs."""
+    then: str | None = None
+    """A config file trained after this run in the same command, with `init_from` this run's judge
+    (<out>/judge): a run whose data or settings differ from this one's (`recipe_chain`). Command-line
+    overrides apply to the first run only; `then=null` trains this run alone."""
     log_every: int = 25
     """Steps between progress lines."""
     eval_every: int = 500
@@ -370,3 +375,22 @@ class TrainJudgeConfig:
         for k, stage in enumerate(self.stages()):
             if stage.prefix_subset > self.data.prefix_records:
                 raise InputError(f"answer stage {k + 1}: prefix_subset {stage.prefix_subset} exceeds data.prefix_records ({self.data.prefix_records})")
+
+
+def recipe_chain(cfg: TrainJudgeConfig) -> list[TrainJudgeConfig]:
+    """The run and every run its `then` chain names, each continuing the judge of the one before;
+    all loaded and validated before the first trains, so a bad file fails in seconds, not hours."""
+    chain, files = [cfg], []
+    while chain[-1].then:
+        path = Path(chain[-1].then).resolve()
+        if path in files:
+            raise InputError(f"then: {chain[-1].then} is already in the chain; a recipe must end")
+        files.append(path)
+        try:
+            chain.append(load_config(TrainJudgeConfig, path, [f"init_from={Path(chain[-1].out) / 'judge'}"]))
+        except InputError as err:
+            raise InputError(f"then: {err}") from None
+    outs = [Path(c.out).resolve() for c in chain]
+    if len(set(outs)) < len(outs):
+        raise InputError(f"then: the runs of a chain need their own out folders, got {[c.out for c in chain]}")
+    return chain
