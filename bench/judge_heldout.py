@@ -37,6 +37,8 @@
     # PARM++'s reflections on the same ORM images: says "no" to wrong ones, reason recall, says "yes" to correct ones
     python bench/judge_heldout.py --data runs/judge_cot/data --compare embedded runs/judge_ctl/judge --task reflection --validation 600
     # one judge's reflections two ways (JUDGE#MODE): as it writes them, and by rule from its reading
+    # (and its answers after a reading: as it learnt them, embedded#answer, or embedded#verdict, the
+    # evaluator's verdict on the facts read)
     python bench/judge_heldout.py --data runs/scenes/data --compare embedded#written embedded#rules --task reflection --validation 600
 
 The figures are `cotgen.train.judge.evaluation.evaluate`'s, as the trainer's log and card report them:
@@ -87,9 +89,12 @@ READING_MODES = {
     "census": copying_census,
     "rules": lambda mode: dataclasses.replace(mode, rule_reasons=True),
     "written": lambda mode: dataclasses.replace(mode, rule_reasons=False),
+    "verdict": lambda mode: dataclasses.replace(mode, rule_verdict=True),
+    "answer": lambda mode: dataclasses.replace(mode, rule_verdict=False),
 }
 """How a judge named JUDGE#MODE reads: freely, with its skeleton forced (both writing their own facts),
-or copying its census's facts; or how it reflects: by rule from its reading, or as it writes."""
+or copying its census's facts; how it reflects: by rule from its reading, or as it writes; and how it
+answers after a reading: by the evaluator's verdict on the facts read, or as it learnt."""
 
 
 def load_variant(spec: str) -> VLMJudge:
@@ -277,7 +282,7 @@ def compare(
     said = {}
     for name in judges:
         judge = load_variant(name)
-        p_yes = np.array(judge_p_yes(judge, heldout, 64))
+        p_yes = np.array(judge_p_yes(judge, heldout, 64, finished=task == "orm"))
         said[name] = p_yes >= 0.5
         if clauses:
             said[f"{name}, by clause"] = by_clause(judge, heldout, 64, p_yes) >= 0.5

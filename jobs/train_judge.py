@@ -240,7 +240,7 @@ def train(cfg: TrainJudgeConfig) -> None:
 
     judge = load_judge(cfg.init_from) if cfg.init_from else build_judge(cfg.model, cfg.prompts, cfg.seed)
     judge.model.to(cfg.device)
-    set_reading_mode(judge.model, judge_mode(cfg.reads, cfg.every_class, cfg.census_turn > 0, cfg.skeleton, cfg.copy_census, cfg.rule_reasons))
+    set_reading_mode(judge.model, judge_mode(cfg.reads, cfg.every_class, cfg.census_turn > 0, cfg.skeleton, cfg.copy_census, cfg.rule_reasons, cfg.rule_verdict))
     record_generator(judge.model, cfg.data.generator, weights_digest(cfg.data.generator, "generator"))
     setattr(judge.model.config, UNREAD_KEY, cfg.data.compositional)  # checked by check_unread before the data
     judge.reading = reading_mode(judge.model)

@@ -290,8 +290,8 @@ def test_a_judge_reflects_by_rule_on_the_facts_it_read(rule_reflector, tmp_path)
     assert load_judge(tmp_path / "judge").reading.rule_reasons
 
 
-def test_the_reflections_job_sets_how_a_judge_reflects_and_rewrites_its_cards_section(rule_reflector, tmp_path):
-    spec = importlib.util.spec_from_file_location("judge_reflections", REPO / "jobs" / "judge_reflections.py")
+def test_the_card_job_sets_how_a_judge_reflects_and_answers_and_rewrites_its_held_out_sections(rule_reflector, tmp_path):
+    spec = importlib.util.spec_from_file_location("judge_card", REPO / "jobs" / "judge_card.py")
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)
     folder, data = tmp_path / "judge", tmp_path / "data"
@@ -300,23 +300,62 @@ def test_the_reflections_job_sets_how_a_judge_reflects_and_rewrites_its_cards_se
         save_judge(rule_reflector, folder)
     finally:
         rule_reflector.reading = replace(rule_reflector.reading, rule_reasons=True)
-    (folder / "README.md").write_text("# card\n\n## Held-out reflections\nold figures\n\n## Config\nkept\n")
+    (folder / "README.md").write_text("# card\n\n## Held-out accuracy\nold table\n\n## Held-out reflections\nold figures\n\n## Config\nkept\n")
     weights = (folder / "model.safetensors").read_bytes()
-    (data / "heldout" / "images").mkdir(parents=True)
-    examples = []
-    for color, answer, reasons in (("red", "yes", ()), ("blue", "no", ("the circle is blue, expected red",))):
-        picture(color).save(data / "heldout" / "images" / f"{color}.png")
-        examples.append(Example(f"images/{color}.png", WORLD_ORM, answer, "colors", WORLD_PROMPT, source="heldout", reasons=reasons))
-    with pytest.raises(InputError, match="no finished held-out set"):
-        job.main(["--judge", str(folder), "--data", str(data), "--n", "1"])
-    (data / "heldout" / "examples.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in examples))
-    (data / "heldout" / "done.json").write_text("{}")
+    with pytest.raises(InputError, match="heldout: no finished set"):
+        job.main(["--judge", str(folder), "--data", str(data)])
+    images, prefixes = [], []
+    for k, (color, answer, reasons) in enumerate((("red", "yes", ()), ("blue", "no", ("the circle is blue, expected red",)))):
+        images.append(Example(f"images/{color}.png", WORLD_ORM, answer, "colors", WORLD_PROMPT, source="heldout", reasons=reasons))
+        path = f"images/{k:05d}_s1.png"
+        prefixes += [
+            Example(path, WORLD_ORM, answer, "colors", WORLD_PROMPT, task="prm", source="heldout/step1"),
+            Example(path, CLARITY, "yes", "colors", WORLD_PROMPT, task="clarity", source="heldout/step1"),
+            Example(path, CLARITY, answer, "colors", WORLD_PROMPT, task="potential", source="heldout/step1", history=((CLARITY, "yes"),)),
+        ]
+        for name in ("heldout", "heldout_prefixes"):
+            (data / name / "images").mkdir(parents=True, exist_ok=True)
+            picture(color).save(data / name / (images[-1].image if name == "heldout" else path))
+    for name, examples, settings in (("heldout", images, {"samples": 1, "seed": 0}), ("heldout_prefixes", prefixes, {"records": 2})):
+        (data / name / "examples.jsonl").write_text("".join(json.dumps(e.to_json()) + "\n" for e in examples))
+        (data / name / "done.json").write_text(json.dumps({"settings": settings}))
 
-    assert job.main(["--judge", str(folder), "--data", str(data), "--n", "1", "--rule-reasons", "on", "--threads", "1"]) == 0
+    argv = ["--judge", str(folder), "--data", str(data), "--n", "1", "--threads", "1"]
+    assert job.main([*argv, "--rule-reasons", "on", "--rule-verdict", "on"]) == 0
     card = (folder / "README.md").read_text()
-    assert load_judge(folder).reading.rule_reasons and (folder / "model.safetensors").read_bytes() == weights
-    assert "old figures" not in card and card.endswith("## Config\nkept\n") and "reflects by rule" in card
+    reading = load_judge(folder).reading
+    assert reading.rule_reasons and reading.rule_verdict and (folder / "model.safetensors").read_bytes() == weights
+    assert "old" not in card and card.endswith("## Config\nkept\n") and "reflects by rule" in card
+    assert "The 2 images: 1 per record" in card and "Prefixes of 2 held-out records" in card
     assert "| 1.000 | 1.000 | 1.000 |" in card and "| the circle is blue, expected red | no: the circle is blue, expected red |" in card
-    assert job.main(["--judge", str(folder), "--data", str(data), "--n", "1", "--rule-reasons", "off", "--threads", "1"]) == 0
-    assert not load_judge(folder).reading.rule_reasons
+    assert job.main([*argv, "--rule-reasons", "off"]) == 0
+    reading = load_judge(folder).reading
+    assert not reading.rule_reasons and reading.rule_verdict  # a flag not given is left as it was
     assert "| 0.000 | 1.000 | 1.000 |" in (folder / "README.md").read_text()  # "no: it is wrong" names no reason
+
+
+def test_a_judge_may_answer_by_the_evaluators_verdict_on_the_facts_it_read(rule_reflector):
+    """With `rule_verdict`, the answer after a reading of a world prompt is 1 or 0 by the evaluator's
+    rules on the facts read, hedged by the reading's probability as the learnt answer would be."""
+    images = [picture("red"), picture("blue")]
+    learnt, readings = rule_reflector.read(images, [WORLD_ORM] * 2)
+    written = write_readings(rule_reflector.model, rule_reflector.processor.tokenizer, rule_reflector.encode(images, [WORLD_ORM] * 2), rule_reflector.reading, rule_reflector.answers)
+    mode = rule_reflector.reading
+    rule_reflector.reading = replace(mode, rule_verdict=True)
+    try:
+        ruled, same = rule_reflector.read(images, [WORLD_ORM] * 2)
+        elsewhere = rule_reflector.read(images, [ELSEWHERE] * 2)[0]
+        previews = rule_reflector.p_yes(images, [WORLD_ORM] * 2, finished=[False, False])  # what is not drawn yet may come
+    finally:
+        rule_reflector.reading = mode
+    assert same == readings == ["circle: 1, red", "circle: 1, blue"]
+    for p, verdict, w in zip(ruled, (1.0, 0.0), written):
+        assert p.item() == pytest.approx(hedged(torch.tensor(verdict), torch.tensor(w.p_reading)).item(), abs=1e-6)
+    assert learnt[0] < ruled[0] and learnt[1] > ruled[1]  # surer than the learnt answers, on the same side
+    assert torch.allclose(previews, learnt)
+    assert torch.allclose(elsewhere, rule_reflector.read(images, [ELSEWHERE] * 2)[0])  # no world prompt: as learnt
+    set_reading_mode(rule_reflector.model, replace(mode, rule_verdict=True))
+    try:
+        assert reading_mode(rule_reflector.model) == replace(mode, rule_verdict=True)  # saved in config.json
+    finally:
+        set_reading_mode(rule_reflector.model, mode)

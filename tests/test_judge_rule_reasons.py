@@ -1,11 +1,11 @@
-"""Reflection by rule: a reading's facts compared with the prompt's record in the evaluator's sentences."""
+"""Reflection and verdict by rule: a reading's facts compared with the prompt's record by the evaluator's rules."""
 
 import pytest
 
 from cotgen.errors import InputError
 from cotgen.evaluate.rules import check
 from cotgen.judge.reading import ReadingMode
-from cotgen.judge.rule_reasons import UNKNOWN_COLOR, prompt_record, read_facts, rule_reasons
+from cotgen.judge.rule_reasons import UNKNOWN_COLOR, prompt_record, read_facts, rule_holds, rule_reasons
 from cotgen.world.records import records_by_prompt
 from cotgen.world.scene import Box, ShapeObject
 
@@ -44,6 +44,7 @@ def test_a_reading_states_objects_in_its_order_and_its_relation():
 )
 def test_the_reasons_are_the_evaluators_for_the_facts_read(prompt, reading, reasons):
     assert rule_reasons(reading, RECORDS[prompt]) == reasons
+    assert rule_holds(reading, RECORDS[prompt]) == (not reasons)
 
 
 def test_the_evaluators_sentences_are_those_it_gives_for_a_scene_with_those_facts():
@@ -59,3 +60,5 @@ def test_a_reading_mode_holds_rule_reasons_only_as_a_flag():
     assert not ReadingMode().rule_reasons and ReadingMode(rule_reasons=True).rule_reasons
     with pytest.raises(InputError, match="rule_reasons: expected true or false"):
         ReadingMode(rule_reasons="yes")
+    with pytest.raises(InputError, match="rule_verdict: expected true or false"):
+        ReadingMode(rule_verdict=1)

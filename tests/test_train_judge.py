@@ -23,6 +23,7 @@ from cotgen.models.presets import weights_digest
 from cotgen.prompts import TAGS
 from cotgen.train.common.cards import rate
 from cotgen.train.common.schedule import Budget
+from cotgen.train.judge import card
 from cotgen.train.judge.card import census_first_text, reflection_text, weighting
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
 from cotgen.train.judge.census_scenes import build_census_scenes, draw_census_batch
@@ -376,6 +377,7 @@ def test_a_share_of_the_outcome_questions_is_taught_after_the_true_census(tmp_pa
     assert judge_mode(True, False, False, skeleton=True) == with_skeleton(MODE)
     assert judge_mode(True, False, False, copy_census=True) == copying_census(MODE)
     assert judge_mode(True, False, False, copy_census=True, rule_reasons=True) == replace(copying_census(MODE), rule_reasons=True)
+    assert judge_mode(True, False, False, rule_verdict=True) == replace(MODE, rule_verdict=True)
     assert judge_mode(False, False, False) is None
 
 
@@ -522,8 +524,11 @@ def test_bad_reflection_settings_are_rejected():
     with pytest.raises(InputError, match="copy_census: copies the census"):
         TrainJudgeConfig(copy_census=True, census_share=0.2, census_turn=0.5)
     assert "**copies** the facts of the question's classes" in census_first_text(TrainJudgeConfig(copy_census=True, census_share=0.2))
-    with pytest.raises(InputError, match="rule_reasons: reflects by the facts of a reading; it needs reads: true"):
+    with pytest.raises(InputError, match="rule_reasons: works on the facts of a reading; it needs reads: true"):
         TrainJudgeConfig(rule_reasons=True, reads=False)
+    with pytest.raises(InputError, match="rule_verdict: works on the facts of a reading; it needs reads: true"):
+        TrainJudgeConfig(rule_verdict=True, reads=False)
+    assert "**answers by rule**" in card.reading_text(TrainJudgeConfig(rule_verdict=True))
     assert "**reflects by rule**" in reflection_text(TrainJudgeConfig(rule_reasons=True))
     assert "by rule" not in reflection_text(TrainJudgeConfig())
     with pytest.raises(InputError, match="data.census_scenes: the count scenes train the census; they need census_share above 0"):
@@ -642,7 +647,7 @@ def test_a_recipe_chains_runs_each_continuing_the_judge_before_and_is_checked_up
     # the shipped recipe: judge.yaml, then judge_census.yaml continuing its judge
     shipped = recipe_chain(load_config(TrainJudgeConfig, REPO / "jobs" / "configs" / "judge.yaml"))
     assert [c.out for c in shipped] == ["runs/judge", "runs/judge_census"] and shipped[1].init_from == "runs/judge/judge"
-    assert shipped[1].copy_census and shipped[1].rule_reasons and shipped[1].data.census_scenes
+    assert shipped[1].copy_census and shipped[1].rule_reasons and shipped[1].rule_verdict and shipped[1].data.census_scenes
     # a bad link fails before anything trains
     third.write_text(f"out: {tmp_path / 'c'}\nthen: {second}\n")
     with pytest.raises(InputError, match="is already in the chain; a recipe must end"):

@@ -383,3 +383,27 @@ def test_a_watcher_sees_only_the_checkpoints_it_wants(engine, judge):
     recorder = Recorder(steps={2})
     Verifier(engine, judge, tokenize, VerifyConfig(n=N, strategy="orm"), recorder).run(PROMPT, "p")
     assert [e.step for e in recorder.events] == [2]
+
+
+class Told:
+    """The judge, noting whether each outcome question was asked of finished images or of previews."""
+
+    def __init__(self, judge):
+        self.judge, self.finished = judge, []
+
+    def p_yes(self, images, questions, history=None, finished=None):
+        self.finished += [(q.startswith("This image is generated"), done) for q, done in zip(questions, finished)]
+        return self.judge.p_yes(images, questions, history, finished)
+
+    def explain(self, images, questions, history=None):
+        return self.judge.explain(images, questions, history)
+
+
+@pytest.mark.parametrize(("strategy", "previews", "finished"), [("orm", 0, N), ("prm", 4 * N, 0), ("parm", 0, N)])
+def test_the_judge_is_told_which_images_are_finished(engine, judge, strategy, previews, finished):
+    """A judge that answers finished images by rule (`rule_verdict`) must know PRM's previews (every
+    step's, the last one's too: PRM scores them alike) from the images ORM and PARM rank."""
+    told = Told(judge)
+    verifier(engine, told, strategy=strategy, threshold=0.0, potential_threshold=0.0).run(PROMPT, "p")
+    outcome = [done for is_outcome, done in told.finished if is_outcome]
+    assert outcome.count(False) == previews and outcome.count(True) == finished

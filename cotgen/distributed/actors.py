@@ -50,9 +50,9 @@ class JudgeWorker:
         if self.calls == self.exit_at:
             exit_once(self.out, "judge")
 
-    def p_yes(self, images: np.ndarray, questions: list[str], history=None) -> list[float]:
+    def p_yes(self, images: np.ndarray, questions: list[str], history=None, finished=None) -> list[float]:
         self._count()
-        return self.judge.p_yes([Image.fromarray(a) for a in images], questions, history).tolist()
+        return self.judge.p_yes([Image.fromarray(a) for a in images], questions, history, finished).tolist()
 
     def explain(self, images: np.ndarray, questions: list[str], history=None) -> list[str]:
         self._count()
@@ -73,9 +73,9 @@ class PoolJudge:
     def __init__(self, handles: list, offset: int = 0):
         self.handles = itertools.cycle(handles[offset % len(handles) :] + handles[: offset % len(handles)])
 
-    def p_yes(self, images, questions, history=None) -> torch.Tensor:
+    def p_yes(self, images, questions, history=None, finished=None) -> torch.Tensor:
         pixels = np.stack([np.asarray(i) for i in images])
-        return torch.tensor(ray.get(next(self.handles).p_yes.remote(pixels, list(questions), history)))
+        return torch.tensor(ray.get(next(self.handles).p_yes.remote(pixels, list(questions), history, finished)))
 
     def explain(self, images, questions, history=None) -> list[str]:
         pixels = np.stack([np.asarray(i) for i in images])

@@ -110,8 +110,8 @@ class Judge:
         self._score.set_max_batch_size(batch_size)
         self._score.set_batch_wait_timeout_s(batch_wait_s)
 
-    async def p_yes(self, images: list, questions: list[str], history: list | None = None) -> list[float]:
-        return await self._score((images, questions, history or [()] * len(questions)))
+    async def p_yes(self, images: list, questions: list[str], history: list | None = None, finished: list | None = None) -> list[float]:
+        return await self._score((images, questions, history or [()] * len(questions), finished or [True] * len(questions)))
 
     # One item per caller; the batch is counted in pairs so a forward pass stays bounded.
     @serve.batch(max_batch_size=64, batch_size_fn=lambda items: sum(len(item[1]) for item in items))
@@ -119,7 +119,8 @@ class Judge:
         images = [image for item in items for image in item[0]]
         questions = [question for item in items for question in item[1]]
         history = [exchanges for item in items for exchanges in item[2]]
-        scores = (await asyncio.to_thread(self.judge.p_yes, images, questions, history)).tolist()
+        finished = [done for item in items for done in item[3]]
+        scores = (await asyncio.to_thread(self.judge.p_yes, images, questions, history, finished)).tolist()
         out, start = [], 0
         for item in items:
             out.append(scores[start : start + len(item[1])])
@@ -137,8 +138,8 @@ class RemoteJudge:
     def __init__(self, handle: DeploymentHandle):
         self.handle = handle
 
-    def p_yes(self, images, questions, history=None) -> torch.Tensor:
-        return torch.tensor(self._call("p_yes", list(images), list(questions), history))
+    def p_yes(self, images, questions, history=None, finished=None) -> torch.Tensor:
+        return torch.tensor(self._call("p_yes", list(images), list(questions), history, finished))
 
     def explain(self, images, questions, history=None) -> list[str]:
         return self._call("explain", list(images), list(questions), history)

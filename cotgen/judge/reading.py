@@ -32,7 +32,9 @@ from transformers import BatchFeature, PreTrainedModel, PreTrainedTokenizerBase,
 
 from cotgen.errors import InputError
 from cotgen.judge.answers import AnswerTokens, grouped_p_yes
+from cotgen.judge.rule_reasons import rule_holds
 from cotgen.judge.skeleton import Skeleton, SkeletonForcing
+from cotgen.prompts import Record
 
 CONFIG_KEY = "cotgen_reading"
 """The model config attribute (saved in config.json) that marks a judge that reads first."""
@@ -78,6 +80,10 @@ class ReadingMode:
     the prompt the question quotes, and a "no"'s reasons are those the evaluator's rules give for the
     facts it read (`cotgen.judge.rule_reasons`). Prompts outside the world's records, and a "no" whose
     facts hold, get the answer it writes itself."""
+    rule_verdict: bool = False
+    """Its answer after a reading of a question that quotes a prompt of the world's records is the
+    evaluator's verdict on the facts it read (`cotgen.judge.rule_reasons.rule_holds`), 1 or 0 in place
+    of its learned P(yes), hedged as that is; direct answers and other questions keep the learned one."""
 
     def __post_init__(self) -> None:
         if not self.marker.strip():
@@ -92,7 +98,7 @@ class ReadingMode:
                 raise InputError(f"{CONFIG_KEY}.{field}: expected distinct non-blank words, got {list(words)!r}")
         if self.relations and not self.subjects:
             raise InputError(f"{CONFIG_KEY}.relations: relate subjects, so subjects must be given too")
-        for field in ("first_facts", "rule_reasons"):
+        for field in ("first_facts", "rule_reasons", "rule_verdict"):
             if not isinstance(getattr(self, field), bool):
                 raise InputError(f"{CONFIG_KEY}.{field}: expected true or false, got {getattr(self, field)!r}")
         if self.first_facts and not (self.first and self.subjects):
@@ -104,9 +110,10 @@ def reading_mode(model: PreTrainedModel) -> ReadingMode | None:
     raw = getattr(model.config, CONFIG_KEY, None)
     if raw is None:
         return None
-    keys = {"marker", "max_tokens", "first", "first_tokens", "subjects", "relations", "first_facts", "rule_reasons"}
+    flags = ("first_facts", "rule_reasons", "rule_verdict")
+    keys = {"marker", "max_tokens", "first", "first_tokens", "subjects", "relations", *flags}
     if not isinstance(raw, dict) or set(raw) - keys:
-        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens[, first, first_tokens, subjects, relations, first_facts, rule_reasons]}}, got {raw!r}")
+        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens[, first, first_tokens, subjects, relations, {', '.join(flags)}]}}, got {raw!r}")
     for key in ("subjects", "relations"):
         if not isinstance(raw.get(key, []), list):
             raise InputError(f"{CONFIG_KEY}.{key}: expected a list of words, got {raw[key]!r}")
@@ -123,10 +130,7 @@ def set_reading_mode(model: PreTrainedModel, mode: ReadingMode | None) -> None:
         raw |= {"first": mode.first, "first_tokens": mode.first_tokens}
     if mode.subjects:
         raw |= {"subjects": list(mode.subjects), "relations": list(mode.relations)}
-    if mode.first_facts:
-        raw |= {"first_facts": True}
-    if mode.rule_reasons:
-        raw |= {"rule_reasons": True}
+    raw |= {flag: True for flag in ("first_facts", "rule_reasons", "rule_verdict") if getattr(mode, flag)}
     setattr(model.config, CONFIG_KEY, raw)
 
 
@@ -224,13 +228,18 @@ def read_then_answer(
     answers: AnswerTokens,
     p_before: torch.Tensor | None = None,
     skeletons: Sequence[Skeleton | None] | None = None,
+    records: Sequence[Record | None] | None = None,
 ) -> tuple[torch.Tensor, list[str]]:
     """P(yes) of each chat in `inputs` after the judge's own greedy reading (with its `skeletons`
     forced), `hedged` by that reading's probability (times `p_before`, that of what the judge wrote
-    earlier in the chat), or its direct answer; and each reading (empty for a direct answer)."""
+    earlier in the chat), or its direct answer; and each reading (empty for a direct answer). A chat
+    with a record (`records`, one per chat or None) answers after its reading by the evaluator's
+    verdict on the facts read (`ReadingMode.rule_verdict`)."""
     readings = write_readings(model, tokenizer, inputs, mode, answers, skeletons=skeletons)
+    records = records or [None] * len(readings)
+    answered = [float(rule_holds(r.text, record)) if record is not None and r.tokens else r.p_yes for r, record in zip(readings, records)]
     p_reading = torch.tensor([r.p_reading for r in readings])
-    p_yes = hedged(torch.tensor([r.p_yes for r in readings]), p_reading if p_before is None else p_reading * p_before)
+    p_yes = hedged(torch.tensor(answered), p_reading if p_before is None else p_reading * p_before)
     return torch.where(torch.tensor([r.answered for r in readings]), p_yes, UNANSWERED), [r.text for r in readings]
 
 

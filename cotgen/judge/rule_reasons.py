@@ -58,3 +58,8 @@ def rule_reasons(reading: str, record: Record) -> tuple[str, ...]:
         return {relation} if holds else None  # not holding, or not stated: where they stand is unknown
 
     return check(objects, record, ordered=True, where=where).reasons
+
+
+def rule_holds(reading: str, record: Record) -> bool:
+    """The evaluator's verdict on the facts of `reading`: whether they give it no reason."""
+    return not rule_reasons(reading, record)

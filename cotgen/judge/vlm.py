@@ -36,6 +36,7 @@ from cotgen.judge.reading import UNANSWERED, after_reading, answer_greedily, rea
 from cotgen.judge.rule_reasons import prompt_record, rule_reasons
 from cotgen.judge.skeleton import Skeleton, census_facts, skeleton, with_facts
 from cotgen.models.presets import resolve
+from cotgen.prompts import Record
 
 SUPPORTED: dict[str, type[ProcessorMixin]] = {
     "qwen2_vl": Qwen2VLProcessor,
@@ -99,9 +100,11 @@ class VLMJudge:
         images: Sequence[Image.Image],
         questions: Sequence[str],
         history: Sequence[Sequence[Exchange]] | None = None,
+        finished: Sequence[bool] | None = None,
     ) -> torch.Tensor:
-        """P(yes) for each (image, question) pair, as a float tensor on the CPU."""
-        return self.read(images, questions, history)[0]
+        """P(yes) for each (image, question) pair, as a float tensor on the CPU. `finished[i]`: image
+        i is a finished image, not a preview of one (None: all are); see `read`."""
+        return self.read(images, questions, history, finished)[0]
 
     @torch.no_grad()
     def read(
@@ -109,17 +112,23 @@ class VLMJudge:
         images: Sequence[Image.Image],
         questions: Sequence[str],
         history: Sequence[Sequence[Exchange]] | None = None,
+        finished: Sequence[bool] | None = None,
     ) -> tuple[torch.Tensor, list[str]]:
         """P(yes) for each pair and what the judge read before answering: for a judge that reads
         first (`self.reading`), after its own greedy reading (hedged by its probability); otherwise from
         one forward pass, with empty readings. A judge whose reading mode has a `first` question
         answers in one forward pass what it answers directly, and reads for the rest after it has
-        answered that question about the image alone (`_read_after_first`)."""
+        answered that question about the image alone (`_read_after_first`). A judge whose mode has
+        `rule_verdict` answers after its reading of a finished image (`finished`, None: all are) by
+        the evaluator's verdict on the facts it read: a preview's facts lack what is yet to be drawn."""
         if not questions:
             return torch.empty(0), []
+        finished = [True] * len(questions) if finished is None else list(finished)
+        if len(finished) != len(questions):
+            raise InputError(f"{len(questions)} questions, {len(finished)} finished flags: expected one each")
         inputs = self.encode(images, questions, history)
         if self.reading is not None and not self.reading.first:
-            return read_then_answer(self.model, self.processor.tokenizer, inputs, self.reading, self.answers, skeletons=self._skeletons(questions))
+            return read_then_answer(self.model, self.processor.tokenizer, inputs, self.reading, self.answers, skeletons=self._skeletons(questions), records=self._records(questions, finished))
         logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
         p_yes, readings = grouped_p_yes(logits, self.answers).cpu(), [""] * len(questions)
         if self.reading is not None:  # the chats it does not answer directly: asked its first question first
@@ -127,14 +136,14 @@ class VLMJudge:
             rows = (~torch.isin(logits.argmax(-1), direct)).nonzero()[:, 0].tolist()
             if rows:
                 history = [()] * len(questions) if history is None else history
-                picked = ([items[i] for i in rows] for items in (images, questions, history))
+                picked = ([items[i] for i in rows] for items in (images, questions, history, finished))
                 p_yes[rows], read = self._read_after_first(*picked)
                 for i, text in zip(rows, read):
                     readings[i] = text
         return p_yes, readings
 
     def _read_after_first(
-        self, images: Sequence[Image.Image], questions: Sequence[str], history: Sequence[Sequence[Exchange]]
+        self, images: Sequence[Image.Image], questions: Sequence[str], history: Sequence[Sequence[Exchange]], finished: Sequence[bool]
     ) -> tuple[torch.Tensor, list[str]]:
         """P(yes) and reading of each pair, read in the chat after the judge's greedy answer to its
         first question about the image alone, hedged by the probability of both."""
@@ -146,7 +155,14 @@ class VLMJudge:
             inputs = self.encode(images, questions, history)
         else:
             inputs = self.encode(images, questions, [((mode.first, answer), *earlier) for answer, earlier in zip(told, history)])
-        return read_then_answer(self.model, tokenizer, inputs, mode, self.answers, p_told, skeletons)
+        return read_then_answer(self.model, tokenizer, inputs, mode, self.answers, p_told, skeletons, self._records(questions, finished))
+
+    def _records(self, questions: Sequence[str], finished: Sequence[bool]) -> list[Record | None] | None:
+        """The world's record each question about a finished image quotes, where this judge answers
+        by the evaluator's verdict on its reading."""
+        if not self.reading.rule_verdict:
+            return None
+        return [prompt_record(q) if done else None for q, done in zip(questions, finished)]
 
     def _skeletons(self, questions: Sequence[str]) -> list[Skeleton | None] | None:
         """The words each question fixes in this judge's reading, forced as it writes (None: it writes freely)."""

@@ -43,7 +43,7 @@ assert tuple(AGGREGATES) == PRM_AGGREGATES
 
 
 class Judge(Protocol):
-    def p_yes(self, images: Sequence[Image.Image], questions: Sequence[str], history=None) -> torch.Tensor: ...
+    def p_yes(self, images: Sequence[Image.Image], questions: Sequence[str], history=None, finished=None) -> torch.Tensor: ...
 
     def explain(self, images: Sequence[Image.Image], questions: Sequence[str], history=None) -> list[str]: ...
 
@@ -116,18 +116,23 @@ class Verifier:
         ]  # fmt: skip
 
     # -- the judge, counted ---------------------------------------------------------------------
-    def _ask(self, costs: Costs, images: list[Image.Image], question: str | Sequence[str], history=None) -> list[float]:
-        """P(yes) of each image to `question` (one for all, or one per image)."""
+    def _ask(
+        self, costs: Costs, images: list[Image.Image], question: str | Sequence[str], history=None, finished: bool = False
+    ) -> list[float]:
+        """P(yes) of each image to `question` (one for all, or one per image); `finished`: the images
+        are finished ones, not previews."""
         if not images:
             return []
         costs.judge_calls += len(images)
         questions = [question] * len(images) if isinstance(question, str) else list(question)
-        return self.judge.p_yes(images, questions, history).tolist()
+        return self.judge.p_yes(images, questions, history, [finished] * len(images)).tolist()
 
-    def _outcome(self, costs: Costs, prompt: str | Sequence[str], images: list[Image.Image]) -> list[float]:
-        """The outcome question about `prompt` (one for all images, or one per image)."""
+    def _outcome(self, costs: Costs, prompt: str | Sequence[str], images: list[Image.Image], finished: bool = True) -> list[float]:
+        """The outcome question about `prompt` (one for all images, or one per image), of finished
+        images (PRM asks it of previews)."""
         orm = self.config.prompts.orm
-        return self._ask(costs, images, orm.format(prompt=prompt) if isinstance(prompt, str) else [orm.format(prompt=p) for p in prompt])
+        questions = orm.format(prompt=prompt) if isinstance(prompt, str) else [orm.format(prompt=p) for p in prompt]
+        return self._ask(costs, images, questions, finished=finished)
 
     def _step(self, state: State, costs: Costs) -> None:
         if self.watcher is not None and self.watcher.cancelled():
@@ -190,7 +195,7 @@ class Verifier:
         for step in range(1, len(self.engine.step_rows()) + 1):
             self._step(state, costs)
             previews = self.engine.preview(state)
-            scores = self._outcome(costs, prompt, previews)
+            scores = self._outcome(costs, prompt, previews, finished=False)
             for row, score in enumerate(scores):
                 traces[live[row]].step_scores.append(score)
             if self.engine.done(state):

@@ -91,6 +91,17 @@ def reading_text(cfg: TrainJudgeConfig) -> str:
         "`cotgen.judge.reading`; its config.json's `cotgen_reading`). "
         + ("Clarity and potential it answers directly; reflections by rule (below)." if cfg.rule_reasons else "Clarity, potential and reflections it answers directly.")
         + census_first_text(cfg)
+        + rule_verdict_text(cfg)
+    )
+
+
+def rule_verdict_text(cfg: TrainJudgeConfig) -> str:
+    if not cfg.rule_verdict:
+        return ""
+    return (
+        " It **answers by rule** (`rule_verdict`): after its reading of a prompt of the world's records, P(yes) is the "
+        "exact evaluator's verdict on the facts it read (1 or 0 in place of its learnt answer, which is still trained), "
+        "hedged by the reading's probability as above; the judge reads, the evaluator's rules decide."
     )
 
 
@@ -171,13 +182,34 @@ def parts_rows(cfg: TrainJudgeConfig, stage: dict) -> str:
     return rows
 
 
+def heldout_accuracy_section(result: dict, images: int, samples: int, seed: int, prefix_records: int) -> str:
+    """The card's held-out accuracy: every task pooled, then ORM and potential per tag."""
+    base = result["orm"]["overall"]["positives"] / max(1, result["orm"]["overall"]["n"])
+    return f"""Balanced accuracy (the mean of the true-positive and true-negative rates; the judge says "yes" when
+P(yes) ≥ 0.5) on the generator's images of held-out records. The pooled figure rewards knowing
+which tags the generator usually gets right, which the prompt's text alone tells; the mean over
+tags with both answers does not, so read it as the measure of whether the judge looks at the image.
+
+{summary_table(result)}{readings_line(result)}
+
+### ORM per tag
+The {images} images: {samples} per record of the evaluation set (553 records), seed {seed}, each asked
+the ORM question with its own prompt. Base rate (share the evaluator calls correct): **{base:.3f}**.
+
+{accuracy_table(result["orm"])}
+
+### Potential at the first clear step, per tag
+Prefixes of {prefix_records} held-out records, at the first checkpoint step whose rollouts agree.
+
+{accuracy_table(result["potential_first_clear"])}"""
+
+
 def write_card(
     folder: Path, cfg: TrainJudgeConfig, judge: VLMJudge, stage: dict, sets: dict[str, ExampleSet], result: dict,
     reflections: dict | None, data_minutes: float,
 ) -> None:  # fmt: skip
     m = cfg.model
     heldout = sets["heldout"]
-    base = result["orm"]["overall"]["positives"] / max(1, result["orm"]["overall"]["n"])
     grid = m.image_size // m.patch_size
     text = f"""# cotgen embedded judge
 
@@ -212,23 +244,7 @@ another training-split record; "/stepK": a prefix after checkpoint step K, label
 {data_table(sets)}
 
 ## Held-out accuracy
-Balanced accuracy (the mean of the true-positive and true-negative rates; the judge says "yes" when
-P(yes) ≥ 0.5) on the generator's images of held-out records. The pooled figure rewards knowing
-which tags the generator usually gets right, which the prompt's text alone tells; the mean over
-tags with both answers does not, so read it as the measure of whether the judge looks at the image.
-
-{summary_table(result)}{readings_line(result)}
-
-### ORM per tag
-The {len(heldout)} images: {cfg.data.heldout_samples} per record of the evaluation set (553 records), seed {cfg.data.heldout_seed}, each asked
-the ORM question with its own prompt. Base rate (share the evaluator calls correct): **{base:.3f}**.
-
-{accuracy_table(result["orm"])}
-
-### Potential at the first clear step, per tag
-Prefixes of {cfg.data.heldout_prefix_records} held-out records, at the first checkpoint step whose rollouts agree.
-
-{accuracy_table(result["potential_first_clear"])}
+{heldout_accuracy_section(result, len(heldout), cfg.data.heldout_samples, cfg.data.heldout_seed, cfg.data.heldout_prefix_records)}
 
 ## Held-out reflections
 {reflections_section(reflections, cfg.rule_reasons)}

@@ -304,6 +304,10 @@ class TrainJudgeConfig:
     reading's verdict for the outcome question and, for a "no", the evaluator's reasons for the facts it
     read; its evaluations reflect that way too. The reflection it writes itself is still trained
     (`reflection_share`): it answers prompts outside the world's records."""
+    rule_verdict: bool = False
+    """A reading judge is saved to answer after its reading of a world prompt by the evaluator's
+    verdict on the facts it read (`cotgen.judge.reading.ReadingMode.rule_verdict`) instead of its
+    learnt answer; its evaluations answer that way too. Training is unchanged (the answer is still taught)."""
     reflection_eval: int = 100
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
@@ -363,8 +367,9 @@ class TrainJudgeConfig:
             raise InputError("skeleton: forces the question's classes into a reading of them; it needs reads: true and reading: prompt")
         if self.copy_census and (not self.census_share or self.every_class or self.census_turn):
             raise InputError("copy_census: copies the census into a reading of the prompt's classes; it needs census_share above 0, reading: prompt and no census_turn")
-        if self.rule_reasons and not self.reads:
-            raise InputError("rule_reasons: reflects by the facts of a reading; it needs reads: true")
+        for name in ("rule_reasons", "rule_verdict"):
+            if getattr(self, name) and not self.reads:
+                raise InputError(f"{name}: works on the facts of a reading; it needs reads: true")
         if self.reflection_eval < 0:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
         check_tag_weights(self.tag_weights)

@@ -20,20 +20,22 @@ REFLECTION_SAMPLES = 4
 REFLECTION_RATES = ("reason_recall", "says_no", "says_yes")
 
 
-def judge_read(judge: VLMJudge, examples: ExampleSet, batch: int) -> tuple[list[float], list[str]]:
-    """P(yes) of every example and what the judge read before answering (`VLMJudge.read`)."""
+def judge_read(judge: VLMJudge, examples: ExampleSet, batch: int, finished: bool = True) -> tuple[list[float], list[str]]:
+    """P(yes) of every example and what the judge read before answering (`VLMJudge.read`); `finished`:
+    the images are finished ones (False: previews, as a prefix set's)."""
     judge.model.eval()
     p_yes, readings = [], []
     for start in range(0, len(examples), batch):
         chunk = examples.examples[start : start + batch]
-        p, read = judge.read([examples.image(e.image) for e in chunk], [e.question for e in chunk], [e.history for e in chunk])
+        images, questions, history = [examples.image(e.image) for e in chunk], [e.question for e in chunk], [e.history for e in chunk]
+        p, read = judge.read(images, questions, history, [finished] * len(chunk))
         p_yes += p.tolist()
         readings += read
     return p_yes, readings
 
 
-def judge_p_yes(judge: VLMJudge, examples: ExampleSet, batch: int) -> list[float]:
-    return judge_read(judge, examples, batch)[0]
+def judge_p_yes(judge: VLMJudge, examples: ExampleSet, batch: int, finished: bool = True) -> list[float]:
+    return judge_read(judge, examples, batch, finished)[0]
 
 
 def readings_exact(examples: ExampleSet, readings: list[str]) -> float:
@@ -51,7 +53,7 @@ def evaluate(judge: VLMJudge, heldout: ExampleSet, heldout_prefixes: ExampleSet,
     result = {"orm": rates(list(zip(p_yes, heldout.examples)))}
     if judge.reading is not None:
         result["orm"]["readings_exact"] = readings_exact(heldout, readings)
-    pairs = list(zip(judge_p_yes(judge, heldout_prefixes, batch), heldout_prefixes.examples))
+    pairs = list(zip(judge_p_yes(judge, heldout_prefixes, batch, finished=False), heldout_prefixes.examples))
     for task in PREFIX_TASKS:
         result[task] = rates([(p, e) for p, e in pairs if e.task == task])
     first = first_clear_step(heldout_prefixes.examples)

@@ -88,12 +88,13 @@ def census_text(reading: Reading) -> str:
 
 
 def judge_mode(
-    reads: bool, every_class: bool, census_turn: bool, skeleton: bool = False, copy_census: bool = False, rule_reasons: bool = False
+    reads: bool, every_class: bool, census_turn: bool, skeleton: bool = False, copy_census: bool = False,
+    rule_reasons: bool = False, rule_verdict: bool = False,
 ) -> ReadingMode | None:  # fmt: skip
     """How a judge trained with these settings reads (None: it answers directly): its reading's
     length, whether the question's words are forced into it (`skeleton`), whether it asks itself
     the census first (`census_history`), or copies its facts from its own census (`copying_census`),
-    and whether it reflects by rule (`cotgen.judge.rule_reasons`)."""
+    and whether it reflects and answers by the evaluator's rules on what it read (`cotgen.judge.rule_reasons`)."""
     if not reads:
         return None
     if copy_census:
@@ -101,7 +102,7 @@ def judge_mode(
     else:
         mode = CENSUS_MODE if every_class else with_skeleton(MODE) if skeleton else MODE
         mode = replace(mode, first=CENSUS_QUESTION, first_tokens=CENSUS_TOKENS) if census_turn else mode
-    return replace(mode, rule_reasons=rule_reasons)
+    return replace(mode, rule_reasons=rule_reasons, rule_verdict=rule_verdict)
 
 
 def with_skeleton(mode: ReadingMode) -> ReadingMode:
