@@ -81,9 +81,10 @@ class ReadingMode:
     facts it read (`cotgen.judge.rule_reasons`). Prompts outside the world's records, and a "no" whose
     facts hold, get the answer it writes itself."""
     rule_verdict: bool = False
-    """Its answer after a reading of a question that quotes a prompt of the world's records is the
-    evaluator's verdict on the facts it read (`cotgen.judge.rule_reasons.rule_holds`), 1 or 0 in place
-    of its learned P(yes), hedged as that is; direct answers and other questions keep the learned one."""
+    """Its answer after a reading of a finished image (not a preview: `VLMJudge.read`'s `finished`),
+    asked about a prompt of the world's records, is the evaluator's verdict on the facts it read
+    (`cotgen.judge.rule_reasons.rule_holds`), 1 or 0 in place of its learnt P(yes), hedged as that is;
+    previews, direct answers and other questions keep the learnt one."""
 
     def __post_init__(self) -> None:
         if not self.marker.strip():
