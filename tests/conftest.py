@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,7 +131,10 @@ def ray_head():
                 break
         watchdog.cancel()
         assert head.poll() is None, "the head did not come up:\n" + "".join(output[-20:])
-        listed = cluster.job("list", timeout=60)
+        # the dashboard's HTTP server may come up a little after `ray start` returns on a busy machine
+        deadline = time.monotonic() + 90
+        while (listed := cluster.job("list", timeout=60)).returncode and time.monotonic() < deadline:
+            time.sleep(3)
         assert listed.returncode == 0, f"the head's job API does not answer: {listed.stderr}"
         yield cluster
     finally:
