@@ -55,6 +55,10 @@ def hedged(p_yes: torch.Tensor, p_reading: torch.Tensor) -> torch.Tensor:
     return p_reading.clamp(min=READING_FLOOR) * (p_yes - UNANSWERED) + UNANSWERED
 
 
+FLAGS = ("first_facts", "rule_reasons", "rule_verdict")
+"""The reading mode's switches, saved in config.json only when on."""
+
+
 @dataclass(frozen=True)
 class ReadingMode:
     """How a reading judge writes: the text that ends its reading, and its longest reading in tokens."""
@@ -99,7 +103,7 @@ class ReadingMode:
                 raise InputError(f"{CONFIG_KEY}.{field}: expected distinct non-blank words, got {list(words)!r}")
         if self.relations and not self.subjects:
             raise InputError(f"{CONFIG_KEY}.relations: relate subjects, so subjects must be given too")
-        for field in ("first_facts", "rule_reasons", "rule_verdict"):
+        for field in FLAGS:
             if not isinstance(getattr(self, field), bool):
                 raise InputError(f"{CONFIG_KEY}.{field}: expected true or false, got {getattr(self, field)!r}")
         if self.first_facts and not (self.first and self.subjects):
@@ -111,10 +115,9 @@ def reading_mode(model: PreTrainedModel) -> ReadingMode | None:
     raw = getattr(model.config, CONFIG_KEY, None)
     if raw is None:
         return None
-    flags = ("first_facts", "rule_reasons", "rule_verdict")
-    keys = {"marker", "max_tokens", "first", "first_tokens", "subjects", "relations", *flags}
+    keys = {"marker", "max_tokens", "first", "first_tokens", "subjects", "relations", *FLAGS}
     if not isinstance(raw, dict) or set(raw) - keys:
-        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens[, first, first_tokens, subjects, relations, {', '.join(flags)}]}}, got {raw!r}")
+        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens[, first, first_tokens, subjects, relations, {', '.join(FLAGS)}]}}, got {raw!r}")
     for key in ("subjects", "relations"):
         if not isinstance(raw.get(key, []), list):
             raise InputError(f"{CONFIG_KEY}.{key}: expected a list of words, got {raw[key]!r}")
@@ -131,7 +134,7 @@ def set_reading_mode(model: PreTrainedModel, mode: ReadingMode | None) -> None:
         raw |= {"first": mode.first, "first_tokens": mode.first_tokens}
     if mode.subjects:
         raw |= {"subjects": list(mode.subjects), "relations": list(mode.relations)}
-    raw |= {flag: True for flag in ("first_facts", "rule_reasons", "rule_verdict") if getattr(mode, flag)}
+    raw |= {flag: True for flag in FLAGS if getattr(mode, flag)}
     setattr(model.config, CONFIG_KEY, raw)
 
 
