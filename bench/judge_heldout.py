@@ -57,6 +57,7 @@ import numpy as np
 import torch
 
 from cotgen.judge.prompts import JudgePrompts
+from cotgen.judge.skeleton import census_facts
 from cotgen.judge.vlm import VLMJudge, load_judge
 from cotgen.prompts import Record
 from cotgen.report.plot import PALETTE, Series, plot
@@ -73,6 +74,7 @@ from cotgen.train.judge.examples import ExampleSet, spread
 from cotgen.train.judge.reading import CENSUS_QUESTION, census_history, copying_census, reading_text, with_skeleton
 from cotgen.train.judge.rollouts import first_clear_step
 from cotgen.world.records import colors, records_by_prompt, single_object
+from cotgen.world.vocab import SHAPES
 
 FIGURE = Path(__file__).parent / "figures" / "judge_reading_run.png"
 CURVES = (("orm", "ORM pooled"), ("orm_tag_mean", "ORM mean over tags"), ("potential_first_clear_tag_mean", "potential at first clear step, tag mean"))
@@ -120,16 +122,11 @@ def measure(judge: str, data: Path, out: Path, threads: int) -> None:
 
 
 def facts(reading: str) -> dict[str, str]:
-    """A reading's facts by subject: "circle" → "2, red, blue" (or "none"), "circle … square" → the
-    relation clause."""
-    found = {}
-    for part in reading.split("; "):
-        if ": " in part:
-            subject, fact = part.split(": ", 1)
-            found[subject] = fact
-        elif " is " in part:
-            found["relation"] = part
-    return found
+    """A reading's facts by subject: "circle" → "2, red, blue" (or "none"), "relation" → the relation
+    clause ("circle is left of square")."""
+    found = census_facts(reading, SHAPES)
+    relation = [part.strip() for part in reading.rstrip(".").split(";") if " is " in part and ":" not in part]
+    return found | {"relation": relation[0]} if relation else found
 
 
 def census_readings(judge, images: ExampleSet, batch: int) -> list[str]:

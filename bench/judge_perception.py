@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from cotgen.judge.prompts import JudgePrompts
+from cotgen.judge.skeleton import census_facts
 from cotgen.judge.vlm import VLMJudge, load_judge
 from cotgen.prompts import Record
 from cotgen.train.judge.evaluation import judge_read
@@ -84,7 +85,7 @@ def evaluator_facts(examples: ExampleSet, path: str, record: Record) -> Facts:
 
 def reading_facts(reading: str, record: Record) -> Facts:
     """What a judge's reading ("circle: 2, red, blue; square: none; …") says for each class named."""
-    said = dict(part.split(": ", 1) for part in reading.split("; ") if ": " in part)
+    said = census_facts(reading, class_names(record))
     facts = {}
     for cls in class_names(record):
         words = [w.strip() for w in said.get(cls, "none").split(",")]

@@ -11,10 +11,14 @@ names the failed relation without the evaluator's "(it is above it)".
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from cotgen.evaluate.rules import check
+from cotgen.judge.skeleton import census_facts
 from cotgen.prompts import Record
 from cotgen.world.records import records_by_prompt
 from cotgen.world.scene import Box, ShapeObject
+from cotgen.world.vocab import SHAPES
 
 UNKNOWN_COLOR = "unknown"
 """The colour of an object a reading counts without naming its colour."""
@@ -22,6 +26,7 @@ _SOMEWHERE = Box(0, 0, 1, 1)
 """Every object read gets this box: a reading states no geometry, and its order is kept (`ordered`)."""
 
 
+@lru_cache(maxsize=4096)  # a sweep asks the same few questions of every candidate
 def prompt_record(question: str) -> Record | None:
     """The world's record whose prompt the question quotes (the longest one it holds), or None."""
     named = [prompt for prompt in records_by_prompt() if prompt in question]
@@ -32,20 +37,17 @@ def read_facts(reading: str) -> tuple[list[ShapeObject], dict[tuple[str, str], t
     """The objects a reading states, in its order, and its relations: (subject, reference) →
     (relation, whether it holds). Parts it cannot parse are skipped."""
     objects: list[ShapeObject] = []
+    for cls, facts in census_facts(reading, SHAPES).items():
+        count, *colors = (word.strip() for word in facts.split(","))
+        if count.isdigit():
+            colors += [UNKNOWN_COLOR] * int(count)
+            objects += [ShapeObject(cls, colors[k], _SOMEWHERE) for k in range(int(count))]
     stated: dict[tuple[str, str], tuple[str, bool]] = {}
     for part in reading.strip().rstrip(".").split(";"):
-        cls, colon, facts = (piece.strip() for piece in part.partition(":"))
-        if colon:
-            count, *colors = (word.strip() for word in facts.split(","))
-            if count.isdigit():
-                colors += [UNKNOWN_COLOR] * int(count)
-                objects += [ShapeObject(cls, colors[k], _SOMEWHERE) for k in range(int(count))]
-        elif " is " in part:
-            subject, _, rest = part.strip().partition(" is ")
-            holds = not rest.startswith("not ")
-            relation, _, reference = rest.removeprefix("not ").rpartition(" ")
-            if relation:
-                stated[(subject, reference)] = (relation, holds)
+        subject, is_, rest = part.strip().partition(" is ")
+        relation, _, reference = rest.removeprefix("not ").rpartition(" ")
+        if is_ and ":" not in part and relation:
+            stated[(subject, reference)] = (relation, not rest.startswith("not "))
     return objects, stated
 
 
