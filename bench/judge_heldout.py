@@ -40,6 +40,8 @@
     # (and its answers after a reading: as it learnt them, embedded#answer, or embedded#verdict, the
     # evaluator's verdict on the facts read)
     python bench/judge_heldout.py --data runs/scenes/data --compare embedded#written embedded#rules --task reflection --validation 600
+    # a census judge copying facts voted over seven views of each finished image, against one view
+    python bench/judge_heldout.py --data runs/scenes/data --compare embedded embedded#views --validation 600
 
 The figures are `cotgen.train.judge.evaluation.evaluate`'s, as the trainer's log and card report them:
 balanced accuracy (P(yes) ≥ 0.5) pooled and as the mean over tags, per task.
@@ -56,6 +58,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cotgen.judge.census_views import VIEWS
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.skeleton import census_facts
 from cotgen.judge.vlm import VLMJudge, load_judge
@@ -93,10 +96,13 @@ READING_MODES = {
     "written": lambda mode: dataclasses.replace(mode, rule_reasons=False),
     "verdict": lambda mode: dataclasses.replace(mode, rule_verdict=True),
     "answer": lambda mode: dataclasses.replace(mode, rule_verdict=False),
+    "views": lambda mode: dataclasses.replace(mode, census_views=len(VIEWS)),
+    "one-view": lambda mode: dataclasses.replace(mode, census_views=1),
 }
 """How a judge named JUDGE#MODE reads: freely, with its skeleton forced (both writing their own facts),
 or copying its census's facts; how it reflects: by rule from its reading, or as it writes; and how it
-answers after a reading: by the evaluator's verdict on the facts read, or as it learnt."""
+answers after a reading: by the evaluator's verdict on the facts read, or as it learnt; and whether it
+votes on its census over every view of a finished image (`cotgen.judge.census_views`) or reads it once."""
 
 
 def load_variant(spec: str) -> VLMJudge:

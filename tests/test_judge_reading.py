@@ -15,17 +15,20 @@ from tiny_judges import CORPUS, byte_level_tokenizer, tiny_qwen2_vl
 from cotgen.errors import InputError
 from cotgen.judge import ReadingMode, load_judge, save_judge
 from cotgen.judge.answers import grouped_p_yes
+from cotgen.judge.census_views import VIEWS, voted_facts, with_views
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.provenance import GeneratorMismatchWarning, mismatch, record_generator, trained_on, warn_if_mismatched
 from cotgen.judge.reading import (
     CONFIG_KEY,
     UNANSWERED,
     after_reading,
+    answer_greedily,
     hedged,
     reading_mode,
     set_reading_mode,
     write_readings,
 )
+from cotgen.judge.skeleton import census_facts
 from cotgen.models.presets import weights_digest
 from cotgen.train.judge.examples import Example
 from cotgen.train.judge.reflection import target_loss, teacher_forced
@@ -251,6 +254,47 @@ def test_a_judge_copies_its_census_facts_into_its_reading_and_answers_after_them
     assert asker.read(images, [OUTCOME] * 2)[1] == readings
     with pytest.raises(InputError, match="first_facts"):
         ReadingMode(first_facts=True, subjects=("circle",))
+
+
+def test_a_vote_takes_each_class_facts_from_the_first_view_with_the_count_most_views_read():
+    views = [{"circle": "2, red, red", "square": "none"}, {"circle": "3, red, red, red"}, {"circle": "3, red, red, blue", "square": "1, blue"}]
+    assert voted_facts(views) == {"circle": "3, red, red, red", "square": "none"}  # a square tie goes to the first view
+    assert voted_facts(views[:1]) == views[0]
+    images = [picture("red"), picture("blue"), picture("red")]
+    seen, where = with_views(images, [True, False, True], 3)
+    assert where == [[0, 3, 5], [1], [2, 4, 6]]  # a preview is read as it is
+    assert seen[:3] == images and seen[3] == seen[4].transpose(Image.Transpose.FLIP_LEFT_RIGHT) == images[0].transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    assert seen[5].getpixel((14 + 4, 14)) == (255, 0, 0) and seen[5].getpixel((14, 14)) == (255, 255, 255)  # shifted right by 4 px
+    assert with_views(images, [True] * 3, 1) == (images, [[0], [1], [2]])
+
+
+def test_a_census_judge_may_copy_the_facts_most_views_of_a_finished_image_count(asker, tmp_path):
+    images = [picture("red"), picture("blue")]
+    before = asker.reading
+    once = ReadingMode(marker="answer:", max_tokens=24, first=FIRST, first_tokens=16, subjects=("circle",), first_facts=True)
+    try:
+        asker.reading = once
+        previews, finished = (asker.read(images, [OUTCOME] * 2, finished=[done] * 2)[0] for done in (False, True))
+        asker.reading = replace(once, census_views=len(VIEWS))
+        assert torch.equal(asker.read(images, [OUTCOME] * 2, finished=[False, False])[0], previews)  # previews: one view
+        p_yes, readings = asker.read(images, [OUTCOME] * 2)
+        # the census's probability is its mean over the views (the tiny judge is less sure of shifted ones)
+        assert not torch.allclose(p_yes, finished) and ((p_yes > 0.5) == (finished > 0.5)).all()
+        set_reading_mode(asker.model, asker.reading)
+        save_judge(asker, tmp_path / "judge")
+    finally:
+        asker.reading = before
+        set_reading_mode(asker.model, before)
+    # each finished image's facts are the vote of its census on every view, asked one by one here
+    for image, reading in zip(images, readings):
+        views = [view(image) for view in VIEWS.values()]
+        told = answer_greedily(asker.model, asker.processor.tokenizer, asker.encode(views, [FIRST] * len(views)), 16)[0]
+        assert reading == "circle: " + voted_facts([census_facts(text, ("circle",)) for text in told])["circle"]
+    assert load_judge(tmp_path / "judge").reading.census_views == len(VIEWS)
+    with pytest.raises(InputError, match="census_views: votes on the census facts a reading copies"):
+        ReadingMode(census_views=2)
+    with pytest.raises(InputError, match=f"census_views: expected a whole number from 1 to {len(VIEWS)}, got 0"):
+        replace(once, census_views=0)
 
 
 WORLD_PROMPT = "a photo of a red circle"

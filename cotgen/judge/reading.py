@@ -32,6 +32,7 @@ from transformers import BatchFeature, PreTrainedModel, PreTrainedTokenizerBase,
 
 from cotgen.errors import InputError
 from cotgen.judge.answers import AnswerTokens, grouped_p_yes
+from cotgen.judge.census_views import VIEWS
 from cotgen.judge.rule_reasons import rule_holds
 from cotgen.judge.skeleton import Skeleton, SkeletonForcing
 from cotgen.prompts import Record
@@ -84,6 +85,9 @@ class ReadingMode:
     the prompt the question quotes, and a "no"'s reasons are those the evaluator's rules give for the
     facts it read (`cotgen.judge.rule_reasons`). Prompts outside the world's records, and a "no" whose
     facts hold, get the answer it writes itself."""
+    census_views: int = 1
+    """With `first_facts`: on how many views of a finished image it answers its census, copying per
+    class the facts most views count (`cotgen.judge.census_views`; 1: the image as it is)."""
     rule_verdict: bool = False
     """Its answer after a reading of a finished image (not a preview: `VLMJudge.read`'s `finished`),
     asked about a prompt of the world's records, is the evaluator's verdict on the facts it read
@@ -108,6 +112,10 @@ class ReadingMode:
                 raise InputError(f"{CONFIG_KEY}.{field}: expected true or false, got {getattr(self, field)!r}")
         if self.first_facts and not (self.first and self.subjects):
             raise InputError(f"{CONFIG_KEY}.first_facts: copies a first answer's facts by subject, so first and subjects must be given too")
+        if type(self.census_views) is not int or not 1 <= self.census_views <= len(VIEWS):
+            raise InputError(f"{CONFIG_KEY}.census_views: expected a whole number from 1 to {len(VIEWS)}, got {self.census_views!r}")
+        if self.census_views > 1 and not self.first_facts:
+            raise InputError(f"{CONFIG_KEY}.census_views: votes on the census facts a reading copies, so first_facts must be on too")
 
 
 def reading_mode(model: PreTrainedModel) -> ReadingMode | None:
@@ -115,9 +123,9 @@ def reading_mode(model: PreTrainedModel) -> ReadingMode | None:
     raw = getattr(model.config, CONFIG_KEY, None)
     if raw is None:
         return None
-    keys = {"marker", "max_tokens", "first", "first_tokens", "subjects", "relations", *FLAGS}
+    keys = {"marker", "max_tokens", "first", "first_tokens", "subjects", "relations", "census_views", *FLAGS}
     if not isinstance(raw, dict) or set(raw) - keys:
-        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens[, first, first_tokens, subjects, relations, {', '.join(FLAGS)}]}}, got {raw!r}")
+        raise InputError(f"{CONFIG_KEY}: expected {{marker, max_tokens[, first, first_tokens, subjects, relations, census_views, {', '.join(FLAGS)}]}}, got {raw!r}")
     for key in ("subjects", "relations"):
         if not isinstance(raw.get(key, []), list):
             raise InputError(f"{CONFIG_KEY}.{key}: expected a list of words, got {raw[key]!r}")
@@ -135,6 +143,8 @@ def set_reading_mode(model: PreTrainedModel, mode: ReadingMode | None) -> None:
     if mode.subjects:
         raw |= {"subjects": list(mode.subjects), "relations": list(mode.relations)}
     raw |= {flag: True for flag in FLAGS if getattr(mode, flag)}
+    if mode.census_views > 1:
+        raw["census_views"] = mode.census_views
     setattr(model.config, CONFIG_KEY, raw)
 
 

@@ -30,6 +30,7 @@ from transformers import (
 
 from cotgen.errors import InputError
 from cotgen.judge.answers import answer_tokens, grouped_p_yes
+from cotgen.judge.census_views import voted_facts, with_views
 from cotgen.judge.processing import load_processor, save_processor
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.reading import UNANSWERED, after_reading, answer_greedily, read_then_answer, reading_mode
@@ -148,10 +149,13 @@ class VLMJudge:
         """P(yes) and reading of each pair, read in the chat after the judge's greedy answer to its
         first question about the image alone, hedged by the probability of both."""
         mode, tokenizer = self.reading, self.processor.tokenizer
-        told, p_told = answer_greedily(self.model, tokenizer, self.encode(images, [mode.first] * len(images)), mode.first_tokens)
+        seen, where = with_views(images, finished, mode.census_views)
+        told, p_told = answer_greedily(self.model, tokenizer, self.encode(seen, [mode.first] * len(seen)), mode.first_tokens)
         skeletons = self._skeletons(questions)
         if mode.first_facts:  # the facts copied from the first answer, which stays out of the chat
-            skeletons = [with_facts(sk, census_facts(answer, mode.subjects)) for sk, answer in zip(skeletons, told)]
+            facts = [voted_facts([census_facts(told[j], mode.subjects) for j in views]) for views in where]
+            skeletons = [with_facts(sk, f) for sk, f in zip(skeletons, facts)]
+            p_told = torch.stack([p_told[views].mean() for views in where])  # the census's, on average over its views
             inputs = self.encode(images, questions, history)
         else:
             inputs = self.encode(images, questions, [((mode.first, answer), *earlier) for answer, earlier in zip(told, history)])

@@ -1,0 +1,96 @@
+"""Are a census judge's wrong counts noise or bias? Its census read on shifted and flipped views.
+
+A census-copying judge (the shipped one) copies each class's count from its greedy census answer. If
+a wrong count came from how objects fall across its 8-px patches (noise), the same image shifted by
+half a patch, or mirrored, would be read right often enough that a vote over views mends it; if it
+came from what the judge makes of the shapes (bias), every view repeats it. Per tag, the share of
+the prompt's classes whose count the census gets right, per view and by majority vote over all
+views (`cotgen.judge.census_views`, as a judge with `census_views` votes); and, per tag, the wrong
+counts split by whether the evaluator found an unrecognisable shape ("blob") in the image.
+
+    python bench/census_views.py --data runs/scenes/data --validation 600   # where settings are chosen
+    python bench/census_views.py --data runs/scenes/data                    # the held-out images
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from cotgen.judge.census_views import VIEWS, voted_facts
+from cotgen.judge.reading import answer_greedily
+from cotgen.judge.skeleton import census_facts
+from cotgen.judge.vlm import VLMJudge, load_judge
+from cotgen.train.judge.reading import CENSUS_QUESTION, reading_text
+from cotgen.world.records import records_by_prompt
+from cotgen.world.vocab import SHAPES
+
+sys.path.insert(0, str(Path(__file__).parent))
+from judge_heldout import comparison_set, facts
+
+
+def census(judge: VLMJudge, images: list[Image.Image], batch: int = 64) -> list[dict[str, str]]:
+    """Each image's census facts per class ("2, red, blue", "none"), from the judge's greedy census answer."""
+    found = []
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch]
+        inputs = judge.encode(chunk, [CENSUS_QUESTION] * len(chunk))
+        texts, _ = answer_greedily(judge.model, judge.processor.tokenizer, inputs, judge.reading.first_tokens)
+        found += [census_facts(text, SHAPES) for text in texts]
+    return found
+
+
+def count(facts_of: dict[str, str], cls: str) -> str:
+    return facts_of.get(cls, "").split(",")[0]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--judge", default="embedded")
+    parser.add_argument("--data", type=Path, required=True, help="a jobs/train_judge.py data folder")
+    parser.add_argument(
+        "--validation", type=int, default=0, help="new images of N training-split records instead of the held-out ones"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    judge = load_judge(args.judge)
+    if judge.reading is None or not judge.reading.first:
+        raise SystemExit(f"{args.judge}: not a judge that answers the census first")
+    kind, asked = comparison_set(args.data, args.validation, 0)
+    examples = asked.examples
+    truth = []
+    for e in examples:
+        want = facts(reading_text(asked.reading(e.image), records_by_prompt()[e.prompt]))
+        truth.append({cls: count(want, cls) for cls in want if cls != "relation"})
+    read = {name: census(judge, [view(asked.image(e.image)) for e in examples]) for name, view in VIEWS.items()}
+    read["vote of all views"] = [voted_facts([read[name][i] for name in VIEWS]) for i in range(len(examples))]
+    tags = list(dict.fromkeys(e.tag for e in examples))
+    print(f"census counts of the prompt's classes right, {args.judge} on the {kind} images ({len(examples)})\n")
+    print("| view | " + " | ".join(tags) + " |\n|---|" + "---|" * len(tags))
+    for name, found in read.items():
+        right, total = Counter(), Counter()
+        for e, want, got in zip(examples, truth, found):
+            total[e.tag] += len(want)
+            right[e.tag] += sum(count(got, cls) == n for cls, n in want.items())
+        print(f"| {name} | " + " | ".join(f"{right[t] / total[t]:.3f}" for t in tags) + " |")
+    print("\n| tag | images | with a blob | wrong counts with a blob | wrong counts without |\n|---|---|---|---|---|")
+    for tag in tags:
+        rows = [
+            (bool(asked.reading(e.image).blobs), any(count(got, c) != n for c, n in want.items()))
+            for e, want, got in zip(examples, truth, read["as is"])
+            if e.tag == tag
+        ]
+        blob = [wrong for has, wrong in rows if has]
+        clean = [wrong for has, wrong in rows if not has]
+        print(f"| {tag} | {len(rows)} | {len(blob)} | {sum(blob)} of {len(blob)} | {sum(clean)} of {len(clean)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
