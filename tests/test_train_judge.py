@@ -564,6 +564,25 @@ def test_count_scenes_teach_the_census_of_every_class_at_every_count(tmp_path):
     assert {e.image for _, e in mixed if e.task == "census"} == {e.image for e in examples}
 
 
+def test_count_scenes_may_merge_two_objects_into_a_blob_that_the_census_does_not_count(tmp_path):
+    """`census_scene_merges`: some count scenes hold a blob where two objects ran together, answered
+    as the evaluator reads them (the blob counts as neither object); without merges, the same scenes
+    as before."""
+    for folder in ("plain", "merged", "again"):
+        (tmp_path / folder / "images").mkdir(parents=True)
+    plain = list(build_census_scenes(tmp_path / "plain", 40, 3, 0.0))
+    merged = list(build_census_scenes(tmp_path / "merged", 40, 3, 0.0, merges=1.0))
+    assert list(build_census_scenes(tmp_path / "again", 40, 3, 0.0, merges=0.0)) == plain
+    assert all((tmp_path / "again" / e.image).read_bytes() == (tmp_path / "plain" / e.image).read_bytes() for e in plain)
+    readings = [ExampleSet(tmp_path / name, examples) for name, examples in (("plain", plain), ("merged", merged))]
+    blobs = [[len(images.reading(e.image).blobs) for e in images.examples] for images in readings]
+    assert sum(blobs[0]) == 0 and sum(b > 0 for b in blobs[1]) >= 10
+    for e in merged:
+        assert e.answer == census_text(readings[1].reading(e.image))
+    with pytest.raises(InputError, match="census_scene_merges: must be within"):
+        JudgeDataConfig(census_scene_merges=1.5)
+
+
 def test_a_compositional_run_leaves_the_judge_validation_prompts_out_and_continues_no_judge_that_read_them(tmp_path):
     tiny = {"render_images": 60, "generated_images": 0, "swaps": 1, "heldout_records": 1, "heldout_samples": 1,
             "generator_batch": 8, "prefix_records": 1, "prefix_rollouts": 2, "heldout_prefix_records": 1}  # fmt: skip

@@ -46,7 +46,7 @@ def near_miss(scene: Scene, rng: np.random.Generator) -> Scene:
     return Scene(scene.size, place_objects(specs, rng, scene.size))
 
 
-def _merge(scene: Scene, rng: np.random.Generator) -> tuple[Scene, tuple[ShapeObject, ...]]:
+def merge_two(scene: Scene, rng: np.random.Generator) -> tuple[Scene, tuple[ShapeObject, ...]]:
     """Move one object onto another so that they overlap by 40–60 % of a side; returns the scene and
     the objects that are still whole."""
     i, j = (int(v) for v in rng.choice(len(scene.objects), size=2, replace=False))
@@ -74,7 +74,7 @@ def break_scene(record: Record, kind: str, rng: np.random.Generator, size: int =
         kept = objects[:i] + objects[i + 1 :]
         return Scene(size, kept), kept
     if kind == "merged":
-        return _merge(scene, rng) if len(objects) > 1 else None
+        return merge_two(scene, rng) if len(objects) > 1 else None
     if kind == "recoloured":
         coloured = [i for i, o in enumerate(objects) if any(c.cls == o.cls and c.color for c in record.include)]
         if not coloured:

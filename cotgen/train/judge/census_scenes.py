@@ -13,16 +13,21 @@ from cotgen.evaluate.reader import read_scene
 from cotgen.train.judge.examples import Example, ExampleSet
 from cotgen.train.judge.reading import CENSUS_QUESTION, census_text
 from cotgen.train.judge.renders import degrade
+from cotgen.world.perturb import merge_two
 from cotgen.world.render import render
 from cotgen.world.sampler import sample_count_scene
 
 
-def build_census_scenes(folder: Path, n: int, seed: int, degrade_rate: float) -> Iterator[Example]:
-    """n renders of count scenes, some degraded like a generator's output, each asked the census
-    question and answered as the evaluator reads the image."""
+def build_census_scenes(folder: Path, n: int, seed: int, degrade_rate: float, merges: float = 0.0) -> Iterator[Example]:
+    """n renders of count scenes, some degraded like a generator's output and, with chance `merges`,
+    two of their objects merged into a blob (`merge_two`), each asked the census question and
+    answered as the evaluator reads the image."""
     for i in range(n):
         rng = np.random.default_rng([seed, 5, i])
-        image = degrade(render(sample_count_scene(rng)), degrade_rate, rng)
+        scene = sample_count_scene(rng)
+        if merges and len(scene.objects) > 1 and rng.random() < merges:  # no draw without merges: the same scenes as before
+            scene = merge_two(scene, rng)[0]
+        image = degrade(render(scene), degrade_rate, rng)
         path = f"images/{i:06d}.png"
         image.save(folder / path)
         yield Example(path, CENSUS_QUESTION, census_text(read_scene(image)), "census", "", task="census", source="scene")
