@@ -26,7 +26,7 @@ from cotgen.train.common.schedule import Budget
 from cotgen.train.judge import card
 from cotgen.train.judge.card import census_first_text, reflection_text, weighting
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
-from cotgen.train.judge.census_scenes import build_census_scenes, draw_census_batch
+from cotgen.train.judge.census_scenes import build_census_scenes, draw_census_batch, spoilt
 from cotgen.train.judge.config import (
     AnswerStageConfig,
     JudgeDataConfig,
@@ -564,23 +564,29 @@ def test_count_scenes_teach_the_census_of_every_class_at_every_count(tmp_path):
     assert {e.image for _, e in mixed if e.task == "census"} == {e.image for e in examples}
 
 
-def test_count_scenes_may_merge_two_objects_into_a_blob_that_the_census_does_not_count(tmp_path):
-    """`census_scene_merges`: some count scenes hold a blob where two objects ran together, answered
-    as the evaluator reads them (the blob counts as neither object); without merges, the same scenes
-    as before."""
-    for folder in ("plain", "merged", "again"):
+def test_count_scenes_may_spoil_an_object_into_a_blob_that_the_census_does_not_count(tmp_path):
+    """`census_scene_spoils`: some count scenes hold an object cut by the frame, two-coloured or run
+    into another, answered as the evaluator reads them (a blob counts as no object); without spoils,
+    the same scenes as before."""
+    for folder in ("plain", "spoilt", "again"):
         (tmp_path / folder / "images").mkdir(parents=True)
-    plain = list(build_census_scenes(tmp_path / "plain", 40, 3, 0.0))
-    merged = list(build_census_scenes(tmp_path / "merged", 40, 3, 0.0, merges=1.0))
-    assert list(build_census_scenes(tmp_path / "again", 40, 3, 0.0, merges=0.0)) == plain
+    plain = list(build_census_scenes(tmp_path / "plain", 60, 3, 0.0))
+    spoiled = list(build_census_scenes(tmp_path / "spoilt", 60, 3, 0.0, spoil_rate=1.0))
+    assert list(build_census_scenes(tmp_path / "again", 60, 3, 0.0, spoil_rate=0.0)) == plain
     assert all((tmp_path / "again" / e.image).read_bytes() == (tmp_path / "plain" / e.image).read_bytes() for e in plain)
-    readings = [ExampleSet(tmp_path / name, examples) for name, examples in (("plain", plain), ("merged", merged))]
-    blobs = [[len(images.reading(e.image).blobs) for e in images.examples] for images in readings]
-    assert sum(blobs[0]) == 0 and sum(b > 0 for b in blobs[1]) >= 10
-    for e in merged:
-        assert e.answer == census_text(readings[1].reading(e.image))
-    with pytest.raises(InputError, match="census_scene_merges: must be within"):
-        JudgeDataConfig(census_scene_merges=1.5)
+    sets = [ExampleSet(tmp_path / name, examples) for name, examples in (("plain", plain), ("spoilt", spoiled))]
+    blobs = [[len(images.reading(e.image).blobs) for e in images.examples] for images in sets]
+    assert sum(blobs[0]) == 0 and sum(b > 0 for b in blobs[1]) >= 20
+    for e in spoiled:
+        assert e.answer == census_text(sets[1].reading(e.image))
+    # a clean two-object scene, spoilt: often a blob where an object was (a cut may leave too little
+    # to see, or a shape still named)
+    rng = np.random.default_rng(0)
+    scene = Scene(64, (ShapeObject("square", "red", Box(10, 10, 28, 28)), ShapeObject("circle", "blue", Box(36, 36, 54, 54))))
+    assert not read_scene(render(scene)).blobs
+    assert sum(bool(read_scene(spoilt(scene, rng)).blobs) for _ in range(30)) >= 12
+    with pytest.raises(InputError, match="census_scene_spoils: must be within"):
+        JudgeDataConfig(census_scene_spoils=1.5)
 
 
 def test_a_compositional_run_leaves_the_judge_validation_prompts_out_and_continues_no_judge_that_read_them(tmp_path):

@@ -8,26 +8,66 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from cotgen.evaluate.reader import read_scene
 from cotgen.train.judge.examples import Example, ExampleSet
 from cotgen.train.judge.reading import CENSUS_QUESTION, census_text
 from cotgen.train.judge.renders import degrade
 from cotgen.world.perturb import merge_two
-from cotgen.world.render import render
+from cotgen.world.render import render, render_array, shape_mask
 from cotgen.world.sampler import sample_count_scene
+from cotgen.world.scene import Box, Scene, ShapeObject
+from cotgen.world.vocab import COLORS, PALETTE
+
+SPOILS = ("cut", "two-coloured", "merged")
+"""How the generator spoils an object into a shape the evaluator cannot name (its blobs on held-out
+counting images): cut by the frame's edge, painted in two colours, or run into another object."""
 
 
-def build_census_scenes(folder: Path, n: int, seed: int, degrade_rate: float, merges: float = 0.0) -> Iterator[Example]:
-    """n renders of count scenes, some degraded like a generator's output and, with chance `merges`,
-    two of their objects merged into a blob (`merge_two`), each asked the census question and
-    answered as the evaluator reads the image."""
+def spoilt(scene: Scene, rng: np.random.Generator) -> Image.Image:
+    """The scene rendered with one object spoilt in one of the `SPOILS` ways (a lone object is cut or
+    two-coloured): the image may still read as the scene, the census's label is the evaluator's."""
+    kind = SPOILS[int(rng.integers(len(SPOILS) if len(scene.objects) > 1 else len(SPOILS) - 1))]
+    if kind == "merged":
+        return render(merge_two(scene, rng)[0])
+    i = int(rng.integers(len(scene.objects)))
+    obj, b = scene.objects[i], scene.objects[i].box
+    if kind == "two-coloured":  # the lower part of the object in another colour
+        pixels = render_array(scene)
+        mask = shape_mask(obj.cls, b.width, b.height).copy()
+        mask[: int(rng.integers(b.height // 3, 2 * b.height // 3 + 1))] = False
+        other = [c for c in COLORS if c != obj.color]
+        pixels[b.y0 : b.y1, b.x0 : b.x1][mask] = PALETTE[other[int(rng.integers(len(other)))]]
+        return Image.fromarray(pixels, mode="RGB")
+    # cut: drawn on a canvas with a margin, the object moved across one edge of the frame, cropped back
+    m, size = scene.size // 2, scene.size
+    outside = rng.uniform(0.3, 0.6)
+    x0, y0 = b.x0 + m, b.y0 + m
+    edge = int(rng.integers(4))
+    if edge == 0:
+        x0 = m - round(outside * b.width)
+    elif edge == 1:
+        x0 = m + size - round((1 - outside) * b.width)
+    elif edge == 2:
+        y0 = m - round(outside * b.height)
+    else:
+        y0 = m + size - round((1 - outside) * b.height)
+    moved = [ShapeObject(o.cls, o.color, Box(o.box.x0 + m, o.box.y0 + m, o.box.x1 + m, o.box.y1 + m)) for o in scene.objects]
+    moved[i] = ShapeObject(obj.cls, obj.color, Box(x0, y0, x0 + b.width, y0 + b.height))
+    return render(Scene(size + 2 * m, tuple(moved))).crop((m, m, m + size, m + size))
+
+
+def build_census_scenes(folder: Path, n: int, seed: int, degrade_rate: float, spoil_rate: float = 0.0) -> Iterator[Example]:
+    """n renders of count scenes, some degraded like a generator's output and, with chance
+    `spoil_rate`, one object `spoilt`, each asked the census question and answered as the evaluator
+    reads the image."""
     for i in range(n):
         rng = np.random.default_rng([seed, 5, i])
         scene = sample_count_scene(rng)
-        if merges and len(scene.objects) > 1 and rng.random() < merges:  # no draw without merges: the same scenes as before
-            scene = merge_two(scene, rng)[0]
-        image = degrade(render(scene), degrade_rate, rng)
+        # no draw without spoils: the same scenes as before
+        image = spoilt(scene, rng) if spoil_rate and rng.random() < spoil_rate else render(scene)
+        image = degrade(image, degrade_rate, rng)
         path = f"images/{i:06d}.png"
         image.save(folder / path)
         yield Example(path, CENSUS_QUESTION, census_text(read_scene(image)), "census", "", task="census", source="scene")

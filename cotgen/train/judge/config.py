@@ -52,10 +52,10 @@ class JudgeDataConfig:
     draw from besides the training images (needs `census_share`)."""
     census_scene_share: float = 0.5
     """Share of the census steps' images drawn from the count scenes (when there are any)."""
-    census_scene_merges: float = 0.0
-    """Share of the count scenes (of two objects or more) with two objects merged into one
-    unrecognisable blob, which the evaluator does not count: the generator's failure that most
-    often makes a census over-count (bench/RESULTS.md, "A census read on several views")."""
+    census_scene_spoils: float = 0.0
+    """Share of the count scenes with one object spoilt as the generator spoils them (cut by the
+    frame, two-coloured, or run into another: `cotgen.train.judge.census_scenes.spoilt`) into a blob
+    the evaluator does not count, the census's blind spot (bench/RESULTS.md, "A census read on several views")."""
     seed: int | None = None
     """Seed of the training sets (renders, generated images, prefixes) where it is not the run's:
     a continuation on fresh images."""
@@ -69,7 +69,7 @@ class JudgeDataConfig:
     the run's, so runs of any seed and training data share one data folder's test images."""
 
     def __post_init__(self) -> None:
-        for name in ("degrade_rate", "generated_share", "prefix_share", "census_scene_share", "census_scene_merges"):
+        for name in ("degrade_rate", "generated_share", "prefix_share", "census_scene_share", "census_scene_spoils"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"{name}: must be within [0, 1], got {getattr(self, name)}")
         if self.generated_share + self.prefix_share > 1.0:

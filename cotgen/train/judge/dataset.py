@@ -101,8 +101,8 @@ def build_dataset(
     if data.census_scenes:  # prompt-free: nothing for data.compositional to leave out
         scenes = cached(
             root / "census_scenes",
-            {"seed": train_seed, "n": data.census_scenes, "degrade_rate": data.degrade_rate} | ({"merges": data.census_scene_merges} if data.census_scene_merges else {}),
-            lambda folder: build_census_scenes(folder, data.census_scenes, train_seed, data.degrade_rate, data.census_scene_merges),
+            {"seed": train_seed, "n": data.census_scenes, "degrade_rate": data.degrade_rate} | ({"spoils": data.census_scene_spoils} if data.census_scene_spoils else {}),
+            lambda folder: build_census_scenes(folder, data.census_scenes, train_seed, data.degrade_rate, data.census_scene_spoils),
         )  # fmt: skip
     return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes, scenes)
 
