@@ -6,7 +6,8 @@ half a patch, or mirrored, would be read right often enough that a vote over vie
 came from what the judge makes of the shapes (bias), every view repeats it. Per tag, the share of
 the prompt's classes whose count the census gets right, per view and by majority vote over all
 views (`cotgen.judge.census_views`, as a judge with `census_views` votes); and, per tag, the wrong
-counts split by whether the evaluator found an unrecognisable shape ("blob") in the image.
+counts split by whether the evaluator found an unrecognisable shape ("blob") in the image; and how
+often the data folder's training images (the generator's, and the count scenes) hold one.
 
     python bench/census_views.py --data runs/scenes/data --validation 600   # where settings are chosen
     python bench/census_views.py --data runs/scenes/data                    # the held-out images
@@ -26,12 +27,16 @@ from cotgen.judge.census_views import VIEWS, voted_facts
 from cotgen.judge.reading import answer_greedily
 from cotgen.judge.skeleton import census_facts
 from cotgen.judge.vlm import VLMJudge, load_judge
+from cotgen.train.judge.examples import ExampleSet
 from cotgen.train.judge.reading import CENSUS_QUESTION, reading_text
 from cotgen.world.records import records_by_prompt
 from cotgen.world.vocab import SHAPES
 
 sys.path.insert(0, str(Path(__file__).parent))
 from judge_heldout import comparison_set, facts
+
+BLOB_SAMPLE = 1500
+"""Images of each training set read for the share that holds a blob."""
 
 
 def census(judge: VLMJudge, images: list[Image.Image], batch: int = 64) -> list[dict[str, str]]:
@@ -89,6 +94,12 @@ def main(argv: list[str]) -> int:
         blob = [wrong for has, wrong in rows if has]
         clean = [wrong for has, wrong in rows if not has]
         print(f"| {tag} | {len(rows)} | {len(blob)} | {sum(blob)} of {len(blob)} | {sum(clean)} of {len(clean)} |")
+    for name in ("generated", "census_scenes"):  # how often the census saw a blob in training
+        if (args.data / name / "examples.jsonl").is_file():
+            images = ExampleSet.load(args.data / name)
+            paths = list(dict.fromkeys(e.image for e in images.examples))[:BLOB_SAMPLE]
+            share = sum(bool(images.reading(path).blobs) for path in paths) / len(paths)
+            print(f"training set {name}: {share:.3f} of {len(paths)} images hold a blob")
     return 0
 
 
