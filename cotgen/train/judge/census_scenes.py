@@ -32,19 +32,28 @@ def spoilt(scene: Scene, rng: np.random.Generator) -> Image.Image:
     if kind == "merged":
         return render(merge_two(scene, rng)[0])
     i = int(rng.integers(len(scene.objects)))
+    return _two_coloured(scene, i, rng) if kind == "two-coloured" else _cut(scene, i, rng)
+
+
+def _two_coloured(scene: Scene, i: int, rng: np.random.Generator) -> Image.Image:
+    """Object i's lower part (below a third to two thirds of its height) in another colour."""
     obj, b = scene.objects[i], scene.objects[i].box
-    if kind == "two-coloured":  # the lower part of the object in another colour
-        pixels = render_array(scene)
-        mask = shape_mask(obj.cls, b.width, b.height).copy()
-        mask[: int(rng.integers(b.height // 3, 2 * b.height // 3 + 1))] = False
-        other = [c for c in COLORS if c != obj.color]
-        pixels[b.y0 : b.y1, b.x0 : b.x1][mask] = PALETTE[other[int(rng.integers(len(other)))]]
-        return Image.fromarray(pixels, mode="RGB")
-    # cut: drawn on a canvas with a margin, the object moved across one edge of the frame, cropped back
-    m, size = scene.size // 2, scene.size
+    pixels = render_array(scene)
+    mask = shape_mask(obj.cls, b.width, b.height).copy()
+    mask[: int(rng.integers(b.height // 3, 2 * b.height // 3 + 1))] = False
+    other = [c for c in COLORS if c != obj.color]
+    pixels[b.y0 : b.y1, b.x0 : b.x1][mask] = PALETTE[other[int(rng.integers(len(other)))]]
+    return Image.fromarray(pixels, mode="RGB")
+
+
+def _cut(scene: Scene, i: int, rng: np.random.Generator) -> Image.Image:
+    """Object i moved across one edge of the frame, 30–60 % of it outside: drawn on a canvas with a
+    margin (the renderer draws whole boxes), cropped back to the frame."""
+    obj, b, size = scene.objects[i], scene.objects[i].box, scene.size
+    m = size // 2
     outside = rng.uniform(0.3, 0.6)
     x0, y0 = b.x0 + m, b.y0 + m
-    edge = int(rng.integers(4))
+    edge = int(rng.integers(4))  # left, right, top, bottom
     if edge == 0:
         x0 = m - round(outside * b.width)
     elif edge == 1:
