@@ -24,7 +24,7 @@ from cotgen.prompts import TAGS
 from cotgen.train.common.cards import rate
 from cotgen.train.common.schedule import Budget
 from cotgen.train.judge import card
-from cotgen.train.judge.card import census_first_text, reflection_text, weighting
+from cotgen.train.judge.card import census_first_text, census_row, reflection_text, weighting
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
 from cotgen.train.judge.census_scenes import build_census_scenes, draw_census_batch, spoilt
 from cotgen.train.judge.config import (
@@ -531,7 +531,7 @@ def test_bad_reflection_settings_are_rejected():
     assert "**answers by rule**" in card.reading_text(TrainJudgeConfig(rule_verdict=True))
     assert "**reflects by rule**" in reflection_text(TrainJudgeConfig(rule_reasons=True))
     assert "by rule" not in reflection_text(TrainJudgeConfig())
-    with pytest.raises(InputError, match="data.census_scenes: the count scenes train the census; they need census_share above 0"):
+    with pytest.raises(InputError, match="data.census_scenes, data.census_counting_images: they train the census; they need census_share above 0"):
         TrainJudgeConfig(data=JudgeDataConfig(census_scenes=10))
     with pytest.raises(InputError, match=r"census_scene_share: must be within \[0, 1\], got 2"):
         JudgeDataConfig(census_scene_share=2)
@@ -587,6 +587,28 @@ def test_count_scenes_may_spoil_an_object_into_a_blob_that_the_census_does_not_c
     assert sum(bool(read_scene(spoilt(scene, rng)).blobs) for _ in range(30)) >= 12
     with pytest.raises(InputError, match="census_scene_spoils: must be within"):
         JudgeDataConfig(census_scene_spoils=1.5)
+
+
+def test_the_census_pool_may_hold_the_generators_own_counting_images(tmp_path):
+    """`data.census_counting_images`: the generator's images of training-split counting records join
+    the count scenes' pool, each answered with the evaluator's census of the image; the card says so."""
+    tiny = {"render_images": 4, "generated_images": 0, "swaps": 1, "heldout_records": 1, "heldout_samples": 1,
+            "generator_batch": 8, "prefix_records": 1, "prefix_rollouts": 2, "heldout_prefix_records": 1}  # fmt: skip
+    data = JudgeDataConfig(**tiny, census_scenes=3, census_counting_images=5)
+    pool = build_dataset(tmp_path, data, 0).census_scenes
+    assert [e.image for e in pool.examples] == [f"images/{i:06d}.png" for i in range(3)] + [f"images/g{i:06d}.png" for i in range(5)]
+    assert [e.source for e in pool.examples] == ["scene"] * 3 + ["counting"] * 5
+    for e in pool.examples:
+        assert (e.task, e.question) == ("census", CENSUS_QUESTION)
+        assert e.answer == census_text(pool.reading(e.image))
+    generated = [pool.reading(e.image) for e in pool.examples[3:]]
+    assert sum(len(r.objects) for r in generated) >= 5  # the generator draws objects, not empty canvases
+    cfg = TrainJudgeConfig(census_share=0.2, data=data)
+    assert "5 generator images of training-split counting records" in census_row({"census_steps": 3}, cfg)
+    with pytest.raises(InputError, match="census_counting_images: must be at least 0, got -2"):
+        JudgeDataConfig(census_counting_images=-2)
+    with pytest.raises(InputError, match="they need census_share above 0"):
+        TrainJudgeConfig(data=JudgeDataConfig(census_counting_images=4))
 
 
 def test_a_compositional_run_leaves_the_judge_validation_prompts_out_and_continues_no_judge_that_read_them(tmp_path):

@@ -72,7 +72,9 @@ def census_row(stage: dict, cfg: TrainJudgeConfig) -> str:
     if not steps:
         return ""
     d = cfg.data
-    scenes = f" ({d.census_scene_share:.0%} of them on {d.census_scenes} renders of prompt-free count scenes)" if d.census_scenes else ""
+    pool = [f"{d.census_scenes} renders of prompt-free count scenes"] if d.census_scenes else []
+    pool += [f"{d.census_counting_images} generator images of training-split counting records"] if d.census_counting_images else []
+    scenes = f" ({d.census_scene_share:.0%} of them on {' and '.join(pool)})" if pool else ""
     return (
         f"\n| of which the census | {steps} | {steps * cfg.batch_size} | | teacher-forced cross-entropy of every class's count and "
         f"colours (`cotgen.train.judge.reading.census_text`) after the census question, on images drawn as the reflections'{scenes} |"

@@ -1,6 +1,8 @@
 """Census examples on renders of prompt-free scenes (`sample_count_scene`): every class at every
 count, so the census learns counts the training-split records' images never show (their classes
-come in a few combinations per count; the held-out split's in others)."""
+come in a few combinations per count; the held-out split's in others). Beside them, optionally, the
+generator's own images of training-split counting records (`counting_images`): its blobs, as it
+draws them, where the census learns to count."""
 
 from __future__ import annotations
 
@@ -8,13 +10,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from cotgen.evaluate.reader import read_scene
+from cotgen.generate.factory import load_engine
+from cotgen.generate.pipeline import generate_images
 from cotgen.train.judge.examples import Example, ExampleSet
 from cotgen.train.judge.reading import CENSUS_QUESTION, census_text
 from cotgen.train.judge.renders import degrade
 from cotgen.world.perturb import merge_two
+from cotgen.world.records import split_records
 from cotgen.world.render import render, render_array, shape_mask
 from cotgen.world.sampler import sample_count_scene
 from cotgen.world.scene import Box, Scene, ShapeObject
@@ -80,6 +86,21 @@ def build_census_scenes(folder: Path, n: int, seed: int, degrade_rate: float, sp
         path = f"images/{i:06d}.png"
         image.save(folder / path)
         yield Example(path, CENSUS_QUESTION, census_text(read_scene(image)), "census", "", task="census", source="scene")
+
+
+def counting_images(folder: Path, n: int, seed: int, generator: str, batch: int, progress: bool = False) -> Iterator[Example]:
+    """n generator images of the training-split counting records (in turn), each asked the census
+    question and answered as the evaluator reads it; their path keys are drawn apart from the
+    generated set's (another seed from `seed`)."""
+    records = split_records("counting", "train")
+    engine, tokenizer = load_engine(generator)
+    key = int(np.random.default_rng([seed, 14]).integers(2**31))
+    prompts = [records[i % len(records)] for i in range(n)]
+    with torch.no_grad():
+        for i, _, image in generate_images(engine, tokenizer, prompts, 1, key, batch_size=batch, progress=progress):
+            path = f"images/g{i:06d}.png"
+            image.save(folder / path)
+            yield Example(path, CENSUS_QUESTION, census_text(read_scene(image)), "census", "", task="census", source="counting")
 
 
 def draw_census_batch(

@@ -56,6 +56,10 @@ class JudgeDataConfig:
     """Share of the count scenes with one object spoilt as the generator spoils them (cut by the
     frame, two-coloured, or run into another: `cotgen.train.judge.census_scenes.spoilt`) into a blob
     the evaluator does not count, the census's blind spot (bench/RESULTS.md, "A census read on several views")."""
+    census_counting_images: int = 0
+    """Generator images of the training-split counting records added to the count scenes' pool
+    (census examples only, `cotgen.train.judge.census_scenes.counting_images`): the generator's own
+    blobs where the census learns to count."""
     seed: int | None = None
     """Seed of the training sets (renders, generated images, prefixes) where it is not the run's:
     a continuation on fresh images."""
@@ -76,7 +80,7 @@ class JudgeDataConfig:
             raise InputError(f"generated_share + prefix_share: must be at most 1, got {self.generated_share + self.prefix_share}")
         if self.prefix_rollouts < 2:
             raise InputError(f"prefix_rollouts: must be at least 2 (clarity is whether rollouts agree), got {self.prefix_rollouts}")
-        for name in ("render_images", "generated_images", "swaps", "heldout_records", "prefix_records", "heldout_prefix_records", "census_scenes"):
+        for name in ("render_images", "generated_images", "swaps", "heldout_records", "prefix_records", "heldout_prefix_records", "census_scenes", "census_counting_images"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name}: must be at least 0, got {getattr(self, name)}")
         if self.heldout_samples < 1 or self.generator_batch < 1:
@@ -361,8 +365,8 @@ class TrainJudgeConfig:
             raise InputError("reflection_reads: a reflection after a reading needs reads: true")
         if self.census_share and not self.reads:
             raise InputError("census_share: the census is a reading; it needs reads: true")
-        if self.data.census_scenes and not self.census_share:
-            raise InputError("data.census_scenes: the count scenes train the census; they need census_share above 0")
+        if (self.data.census_scenes or self.data.census_counting_images) and not self.census_share:
+            raise InputError("data.census_scenes, data.census_counting_images: they train the census; they need census_share above 0")
         if not 0.0 <= self.census_turn <= 1.0:
             raise InputError(f"census_turn: must be within [0, 1], got {self.census_turn}")
         if self.census_turn and not self.reads:

@@ -19,11 +19,12 @@ reflection question, answered from their `reasons` (`cotgen.train.judge.reflecti
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from itertools import chain
 from pathlib import Path
 
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.models.presets import weights_digest
-from cotgen.train.judge.census_scenes import build_census_scenes
+from cotgen.train.judge.census_scenes import build_census_scenes, counting_images
 from cotgen.train.judge.config import JudgeDataConfig
 from cotgen.train.judge.examples import ExampleSet, cached
 from cotgen.train.judge.generated import (
@@ -98,11 +99,17 @@ def build_dataset(
     if data.compositional:
         renders, train_generated, prefixes = (without_judge_validation(s) for s in (renders, train_generated, prefixes))
     scenes = None
-    if data.census_scenes:  # prompt-free: nothing for data.compositional to leave out
+    if data.census_scenes or data.census_counting_images:  # prompt-free: nothing for data.compositional to leave out
+        settings = {"seed": train_seed, "n": data.census_scenes, "degrade_rate": data.degrade_rate}
+        settings |= {"spoils": data.census_scene_spoils} if data.census_scene_spoils else {}
+        settings |= {**gen, "counting_images": data.census_counting_images} if data.census_counting_images else {}
         scenes = cached(
             root / "census_scenes",
-            {"seed": train_seed, "n": data.census_scenes, "degrade_rate": data.degrade_rate} | ({"spoils": data.census_scene_spoils} if data.census_scene_spoils else {}),
-            lambda folder: build_census_scenes(folder, data.census_scenes, train_seed, data.degrade_rate, data.census_scene_spoils),
+            settings,
+            lambda folder: chain(
+                build_census_scenes(folder, data.census_scenes, train_seed, data.degrade_rate, data.census_scene_spoils),
+                counting_images(folder, data.census_counting_images, train_seed, data.generator, data.generator_batch, progress),
+            ),
         )  # fmt: skip
     return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes, scenes)
 
