@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from cotgen.judge.census_views import VIEWS, voted_facts
 from cotgen.judge.reading import answer_greedily
@@ -54,6 +54,29 @@ def count(facts_of: dict[str, str], cls: str) -> str:
     return facts_of.get(cls, "").split(",")[0]
 
 
+def caption(reading, got: dict[str, str]) -> str:
+    """The evaluator's count of each class it names, its blobs, and the census's counts."""
+    named = Counter(o.cls for o in reading.objects)
+    truth = ", ".join(f"{n} {cls}" for cls, n in named.items()) or "nothing"
+    census = ", ".join(f"{count(got, cls)} {cls}" for cls in SHAPES if count(got, cls) not in ("", "none")) or "nothing"
+    blobs = len(reading.blobs)
+    return f"evaluator: {truth} + {blobs} blob{'s' if blobs > 1 else ''}\ncensus: {census}"
+
+
+def blob_figure(images: list[Image.Image], captions: list[str], path: Path, scale: int = 3, columns: int = 6) -> None:
+    """The images enlarged in a grid, each captioned below."""
+    side, text = images[0].width * scale if images else 0, 30
+    rows = -(-len(images) // columns)
+    sheet = Image.new("RGB", (columns * (side + 8), max(rows, 1) * (side + text + 8)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (image, words) in enumerate(zip(images, captions)):
+        x, y = (k % columns) * (side + 8), (k // columns) * (side + text + 8)
+        sheet.paste(image.resize((side, side), Image.NEAREST), (x, y))
+        draw.multiline_text((x + 2, y + side + 2), words, fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--judge", default="embedded")
@@ -62,6 +85,7 @@ def main(argv: list[str]) -> int:
         "--validation", type=int, default=0, help="new images of N training-split records instead of the held-out ones"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--figure", type=Path, help="a PNG of the counting images holding a blob, each with both counts")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     judge = load_judge(args.judge)
@@ -94,12 +118,18 @@ def main(argv: list[str]) -> int:
         blob = [wrong for has, wrong in rows if has]
         clean = [wrong for has, wrong in rows if not has]
         print(f"| {tag} | {len(rows)} | {len(blob)} | {sum(blob)} of {len(blob)} | {sum(clean)} of {len(clean)} |")
+    if args.figure:
+        blobbed = [(e, got) for e, got in zip(examples, read["as is"]) if e.tag == "counting" and asked.reading(e.image).blobs]
+        blob_figure([asked.image(e.image) for e, _ in blobbed], [caption(asked.reading(e.image), got) for e, got in blobbed], args.figure)
+        print(f"figure: {args.figure} ({len(blobbed)} images)")
     for name in ("generated", "census_scenes"):  # how often the census saw a blob in training
         if (args.data / name / "examples.jsonl").is_file():
             images = ExampleSet.load(args.data / name)
-            paths = list(dict.fromkeys(e.image for e in images.examples))[:BLOB_SAMPLE]
-            share = sum(bool(images.reading(path).blobs) for path in paths) / len(paths)
-            print(f"training set {name}: {share:.3f} of {len(paths)} images hold a blob")
+            sources = dict.fromkeys(e.source.split("/")[0] for e in images.examples)  # count scenes and counting images apart
+            for source in sources:
+                paths = list(dict.fromkeys(e.image for e in images.examples if e.source.split("/")[0] == source))[:BLOB_SAMPLE]
+                share = sum(bool(images.reading(path).blobs) for path in paths) / len(paths)
+                print(f"training set {name} ({source}): {share:.3f} of {len(paths)} images hold a blob")
     return 0
 
 

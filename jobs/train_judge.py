@@ -25,7 +25,8 @@ shapes-world images, and writes PARM++'s reflections.
    images asked the reflection question, the answer "yes" or "no: " + the evaluator's reasons, by
    teacher-forced token cross-entropy. A share `census_share` trains the census: the same images asked
    for every class's count and colours (`cotgen.train.judge.reading.census_text`), a share
-   `data.census_scene_share` of them renders of prompt-free count scenes (`data.census_scenes`). With `census_turn`,
+   `data.census_scene_share` of them renders of prompt-free count scenes (`data.census_scenes`) or the
+   generator's images of counting records (`data.census_counting_images`). With `census_turn`,
    a share of the outcome examples is taught after the true census in the chat, and the judge is saved
    to ask itself the census before it reads (`cotgen.judge.reading.ReadingMode.first`).
 6. Report: held-out balanced accuracy per task (P(yes) ≥ 0.5 from `VLMJudge.p_yes`), and the greedy
@@ -176,7 +177,7 @@ def train_answers(cfg: TrainJudgeConfig, judge: VLMJudge, head: torch.nn.Module,
             window["reflection_loss"].append(loss.item())
             reflection_steps += 1
         elif side_draw < side_share:
-            loss = batch_census_loss(judge, draw_census_batch(side.draw(cfg.batch_size), data.census_scenes, d.census_scene_share, scene_rng))
+            loss = batch_census_loss(judge, draw_census_batch(side.draw(cfg.batch_size), data.census_pools(), d.census_scene_share, scene_rng))
             window["census_loss"].append(loss.item())
             census_steps += 1
         else:
@@ -230,8 +231,9 @@ def train(cfg: TrainJudgeConfig) -> None:
 
     check_unread(cfg.data.compositional, cfg.init_from)
     start = time.time()
-    log(out, stage="data", status="building or loading", folder=str(out / "data"))
-    data = build_dataset(out / "data", cfg.data, cfg.training_seed, cfg.prompts, progress=True)
+    folder = Path(cfg.data_from) if cfg.data_from else out / "data"
+    log(out, stage="data", status="building or loading", folder=str(folder))
+    data = build_dataset(folder, cfg.data, cfg.training_seed, cfg.prompts, progress=True)
     sets = data.sets()
     data_minutes = (time.time() - start) / 60
     log(out, stage="data", minutes=round(data_minutes, 1), **{f"{n}_{a}": sum(c[a] for c in s.counts().values()) for n, s in sets.items() for a in ("yes", "no")})

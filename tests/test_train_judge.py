@@ -485,15 +485,16 @@ def test_train_judge_job_end_to_end(tmp_path):
     assert [r["step"] for r in log if r.get("stage") == "answers" and "lr" in r][-1] == 7
     assert card_row(card, "answers, part 2")[:2] == ["3", "24"] and "after a vision stage of 2 steps" in card
 
-    # the same judge as two runs, the second continuing the first (init_from) on the same data
-    for name in ("first", "second"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "data").symlink_to(out / "data")
+    # the same judge as two runs, the second continuing the first (init_from) on the same data (the
+    # first's folder linked in, the second's named by data_from)
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / "data").symlink_to(out / "data")
     # one stage each (judge.yaml lists a continuation), and fewer evaluations: they must not change what is trained
     quick = ["continuations=[]", "eval_every=1000", "reflection_eval=0"]
     train_tiny(tmp_path / "first", *FIRST_STAGE, *quick)
     again = [f"{k}={v}" for k, v in CONTINUATION.items()] + [f"vision.{k}={v}" for k, v in CONTINUATION_VISION.items()]
-    train_tiny(tmp_path / "second", f"init_from={tmp_path / 'first' / 'judge'}", *again, *quick)
+    train_tiny(tmp_path / "second", f"init_from={tmp_path / 'first' / 'judge'}", f"data_from={out / 'data'}", *again, *quick)
+    assert not (tmp_path / "second" / "data").exists()
     one, two = (load_file(folder / "judge" / "model.safetensors") for folder in (out, tmp_path / "second"))
     assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
 
@@ -558,8 +559,8 @@ def test_count_scenes_teach_the_census_of_every_class_at_every_count(tmp_path):
     # the census batch: each side draw kept, or with the share's chance a count scene instead
     side = [(images, Example("x.png", "q", "yes", "counting", "p"))] * 200
     rng = np.random.default_rng(0)
-    assert draw_census_batch(side, None, 0.5, rng) == side and draw_census_batch(side, images, 0.0, rng) == side
-    mixed = draw_census_batch(side, images, 0.5, rng)
+    assert draw_census_batch(side, [], 0.5, rng) == side and draw_census_batch(side, [images], 0.0, rng) == side
+    mixed = draw_census_batch(side, [images], 0.5, rng)
     assert 0.4 < np.mean([e.task == "census" for _, e in mixed]) < 0.6
     assert {e.image for _, e in mixed if e.task == "census"} == {e.image for e in examples}
 
@@ -590,21 +591,29 @@ def test_count_scenes_may_spoil_an_object_into_a_blob_that_the_census_does_not_c
 
 
 def test_the_census_pool_may_hold_the_generators_own_counting_images(tmp_path):
-    """`data.census_counting_images`: the generator's images of training-split counting records join
-    the count scenes' pool, each answered with the evaluator's census of the image; the card says so."""
+    """`data.census_counting_images`: the generator's images of training-split counting records, a
+    set of their own beside the count scenes, each answered with the evaluator's census of the image;
+    census batches draw from both; the card says so."""
     tiny = {"render_images": 4, "generated_images": 0, "swaps": 1, "heldout_records": 1, "heldout_samples": 1,
             "generator_batch": 8, "prefix_records": 1, "prefix_rollouts": 2, "heldout_prefix_records": 1}  # fmt: skip
     data = JudgeDataConfig(**tiny, census_scenes=3, census_counting_images=5)
-    pool = build_dataset(tmp_path, data, 0).census_scenes
-    assert [e.image for e in pool.examples] == [f"images/{i:06d}.png" for i in range(3)] + [f"images/g{i:06d}.png" for i in range(5)]
-    assert [e.source for e in pool.examples] == ["scene"] * 3 + ["counting"] * 5
-    for e in pool.examples:
+    made = build_dataset(tmp_path, data, 0)
+    counting = made.census_counting
+    assert made.census_pools() == [made.census_scenes, counting]
+    assert counting.folder == tmp_path / "census_counting" and [e.source for e in counting.examples] == ["counting"] * 5
+    for e in counting.examples:
         assert (e.task, e.question) == ("census", CENSUS_QUESTION)
-        assert e.answer == census_text(pool.reading(e.image))
-    generated = [pool.reading(e.image) for e in pool.examples[3:]]
-    assert sum(len(r.objects) for r in generated) >= 5  # the generator draws objects, not empty canvases
+        assert e.answer == census_text(counting.reading(e.image))
+    assert sum(len(counting.reading(e.image).objects) for e in counting.examples) >= 5  # objects, not empty canvases
+    # a set asked with other settings is built beside the others, which are loaded as they are
+    again = build_dataset(tmp_path, replace(data, census_counting_images=0), 0)
+    assert [pool.examples for pool in again.census_pools()] == [made.census_scenes.examples]
+    assert again.renders.examples == made.renders.examples
+    side = [(made.renders, made.renders.examples[0])] * 300
+    drawn = {e.source for _, e in draw_census_batch(side, made.census_pools(), 1.0, np.random.default_rng(0))}
+    assert drawn == {"scene", "counting"}
     cfg = TrainJudgeConfig(census_share=0.2, data=data)
-    assert "5 generator images of training-split counting records" in census_row({"census_steps": 3}, cfg)
+    assert "3 renders of prompt-free count scenes and 5 generator images of training-split counting records" in census_row({"census_steps": 3}, cfg)
     with pytest.raises(InputError, match="census_counting_images: must be at least 0, got -2"):
         JudgeDataConfig(census_counting_images=-2)
     with pytest.raises(InputError, match="they need census_share above 0"):

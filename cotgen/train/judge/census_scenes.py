@@ -98,16 +98,26 @@ def counting_images(folder: Path, n: int, seed: int, generator: str, batch: int,
     prompts = [records[i % len(records)] for i in range(n)]
     with torch.no_grad():
         for i, _, image in generate_images(engine, tokenizer, prompts, 1, key, batch_size=batch, progress=progress):
-            path = f"images/g{i:06d}.png"
+            path = f"images/{i:06d}.png"
             image.save(folder / path)
             yield Example(path, CENSUS_QUESTION, census_text(read_scene(image)), "census", "", task="census", source="counting")
 
 
 def draw_census_batch(
-    side: Sequence[tuple[ExampleSet, Example]], scenes: ExampleSet | None, share: float, rng: np.random.Generator
+    side: Sequence[tuple[ExampleSet, Example]], pools: Sequence[ExampleSet], share: float, rng: np.random.Generator
 ) -> list[tuple[ExampleSet, Example]]:
     """A census batch: each of the `side` draws (images drawn as the reflections' are) replaced, with
-    chance `share`, by a uniform draw from the count scenes (none: the side draws as they are)."""
-    if scenes is None or not share:
+    chance `share`, by a uniform draw from the pools' examples together (the count scenes, the
+    generator's counting images; none: the side draws as they are)."""
+    total = sum(len(pool) for pool in pools)
+    if not total or not share:
         return list(side)
-    return [(scenes, scenes.examples[int(rng.integers(len(scenes)))]) if rng.random() < share else pair for pair in side]
+
+    def pick(k: int) -> tuple[ExampleSet, Example]:
+        for pool in pools:
+            if k < len(pool):
+                return pool, pool.examples[k]
+            k -= len(pool)
+        raise IndexError(k)
+
+    return [pick(int(rng.integers(total))) if rng.random() < share else pair for pair in side]

@@ -221,6 +221,9 @@ def check_answer_stage(minutes: float, steps: int, lr: float, warmup_steps: int)
 class TrainJudgeConfig:
     out: str = "runs/judge"
     """Output folder: data/ (cached examples), judge/ (the model and its card), config.yaml, log.jsonl."""
+    data_from: str | None = None
+    """Data folder to use instead of <out>/data: a later link of a recipe shares its earlier link's
+    cached sets (a set it asks for with other settings is built there beside them)."""
     seed: int = 0
     """Seeds the data, the fresh model's weights and the batches."""
     threads: int = 1

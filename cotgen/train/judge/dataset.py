@@ -2,7 +2,8 @@
 
 Training: `renders` (world renders, half broken), `generated` (the generator's images of training
 records), `prefixes` (previews of path prefixes labelled from rollouts: PRM, clarity, potential).
-`census_scenes` (renders of prompt-free count scenes, census examples only; `data.census_scenes`).
+`census_scenes` (renders of prompt-free count scenes, census examples only; `data.census_scenes`) and
+`census_counting` (the generator's images of counting records, the same; `data.census_counting_images`).
 Test: `heldout` (the generator's images of the held-out records) and `heldout_prefixes`.
 `validation` and `validation_prefixes` (`build_validation`, `build_validation_prefixes`, made on
 demand) are where settings are chosen: ORM on new images, and prefixes of new paths, of training-split
@@ -19,7 +20,6 @@ reflection question, answered from their `reasons` (`cotgen.train.judge.reflecti
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from itertools import chain
 from pathlib import Path
 
 from cotgen.judge.prompts import JudgePrompts
@@ -50,6 +50,12 @@ class JudgeDataset:
     """PRM, clarity and potential on prefixes of held-out records."""
     census_scenes: ExampleSet | None = None
     """Census examples on count scenes (`data.census_scenes`; not yes/no, so not among `sets`)."""
+    census_counting: ExampleSet | None = None
+    """Census examples on the generator's images of counting records (`data.census_counting_images`)."""
+
+    def census_pools(self) -> list[ExampleSet]:
+        """The sets census steps draw from besides the training images, in a fixed order."""
+        return [s for s in (self.census_scenes, self.census_counting) if s is not None]
 
     def sets(self) -> dict[str, ExampleSet]:
         """Every set by name, training sets first."""
@@ -99,19 +105,20 @@ def build_dataset(
     if data.compositional:
         renders, train_generated, prefixes = (without_judge_validation(s) for s in (renders, train_generated, prefixes))
     scenes = None
-    if data.census_scenes or data.census_counting_images:  # prompt-free: nothing for data.compositional to leave out
-        settings = {"seed": train_seed, "n": data.census_scenes, "degrade_rate": data.degrade_rate}
-        settings |= {"spoils": data.census_scene_spoils} if data.census_scene_spoils else {}
-        settings |= {**gen, "counting_images": data.census_counting_images} if data.census_counting_images else {}
+    if data.census_scenes:  # prompt-free: nothing for data.compositional to leave out
         scenes = cached(
             root / "census_scenes",
-            settings,
-            lambda folder: chain(
-                build_census_scenes(folder, data.census_scenes, train_seed, data.degrade_rate, data.census_scene_spoils),
-                counting_images(folder, data.census_counting_images, train_seed, data.generator, data.generator_batch, progress),
-            ),
+            {"seed": train_seed, "n": data.census_scenes, "degrade_rate": data.degrade_rate} | ({"spoils": data.census_scene_spoils} if data.census_scene_spoils else {}),
+            lambda folder: build_census_scenes(folder, data.census_scenes, train_seed, data.degrade_rate, data.census_scene_spoils),
         )  # fmt: skip
-    return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes, scenes)
+    counting = None
+    if data.census_counting_images:
+        counting = cached(
+            root / "census_counting",
+            {"seed": train_seed, **gen, "n": data.census_counting_images},
+            lambda folder: counting_images(folder, data.census_counting_images, train_seed, data.generator, data.generator_batch, progress),
+        )  # fmt: skip
+    return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes, scenes, counting)
 
 
 def build_heldout_set(root: Path, data: JudgeDataConfig, prompts: JudgePrompts | None = None, progress: bool = False) -> ExampleSet:
