@@ -26,7 +26,7 @@ from cotgen.train.common.schedule import Budget
 from cotgen.train.judge import card
 from cotgen.train.judge.card import census_first_text, census_row, reflection_text, weighting
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES, cell_targets
-from cotgen.train.judge.census_scenes import build_census_scenes, draw_census_batch, spoilt
+from cotgen.train.judge.census_scenes import build_census_scenes, counting_records, draw_census_batch, spoilt
 from cotgen.train.judge.config import (
     AnswerStageConfig,
     JudgeDataConfig,
@@ -612,6 +612,11 @@ def test_the_census_pool_may_hold_the_generators_own_counting_images(tmp_path):
     side = [(made.renders, made.renders.examples[0])] * 300
     drawn = {e.source for _, e in draw_census_batch(side, made.census_pools(), 1.0, np.random.default_rng(0))}
     assert drawn == {"scene", "counting"}
+    # a compositional run's counting images leave out the records naming a judge-validation count
+    assert len(counting_records()) == 10 and RECORDS["a photo of two circles"] in counting_records()
+    assert {r.prompt for r in counting_records()} - {r.prompt for r in counting_records(compositional=True)} == {
+        "a photo of two circles", "a photo of four triangles"
+    }
     cfg = TrainJudgeConfig(census_share=0.2, data=data)
     assert "3 renders of prompt-free count scenes and 5 generator images of training-split counting records" in census_row({"census_steps": 3}, cfg)
     with pytest.raises(InputError, match="census_counting_images: must be at least 0, got -2"):

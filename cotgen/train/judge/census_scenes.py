@@ -16,11 +16,12 @@ from PIL import Image
 from cotgen.evaluate.reader import read_scene
 from cotgen.generate.factory import load_engine
 from cotgen.generate.pipeline import generate_images
+from cotgen.prompts import Record
 from cotgen.train.judge.examples import Example, ExampleSet
 from cotgen.train.judge.reading import CENSUS_QUESTION, census_text
 from cotgen.train.judge.renders import degrade
 from cotgen.world.perturb import merge_two
-from cotgen.world.records import split_records
+from cotgen.world.records import is_judge_validation, split_records
 from cotgen.world.render import render, render_array, shape_mask
 from cotgen.world.sampler import sample_count_scene
 from cotgen.world.scene import Box, Scene, ShapeObject
@@ -88,11 +89,19 @@ def build_census_scenes(folder: Path, n: int, seed: int, degrade_rate: float, sp
         yield Example(path, CENSUS_QUESTION, census_text(read_scene(image)), "census", "", task="census", source="scene")
 
 
-def counting_images(folder: Path, n: int, seed: int, generator: str, batch: int, progress: bool = False) -> Iterator[Example]:
-    """n generator images of the training-split counting records (in turn), each asked the census
-    question and answered as the evaluator reads it; their path keys are drawn apart from the
-    generated set's (another seed from `seed`)."""
-    records = split_records("counting", "train")
+def counting_records(compositional: bool = False) -> list[Record]:
+    """The training-split counting records; without those naming a judge-validation count when
+    `compositional` (a judge that must not read them, `data.compositional`)."""
+    return [r for r in split_records("counting", "train") if not (compositional and is_judge_validation(r))]
+
+
+def counting_images(
+    folder: Path, n: int, seed: int, generator: str, batch: int, progress: bool = False, compositional: bool = False
+) -> Iterator[Example]:
+    """n generator images of the `counting_records` (in turn), each asked the census question and
+    answered as the evaluator reads it; their path keys are drawn apart from the generated set's
+    (another seed from `seed`)."""
+    records = counting_records(compositional)
     engine, tokenizer = load_engine(generator)
     key = int(np.random.default_rng([seed, 14]).integers(2**31))
     prompts = [records[i % len(records)] for i in range(n)]

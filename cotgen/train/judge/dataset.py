@@ -112,11 +112,13 @@ def build_dataset(
             lambda folder: build_census_scenes(folder, data.census_scenes, train_seed, data.degrade_rate, data.census_scene_spoils),
         )  # fmt: skip
     counting = None
-    if data.census_counting_images:
+    if data.census_counting_images:  # of prompts: data.compositional leaves its records out as they are made
         counting = cached(
             root / "census_counting",
-            {"seed": train_seed, **gen, "n": data.census_counting_images},
-            lambda folder: counting_images(folder, data.census_counting_images, train_seed, data.generator, data.generator_batch, progress),
+            {"seed": train_seed, **gen, "n": data.census_counting_images} | ({"compositional": True} if data.compositional else {}),
+            lambda folder: counting_images(
+                folder, data.census_counting_images, train_seed, data.generator, data.generator_batch, progress, data.compositional
+            ),
         )  # fmt: skip
     return JudgeDataset(renders, train_generated, prefixes, heldout, heldout_prefixes, scenes, counting)
 
