@@ -10,14 +10,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from cotgen.evaluate.reader import read_scene
-from cotgen.generate.factory import load_engine
-from cotgen.generate.pipeline import generate_images
 from cotgen.prompts import Record
 from cotgen.train.judge.examples import Example, ExampleSet
+from cotgen.train.judge.generated import generated
 from cotgen.train.judge.reading import CENSUS_QUESTION, census_text
 from cotgen.train.judge.renders import degrade
 from cotgen.world.perturb import merge_two
@@ -102,14 +100,11 @@ def counting_images(
     answered as the evaluator reads it; their path keys are drawn apart from the generated set's
     (another seed from `seed`)."""
     records = counting_records(compositional)
-    engine, tokenizer = load_engine(generator)
     key = int(np.random.default_rng([seed, 14]).integers(2**31))
-    prompts = [records[i % len(records)] for i in range(n)]
-    with torch.no_grad():
-        for i, _, image in generate_images(engine, tokenizer, prompts, 1, key, batch_size=batch, progress=progress):
-            path = f"images/{i:06d}.png"
-            image.save(folder / path)
-            yield Example(path, CENSUS_QUESTION, census_text(read_scene(image)), "census", "", task="census", source="counting")
+    for i, _, image in generated([records[i % len(records)] for i in range(n)], 1, key, generator, batch, progress):
+        path = f"images/{i:06d}.png"
+        image.save(folder / path)
+        yield Example(path, CENSUS_QUESTION, census_text(read_scene(image)), "census", "", task="census", source="counting")
 
 
 def draw_census_batch(
