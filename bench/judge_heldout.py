@@ -89,7 +89,7 @@ def own_reading(mode):
 
 
 READING_MODES = {
-    "free": lambda mode: dataclasses.replace(own_reading(mode), subjects=(), relations=()),
+    "free": lambda mode: dataclasses.replace(own_reading(mode), subjects=(), relations=(), rule_where=False),
     "skeleton": lambda mode: with_skeleton(own_reading(mode)),
     "census": copying_census,
     "rules": lambda mode: dataclasses.replace(mode, rule_reasons=True),
@@ -98,11 +98,14 @@ READING_MODES = {
     "answer": lambda mode: dataclasses.replace(mode, rule_verdict=False),
     "views": lambda mode: dataclasses.replace(mode, census_views=len(VIEWS)),
     "one-view": lambda mode: dataclasses.replace(mode, census_views=1),
+    "where": lambda mode: dataclasses.replace(mode, rule_where=True),
+    "nowhere": lambda mode: dataclasses.replace(mode, rule_where=False),
 }
 """How a judge named JUDGE#MODE reads: freely, with its skeleton forced (both writing their own facts),
 or copying its census's facts; how it reflects: by rule from its reading, or as it writes; and how it
 answers after a reading: by the evaluator's verdict on the facts read, or as it learnt; and whether it
-votes on its census over every view of a finished image (`cotgen.judge.census_views`) or reads it once."""
+votes on its census over every view of a finished image (`cotgen.judge.census_views`) or reads it once;
+and whether a position's relation is where its where head finds the classes (`cotgen.judge.where`) or its own word."""
 
 
 def load_variant(spec: str) -> VLMJudge:

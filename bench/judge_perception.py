@@ -27,10 +27,11 @@ import torch
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.skeleton import census_facts
 from cotgen.judge.vlm import VLMJudge, load_judge
+from cotgen.judge.where import visual_features
 from cotgen.prompts import Record
 from cotgen.train.judge.evaluation import judge_read
 from cotgen.train.judge.examples import ExampleSet
-from cotgen.train.judge.losses import centre_cross_entropy, centre_target_ids, visual_cells_of, visual_features
+from cotgen.train.judge.losses import centre_cross_entropy, centre_target_ids, visual_cells_of
 from cotgen.train.judge.reading import CENTRE_CLASSES
 from cotgen.world.records import records_by_prompt
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import re
 from pathlib import Path
 
@@ -29,16 +28,9 @@ from cotgen.judge.vlm import load_judge
 from cotgen.recipe import run
 from cotgen.train.judge.card import heldout_accuracy_section, reflections_section, summary_table
 from cotgen.train.judge.evaluation import evaluate, evaluate_reflections
-from cotgen.train.judge.examples import ExampleSet
+from cotgen.train.judge.examples import ExampleSet, finished_settings
 
-FLAGS = {"rule_reasons": "reflect", "rule_verdict": "answer after its reading"}
-
-
-def finished(folder: Path) -> dict:
-    """A finished set's settings (its done.json); a clear error where the set is missing or unfinished."""
-    if not (folder / "done.json").is_file():
-        raise InputError(f"{folder}: no finished set (jobs/train_judge.py builds it under <out>/data)")
-    return json.loads((folder / "done.json").read_text())["settings"]
+FLAGS = {"rule_reasons": "reflect", "rule_verdict": "answer after its reading", "rule_where": "state a position's relation where its where head finds the classes"}
 
 
 def replace_section(text: str, title: str, body: str) -> str:
@@ -61,7 +53,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.n < 1:
         raise InputError(f"--n: must be at least 1, got {args.n}")
-    images, prefixes = finished(args.data / "heldout"), finished(args.data / "heldout_prefixes")
+    images, prefixes = finished_settings(args.data / "heldout"), finished_settings(args.data / "heldout_prefixes")
     torch.set_num_threads(args.threads)
     judge = load_judge(args.judge)
     settings = {flag: getattr(args, flag) == "on" for flag in FLAGS if getattr(args, flag) is not None}
@@ -69,6 +61,7 @@ def main(argv: list[str]) -> int:
         if judge.reading is None:
             raise InputError(f"{args.judge}: answers directly; the rules work on a reading, which it does not write")
         judge.reading = dataclasses.replace(judge.reading, **settings)
+        judge.check_where()
         set_reading_mode(judge.model, judge.reading)
         judge.model.config.save_pretrained(args.judge)  # config.json alone: the weights stay byte for byte
     heldout, heldout_prefixes = ExampleSet.load(args.data / "heldout"), ExampleSet.load(args.data / "heldout_prefixes")

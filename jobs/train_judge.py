@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,7 @@ from cotgen.train.judge.reflection import target_loss
 from cotgen.train.judge.renders import render_image
 from cotgen.train.judge.rollouts import first_records
 from cotgen.train.judge.sampler import BalancedSampler
+from cotgen.train.judge.where_head import fit_where_head, fitting_images
 from cotgen.world.records import sample_training_record
 
 
@@ -241,6 +243,7 @@ def train(cfg: TrainJudgeConfig) -> None:
     print(f"held-out base rate: the evaluator calls {base:.3f} of {len(data.heldout)} generated held-out images correct", flush=True)
 
     judge = load_judge(cfg.init_from) if cfg.init_from else build_judge(cfg.model, cfg.prompts, cfg.seed)
+    judge.where = None  # a where head is fitted on this run's tokens, at the end (rule_where)
     judge.model.to(cfg.device)
     set_reading_mode(judge.model, judge_mode(cfg.reads, cfg.every_class, cfg.census_turn > 0, cfg.skeleton, cfg.copy_census, cfg.rule_reasons, cfg.rule_verdict))
     record_generator(judge.model, cfg.data.generator, weights_digest(cfg.data.generator, "generator"))
@@ -257,6 +260,12 @@ def train(cfg: TrainJudgeConfig) -> None:
         vision = pretrain_vision(cfg, judge, head, data, out, budget)
         parts.append(train_answers(cfg, judge, head, data, out, part, sum(p["steps"] for p in parts)) | {"vision": vision})
     stage = answer_totals(parts)
+    if cfg.rule_where:
+        judge.model.eval()
+        judge.where, loss = fit_where_head(judge, fitting_images(data.generated, data.renders), seed=cfg.seed)
+        judge.reading = replace(judge.reading, rule_where=True)
+        set_reading_mode(judge.model, judge.reading)
+        log(out, stage="where head", loss=round(loss, 4))
 
     result, reflections = evaluate_all(cfg, judge, data.heldout, data.heldout_prefixes)
     log(out, stage="final", **stage, **headline(result, reflections))

@@ -56,7 +56,7 @@ def hedged(p_yes: torch.Tensor, p_reading: torch.Tensor) -> torch.Tensor:
     return p_reading.clamp(min=READING_FLOOR) * (p_yes - UNANSWERED) + UNANSWERED
 
 
-FLAGS = ("first_facts", "rule_reasons", "rule_verdict")
+FLAGS = ("first_facts", "rule_reasons", "rule_verdict", "rule_where")
 """The reading mode's switches, saved in config.json only when on."""
 
 
@@ -93,6 +93,10 @@ class ReadingMode:
     asked about a prompt of the world's records, is the evaluator's verdict on the facts it read
     (`cotgen.judge.rule_reasons.rule_holds`), 1 or 0 in place of its learnt P(yes), hedged as that is;
     previews, direct answers and other questions keep the learnt one."""
+    rule_where: bool = False
+    """In its reading of a finished image for a position question, whether the relation holds is
+    where its where head (`cotgen.judge.where`, a file beside its weights) finds the two classes, by
+    GenEval's rule, forced; where the head finds either in no cell, or on previews, the judge says."""
 
     def __post_init__(self) -> None:
         if not self.marker.strip():
@@ -112,6 +116,8 @@ class ReadingMode:
                 raise InputError(f"{CONFIG_KEY}.{field}: expected true or false, got {getattr(self, field)!r}")
         if self.first_facts and not (self.first and self.subjects):
             raise InputError(f"{CONFIG_KEY}.first_facts: copies a first answer's facts by subject, so first and subjects must be given too")
+        if self.rule_where and not self.relations:
+            raise InputError(f"{CONFIG_KEY}.rule_where: forces the relation a skeleton states, so subjects and relations must be given too")
         if type(self.census_views) is not int or not 1 <= self.census_views <= len(VIEWS):
             raise InputError(f"{CONFIG_KEY}.census_views: expected a whole number from 1 to {len(VIEWS)}, got {self.census_views!r}")
         if self.census_views > 1 and not self.first_facts:

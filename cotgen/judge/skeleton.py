@@ -41,6 +41,9 @@ class Skeleton:
     facts: tuple[str | None, ...] = ()
     """Each class's facts where they are known already ("2, red, blue", "none"; None: the judge writes
     them), as copied from the judge's own census (`with_facts`)."""
+    holds: bool | None = None
+    """Whether the relation holds where that is known already (`cotgen.judge.where`: where the judge's
+    head finds the classes), forced; None: the judge chooses."""
 
 
 def census_facts(census: str, subjects: Sequence[str]) -> dict[str, str]:
@@ -102,7 +105,8 @@ def _parts(sk: Skeleton, marker: str, facts: list[str], encode: Callable[[str], 
     if sk.relation is not None and "none" not in facts:
         subject, relation, reference = sk.relation
         yield encode(f"; {subject} is")
-        yield (encode(f" not {relation} {reference}"), encode(f" {relation} {reference}"))
+        holding, failing = encode(f" {relation} {reference}"), encode(f" not {relation} {reference}")
+        yield (failing, holding) if sk.holds is None else holding if sk.holds else failing
     yield encode(f". {marker}")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -33,9 +34,10 @@ from cotgen.judge.answers import answer_tokens, grouped_p_yes
 from cotgen.judge.census_views import voted_facts, with_views
 from cotgen.judge.processing import load_processor, save_processor
 from cotgen.judge.prompts import JudgePrompts
-from cotgen.judge.reading import UNANSWERED, after_reading, answer_greedily, read_then_answer, reading_mode
+from cotgen.judge.reading import CONFIG_KEY, UNANSWERED, after_reading, answer_greedily, read_then_answer, reading_mode
 from cotgen.judge.rule_reasons import prompt_record, rule_reasons
 from cotgen.judge.skeleton import Skeleton, census_facts, skeleton, with_facts
+from cotgen.judge.where import HEAD_FILE, WhereHead, load_where_head, visual_features
 from cotgen.models.presets import resolve
 from cotgen.prompts import Record
 
@@ -69,13 +71,21 @@ def _conversation(question: str, history: Sequence[Exchange]) -> list[dict]:
 class VLMJudge:
     """Answers yes/no questions about images with a Qwen2-VL, Qwen2.5-VL or LLaVA-OneVision model."""
 
-    def __init__(self, model: PreTrainedModel, processor: ProcessorMixin):
+    def __init__(self, model: PreTrainedModel, processor: ProcessorMixin, where: WhereHead | None = None):
         _check_supported(getattr(model.config, "model_type", None))
         self.model = model.eval()
         self.processor = processor
         self.answers = answer_tokens(processor.tokenizer)
         self.reading = reading_mode(model)
         """None, or how this judge writes its reading before answering (`cotgen.judge.reading`)."""
+        self.where = where
+        """The head that finds where each class is, for a reading mode with `rule_where`."""
+        self.check_where()
+
+    def check_where(self) -> None:
+        """Refuse a reading mode with `rule_where` in a judge that has no where head."""
+        if self.reading is not None and self.reading.rule_where and self.where is None:
+            raise InputError(f"{CONFIG_KEY}.rule_where: the judge has no where head ({HEAD_FILE} beside its weights)")
 
     def encode(
         self,
@@ -129,7 +139,8 @@ class VLMJudge:
             raise InputError(f"{len(questions)} questions, {len(finished)} finished flags: expected one each")
         inputs = self.encode(images, questions, history)
         if self.reading is not None and not self.reading.first:
-            return read_then_answer(self.model, self.processor.tokenizer, inputs, self.reading, self.answers, skeletons=self._skeletons(questions), records=self._records(questions, finished))
+            skeletons = self._placed(self._skeletons(questions), images, finished)
+            return read_then_answer(self.model, self.processor.tokenizer, inputs, self.reading, self.answers, skeletons=skeletons, records=self._records(questions, finished))
         logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
         p_yes, readings = grouped_p_yes(logits, self.answers).cpu(), [""] * len(questions)
         if self.reading is not None:  # the chats it does not answer directly: asked its first question first
@@ -159,6 +170,7 @@ class VLMJudge:
             inputs = self.encode(images, questions, history)
         else:
             inputs = self.encode(images, questions, [((mode.first, answer), *earlier) for answer, earlier in zip(told, history)])
+        skeletons = self._placed(skeletons, images, finished)
         return read_then_answer(self.model, tokenizer, inputs, mode, self.answers, p_told, skeletons, self._records(questions, finished))
 
     def _records(self, questions: Sequence[str], finished: Sequence[bool]) -> list[Record | None] | None:
@@ -167,6 +179,21 @@ class VLMJudge:
         if not self.reading.rule_verdict:
             return None
         return [prompt_record(q) if done else None for q, done in zip(questions, finished)]
+
+    def _placed(self, skeletons: list[Skeleton | None] | None, images: Sequence[Image.Image], finished: Sequence[bool]) -> list[Skeleton | None] | None:
+        """The skeletons with each finished image's relation as the where head places the classes
+        (`rule_where`); previews and the classes it does not find are left to the judge."""
+        if not (skeletons and self.reading.rule_where):
+            return skeletons
+        self.check_where()  # the mode may have been switched on after loading
+        rows = [i for i, sk in enumerate(skeletons) if sk is not None and sk.relation is not None and finished[i]]
+        if not rows:
+            return skeletons
+        probs = self.where.cell_probs(visual_features(self, [images[i] for i in rows]))
+        placed = list(skeletons)
+        for i, p in zip(rows, probs):
+            placed[i] = replace(skeletons[i], holds=self.where.holds(p, *skeletons[i].relation))
+        return placed
 
     def _skeletons(self, questions: Sequence[str]) -> list[Skeleton | None] | None:
         """The words each question fixes in this judge's reading, forced as it writes (None: it writes freely)."""
@@ -241,10 +268,12 @@ def load_judge(path: str | Path = "embedded", dtype: str | torch.dtype = "auto",
     model_type = json.loads((path / "config.json").read_text()).get("model_type")
     _check_supported(model_type, str(path))
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device)
-    return VLMJudge(model, load_processor(SUPPORTED[model_type], path))
+    return VLMJudge(model, load_processor(SUPPORTED[model_type], path), load_where_head(path))
 
 
 def save_judge(judge: VLMJudge, path: str | Path) -> None:
-    """Write the judge's model and processor to `path`, loadable with `load_judge`."""
+    """Write the judge's model and processor (and its where head) to `path`, loadable with `load_judge`."""
     judge.model.save_pretrained(path)
     save_processor(judge.processor, path)
+    if judge.where is not None:
+        judge.where.save(path)

@@ -94,6 +94,17 @@ def reading_text(cfg: TrainJudgeConfig) -> str:
         + ("Clarity and potential it answers directly; reflections by rule (below)." if cfg.rule_reasons else "Clarity, potential and reflections it answers directly.")
         + census_first_text(cfg)
         + rule_verdict_text(cfg)
+        + rule_where_text(cfg)
+    )
+
+
+def rule_where_text(cfg: TrainJudgeConfig) -> str:
+    if not cfg.rule_where:
+        return ""
+    return (
+        " For a position question about a finished image it **places the objects** (`rule_where`): whether the relation "
+        "holds is GenEval's rule on the cells where its where head (a linear layer on its frozen visual tokens, "
+        "`where_head.safetensors`, fitted after training) finds the two classes, forced into its reading."
     )
 
 

@@ -319,6 +319,11 @@ class TrainJudgeConfig:
     """A reading judge is saved to answer after its reading of a world prompt by the evaluator's
     verdict on the facts it read (`cotgen.judge.reading.ReadingMode.rule_verdict`) instead of its
     learnt answer; its evaluations answer that way too. Training is unchanged (the answer is still taught)."""
+    rule_where: bool = False
+    """After training, a where head is fitted on the judge's frozen visual tokens (the first images of
+    the generated and renders sets, `cotgen.train.judge.where_head`) and the judge saved to state a
+    position question's relation where the head finds the classes (`cotgen.judge.where`); its final
+    evaluation reads that way too. Needs copy_census (the relation is forced into a skeleton)."""
     reflection_eval: int = 100
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
@@ -381,6 +386,8 @@ class TrainJudgeConfig:
         for name in ("rule_reasons", "rule_verdict"):
             if getattr(self, name) and not self.reads:
                 raise InputError(f"{name}: works on the facts of a reading; it needs reads: true")
+        if self.rule_where and not (self.copy_census or self.skeleton):
+            raise InputError("rule_where: forces a relation into the reading's skeleton; it needs copy_census or skeleton")
         if self.reflection_eval < 0:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
         check_tag_weights(self.tag_weights)

@@ -100,6 +100,13 @@ class ExampleSet:
         return cls(folder, [Example.from_json(json.loads(line)) for line in lines if line])
 
 
+def finished_settings(folder: Path) -> dict:
+    """A finished set's settings (its done.json); a clear error where the set is missing or unfinished."""
+    if not (folder / "done.json").is_file():
+        raise InputError(f"{folder}: no finished set (jobs/train_judge.py builds it under <out>/data)")
+    return json.loads((folder / "done.json").read_text())["settings"]
+
+
 def fingerprint(**settings) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

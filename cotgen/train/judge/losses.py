@@ -14,6 +14,7 @@ from cotgen.errors import InputError
 from cotgen.evaluate.reader import Reading
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.vlm import VLMJudge
+from cotgen.judge.where import visual_features
 from cotgen.train.judge.cells import CELL_COLORS, CELL_SHAPES
 from cotgen.train.judge.config import JudgeModelConfig
 from cotgen.train.judge.examples import ANSWERS, Example, ExampleSet
@@ -50,12 +51,6 @@ def cell_head(judge: VLMJudge) -> torch.nn.Linear:
     """The vision stage's throwaway head: a visual token's features → colour and shape logits."""
     classes = len(CELL_COLORS) + len(CELL_SHAPES)
     return torch.nn.Linear(judge.model.config.text_config.hidden_size, classes).to(judge.model.device)
-
-
-def visual_features(judge: VLMJudge, images) -> torch.Tensor:
-    """The merged visual tokens the language model sees, (images · tokens, hidden), row-major per image."""
-    pixels = judge.processor.image_processor(images, return_tensors="pt").to(judge.model.device)
-    return judge.model.model.visual(pixels["pixel_values"].to(judge.model.dtype), grid_thw=pixels["image_grid_thw"]).pooler_output
 
 
 def cell_loss(judge: VLMJudge, head: torch.nn.Linear, images, colors: torch.Tensor, shapes: torch.Tensor) -> tuple[torch.Tensor, float]:
