@@ -53,7 +53,8 @@ class WhereHead:
         """(images, cells², classes) probabilities from (images · cells², hidden) features."""
         if features.shape[0] % (self.cells * self.cells):
             raise InputError(f"where head: {features.shape[0]} visual tokens are not whole images of {self.cells}×{self.cells} cells")
-        logits = features.float() @ self.weight.T.float() + self.bias.float()
+        weight, bias = (t.to(features.device, torch.float32) for t in (self.weight, self.bias))  # the judge may sit on a GPU
+        logits = features.float() @ weight.T + bias
         return logits.softmax(-1).view(-1, self.cells * self.cells, len(self.classes))
 
     def holds(self, probs: torch.Tensor, subject: str, relation: str, reference: str) -> bool | None:
