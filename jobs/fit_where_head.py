@@ -9,7 +9,8 @@ the judge's reading of a finished image is where the head finds the two classes.
 first `--generated` images of the data folder's `generated` set (the generator's images of
 training-split records) and the first `--renders` of its `renders` set, the targets the exact
 evaluator's reading of each image; the judge's own weights are not touched. The same judge, data,
-seed and thread count give the same head.
+seed and thread count give the same head (the same tensors; safetensors writes its metadata
+in no fixed order, so compare tensors, not file hashes).
 """
 
 from __future__ import annotations
@@ -47,9 +48,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    for name in ("generated", "renders", "steps", "threads"):
-        if getattr(args, name) < (0 if name in ("generated", "renders") else 1):
-            raise InputError(f"--{name}: must not be {'negative' if name in ('generated', 'renders') else 'below 1'}, got {getattr(args, name)}")
+    for name in ("generated", "renders"):
+        if getattr(args, name) < 0:
+            raise InputError(f"--{name}: must not be negative, got {getattr(args, name)}")
+    for name in ("steps", "threads"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name}: must not be below 1, got {getattr(args, name)}")
     if args.generated + args.renders == 0:
         raise InputError("--generated and --renders: fit on at least one image")
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -26,10 +26,10 @@ from cotgen.world.scene import Box, relations
 
 HEAD_FILE = "where_head.safetensors"
 """The head's file beside the judge's weights."""
-OBJECT_SIDE = 20
-"""The side, in pixels, given to an object centred in a cell: the world's objects are 17–26 px (5th to
-95th percentile of the evaluator's readings of held-out images); GenEval's rule shrinks centre offsets
-by a tenth of the sides, so the relation depends little on it."""
+OBJECT_SIDE = 5 / 16
+"""The side given to an object centred in a cell, as a share of the canvas (20 px on 64), within the
+world's object sides (`cotgen.world.vocab.size_range`: 18–26 px on 64); GenEval's rule shrinks centre
+offsets by a tenth of the sides, so the relation depends little on it."""
 FOUND = 0.5
 """A class counts as found where some cell's probability of holding it reaches this."""
 
@@ -78,7 +78,8 @@ class WhereHead:
     def _box(self, cell: int) -> Box:
         side = self.size / self.cells
         x, y = (cell % self.cells + 0.5) * side, (cell // self.cells + 0.5) * side
-        return Box(x - OBJECT_SIDE / 2, y - OBJECT_SIDE / 2, x + OBJECT_SIDE / 2, y + OBJECT_SIDE / 2)
+        half = OBJECT_SIDE * self.size / 2
+        return Box(x - half, y - half, x + half, y + half)
 
     def save(self, folder: str | Path) -> None:
         meta = {"classes": json.dumps(self.classes), "cells": str(self.cells), "size": str(self.size)}

@@ -323,7 +323,7 @@ class TrainJudgeConfig:
     """After training, a where head is fitted on the judge's frozen visual tokens (the first images of
     the generated and renders sets, `cotgen.train.judge.where_head`) and the judge saved to state a
     position question's relation where the head finds the classes (`cotgen.judge.where`); its final
-    evaluation reads that way too. Needs copy_census (the relation is forced into a skeleton)."""
+    evaluation reads that way too. Needs copy_census or skeleton (the relation is forced into a skeleton)."""
     reflection_eval: int = 100
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
