@@ -89,7 +89,9 @@ def own_reading(mode):
 
 
 READING_MODES = {
-    "free": lambda mode: dataclasses.replace(own_reading(mode), subjects=(), relations=(), rule_where=False),
+    "free": lambda mode: dataclasses.replace(
+        own_reading(mode), subjects=(), relations=(), rule_where=False, rule_count=False
+    ),
     "skeleton": lambda mode: with_skeleton(own_reading(mode)),
     "census": copying_census,
     "rules": lambda mode: dataclasses.replace(mode, rule_reasons=True),
@@ -100,12 +102,15 @@ READING_MODES = {
     "one-view": lambda mode: dataclasses.replace(mode, census_views=1),
     "where": lambda mode: dataclasses.replace(mode, rule_where=True),
     "nowhere": lambda mode: dataclasses.replace(mode, rule_where=False),
+    "count": lambda mode: dataclasses.replace(mode, rule_count=True),
+    "nocount": lambda mode: dataclasses.replace(mode, rule_count=False),
 }
 """How a judge named JUDGE#MODE reads: freely, with its skeleton forced (both writing their own facts),
 or copying its census's facts; how it reflects: by rule from its reading, or as it writes; and how it
 answers after a reading: by the evaluator's verdict on the facts read, or as it learnt; and whether it
 votes on its census over every view of a finished image (`cotgen.judge.census_views`) or reads it once;
-and whether a position's relation is where its where head finds the classes (`cotgen.judge.where`) or its own word."""
+and whether a position's relation is where its where head finds the classes (`cotgen.judge.where`) or its own word,
+and whether its counts are its count head's (`cotgen.judge.count_head`) or its census's."""
 
 
 def load_variant(spec: str) -> VLMJudge:

@@ -25,17 +25,8 @@ import torch
 from cotgen.errors import InputError
 from cotgen.judge.vlm import load_judge
 from cotgen.recipe import run
-from cotgen.train.judge.examples import ExampleSet, finished_settings
+from cotgen.train.judge.examples import finished_set
 from cotgen.train.judge.where_head import FITTING_IMAGES, fit_where_head, fitting_images
-
-
-def finished_set(folder: Path, n: int) -> ExampleSet:
-    """A finished example set holding at least n images; a clear error where it does not."""
-    finished_settings(folder)
-    examples = ExampleSet.load(folder)
-    if len({e.image for e in examples.examples}) < n:
-        raise InputError(f"{folder}: fewer than {n} images")
-    return examples
 
 
 def main(argv: list[str]) -> int:

@@ -30,7 +30,12 @@ from cotgen.train.judge.card import heldout_accuracy_section, reflections_sectio
 from cotgen.train.judge.evaluation import evaluate, evaluate_reflections
 from cotgen.train.judge.examples import ExampleSet, finished_settings
 
-FLAGS = {"rule_reasons": "reflect", "rule_verdict": "answer after its reading", "rule_where": "state a position's relation where its where head finds the classes"}
+FLAGS = {
+    "rule_reasons": "reflect",
+    "rule_verdict": "answer after its reading",
+    "rule_where": "state a position's relation where its where head finds the classes",
+    "rule_count": "state the counts a prompt asks for as its count head finds them",
+}
 
 
 def replace_section(text: str, title: str, body: str) -> str:
@@ -61,7 +66,7 @@ def main(argv: list[str]) -> int:
         if judge.reading is None:
             raise InputError(f"{args.judge}: answers directly; the rules work on a reading, which it does not write")
         judge.reading = dataclasses.replace(judge.reading, **settings)
-        judge.check_where()
+        judge.check_heads()
         set_reading_mode(judge.model, judge.reading)
         judge.model.config.save_pretrained(args.judge)  # config.json alone: the weights stay byte for byte
     heldout, heldout_prefixes = ExampleSet.load(args.data / "heldout"), ExampleSet.load(args.data / "heldout_prefixes")

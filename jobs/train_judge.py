@@ -59,6 +59,7 @@ from cotgen.train.common.schedule import Budget, set_lr, warmup_cosine
 from cotgen.train.judge.card import summary_table, write_card
 from cotgen.train.judge.census_scenes import draw_census_batch
 from cotgen.train.judge.config import AnswerStageConfig, TrainJudgeConfig, recipe_chain
+from cotgen.train.judge.count_fit import count_fitting_images, fit_count_head
 from cotgen.train.judge.dataset import JudgeDataset, build_dataset
 from cotgen.train.judge.evaluation import evaluate_all, headline
 from cotgen.train.judge.examples import Example, ExampleSet
@@ -243,7 +244,7 @@ def train(cfg: TrainJudgeConfig) -> None:
     print(f"held-out base rate: the evaluator calls {base:.3f} of {len(data.heldout)} generated held-out images correct", flush=True)
 
     judge = load_judge(cfg.init_from) if cfg.init_from else build_judge(cfg.model, cfg.prompts, cfg.seed)
-    judge.where = None  # a where head is fitted on this run's tokens, at the end (rule_where)
+    judge.where = judge.count = None  # heads are fitted on this run's tokens, at the end (rule_where, rule_count)
     judge.model.to(cfg.device)
     set_reading_mode(judge.model, judge_mode(cfg.reads, cfg.every_class, cfg.census_turn > 0, cfg.skeleton, cfg.copy_census, cfg.rule_reasons, cfg.rule_verdict))
     record_generator(judge.model, cfg.data.generator, weights_digest(cfg.data.generator, "generator"))
@@ -266,6 +267,14 @@ def train(cfg: TrainJudgeConfig) -> None:
         judge.reading = replace(judge.reading, rule_where=True)
         set_reading_mode(judge.model, judge.reading)
         log(out, stage="where head", loss=round(loss, 4))
+    if cfg.rule_count:
+        judge.model.eval()
+        judge.count, loss = fit_count_head(
+            judge, count_fitting_images(data.generated, data.renders, data.census_scenes), seed=cfg.seed
+        )
+        judge.reading = replace(judge.reading, rule_count=True)
+        set_reading_mode(judge.model, judge.reading)
+        log(out, stage="count head", loss=round(loss, 4))
 
     result, reflections = evaluate_all(cfg, judge, data.heldout, data.heldout_prefixes)
     log(out, stage="final", **stage, **headline(result, reflections))

@@ -243,5 +243,6 @@ def test_a_judge_spec_names_how_it_reads():
     assert modes["skeleton"](copying) == forced and modes["census"](copying) == copying
     assert modes["rules"](copying).rule_reasons and not modes["written"](modes["rules"](copying)).rule_reasons
     assert copying.rule_where and not modes["nowhere"](copying).rule_where and modes["where"](modes["nowhere"](copying)) == copying
+    assert copying.rule_count and not modes["nocount"](copying).rule_count and modes["count"](modes["nocount"](copying)) == copying
     with pytest.raises(SystemExit, match="not one of"):
         heldout.load_variant("embedded#sideways")

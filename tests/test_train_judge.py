@@ -494,15 +494,18 @@ def test_train_judge_job_end_to_end(tmp_path):
     quick = ["continuations=[]", "eval_every=1000", "reflection_eval=0"]
     train_tiny(tmp_path / "first", *FIRST_STAGE, *quick)
     again = [f"{k}={v}" for k, v in CONTINUATION.items()] + [f"vision.{k}={v}" for k, v in CONTINUATION_VISION.items()]
-    # the second also fits a where head after training, which changes none of the judge's weights
-    train_tiny(tmp_path / "second", f"init_from={tmp_path / 'first' / 'judge'}", f"data_from={out / 'data'}", *again, *quick, "rule_where=true")
+    # the second also fits a where head and a count head after training, which change none of the judge's weights
+    heads = ["rule_where=true", "rule_count=true"]
+    train_tiny(tmp_path / "second", f"init_from={tmp_path / 'first' / 'judge'}", f"data_from={out / 'data'}", *again, *quick, *heads)
     assert not (tmp_path / "second" / "data").exists()
     one, two = (load_file(folder / "judge" / "model.safetensors") for folder in (out, tmp_path / "second"))
     assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
     assert not (out / "judge" / HEAD_FILE).exists() and (tmp_path / "second" / "judge" / HEAD_FILE).is_file()
     placing = load_judge(tmp_path / "second" / "judge")
     assert placing.reading.rule_where and placing.where.classes == list(CENTRE_CLASSES)
+    assert placing.reading.rule_count and placing.count.classes == list(SHAPES)
     assert "**places the objects**" in (tmp_path / "second" / "judge" / "README.md").read_text()
+    assert "**counts with its count head**" in (tmp_path / "second" / "judge" / "README.md").read_text()
 
 
 def test_bad_reflection_settings_are_rejected():
@@ -537,6 +540,10 @@ def test_bad_reflection_settings_are_rejected():
         TrainJudgeConfig(rule_verdict=True, reads=False)
     with pytest.raises(InputError, match="rule_where: forces a relation into the reading's skeleton"):
         TrainJudgeConfig(rule_where=True)
+    with pytest.raises(
+        InputError, match="rule_count: forces counts into the reading's skeleton and is fitted on count scenes"
+    ):
+        TrainJudgeConfig(rule_count=True, copy_census=True, census_share=0.2)
     assert "**answers by rule**" in card.reading_text(TrainJudgeConfig(rule_verdict=True))
     assert "**reflects by rule**" in reflection_text(TrainJudgeConfig(rule_reasons=True))
     assert "by rule" not in reflection_text(TrainJudgeConfig())
@@ -716,7 +723,8 @@ def test_a_recipe_chains_runs_each_continuing_the_judge_before_and_is_checked_up
     # the shipped recipe: judge.yaml, then judge_census.yaml continuing its judge
     shipped = recipe_chain(load_config(TrainJudgeConfig, REPO / "jobs" / "configs" / "judge.yaml"))
     assert [c.out for c in shipped] == ["runs/judge", "runs/judge_census"] and shipped[1].init_from == "runs/judge/judge"
-    assert shipped[1].copy_census and shipped[1].rule_reasons and shipped[1].rule_verdict and shipped[1].rule_where and shipped[1].data.census_scenes
+    assert shipped[1].copy_census and shipped[1].rule_reasons and shipped[1].rule_verdict and shipped[1].rule_where and shipped[1].rule_count
+    assert shipped[1].data.census_scenes
     # a bad link fails before anything trains
     third.write_text(f"out: {tmp_path / 'c'}\nthen: {second}\n")
     with pytest.raises(InputError, match="is already in the chain; a recipe must end"):

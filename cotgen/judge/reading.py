@@ -56,7 +56,7 @@ def hedged(p_yes: torch.Tensor, p_reading: torch.Tensor) -> torch.Tensor:
     return p_reading.clamp(min=READING_FLOOR) * (p_yes - UNANSWERED) + UNANSWERED
 
 
-FLAGS = ("first_facts", "rule_reasons", "rule_verdict", "rule_where")
+FLAGS = ("first_facts", "rule_reasons", "rule_verdict", "rule_where", "rule_count")
 """The reading mode's switches, saved in config.json only when on."""
 
 
@@ -97,6 +97,9 @@ class ReadingMode:
     """In its reading of a finished image for a position question, whether the relation holds is
     where its where head (`cotgen.judge.where`, a file beside its weights) finds the two classes, by
     GenEval's rule, forced; where the head finds either in no cell, or on previews, the judge says."""
+    rule_count: bool = False
+    """In its reading of a finished image, each class's count is what its count head
+    (`cotgen.judge.count_head`, a file beside its weights) finds, forced; previews are left to the judge."""
 
     def __post_init__(self) -> None:
         if not self.marker.strip():
@@ -116,6 +119,8 @@ class ReadingMode:
                 raise InputError(f"{CONFIG_KEY}.{field}: expected true or false, got {getattr(self, field)!r}")
         if self.first_facts and not (self.first and self.subjects):
             raise InputError(f"{CONFIG_KEY}.first_facts: copies a first answer's facts by subject, so first and subjects must be given too")
+        if self.rule_count and not self.subjects:
+            raise InputError(f"{CONFIG_KEY}.rule_count: forces the counts a skeleton states, so subjects must be given too")
         if self.rule_where and not self.relations:
             raise InputError(f"{CONFIG_KEY}.rule_where: forces the relation a skeleton states, so subjects and relations must be given too")
         if type(self.census_views) is not int or not 1 <= self.census_views <= len(VIEWS):

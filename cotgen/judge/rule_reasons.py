@@ -33,6 +33,12 @@ def prompt_record(question: str) -> Record | None:
     return records_by_prompt()[max(named, key=len)] if named else None
 
 
+def numbered_classes(question: str) -> set[str]:
+    """The classes the prompt a question quotes asks two or more of (none for other questions)."""
+    record = prompt_record(question)
+    return {c.cls for c in record.include if c.count > 1} if record else set()
+
+
 def read_facts(reading: str) -> tuple[list[ShapeObject], dict[tuple[str, str], tuple[str, bool]]]:
     """The objects a reading states, in its order, and its relations: (subject, reference) →
     (relation, whether it holds). Parts it cannot parse are skipped."""

@@ -62,6 +62,21 @@ def with_facts(sk: Skeleton | None, facts: dict[str, str]) -> Skeleton | None:
     return None if sk is None else replace(sk, facts=tuple(facts.get(cls) for cls in sk.classes))
 
 
+def with_counts(sk: Skeleton, counts: dict[str, int]) -> Skeleton:
+    """The skeleton with each class's count as `counts` gives it (`cotgen.judge.count_head`): a class
+    counted none reads "none"; otherwise the count leads the colours already known ("3, red, blue";
+    the evaluator's rules pad missing colours as unknown and drop extra ones)."""
+    facts = sk.facts or (None,) * len(sk.classes)
+    return replace(sk, facts=tuple(counted(f, counts[c]) if c in counts else f for f, c in zip(facts, sk.classes)))
+
+
+def counted(facts: str | None, n: int) -> str:
+    if n == 0:
+        return "none"
+    colors = [] if facts is None or facts == "none" else [w.strip() for w in facts.split(",")[1:]]
+    return ", ".join([str(n), *colors])
+
+
 def skeleton(question: str, mode: ReadingMode) -> Skeleton | None:
     """The skeleton of the reading for `question`, or None when it names none of the mode's subjects
     (the judge then writes freely)."""

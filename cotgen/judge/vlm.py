@@ -32,12 +32,15 @@ from transformers import (
 from cotgen.errors import InputError
 from cotgen.judge.answers import answer_tokens, grouped_p_yes
 from cotgen.judge.census_views import voted_facts, with_views
+from cotgen.judge.count_head import HEAD_FILE as COUNT_FILE
+from cotgen.judge.count_head import CountHead, load_count_head
 from cotgen.judge.processing import load_processor, save_processor
 from cotgen.judge.prompts import JudgePrompts
 from cotgen.judge.reading import CONFIG_KEY, UNANSWERED, after_reading, answer_greedily, read_then_answer, reading_mode
-from cotgen.judge.rule_reasons import prompt_record, rule_reasons
-from cotgen.judge.skeleton import Skeleton, census_facts, skeleton, with_facts
-from cotgen.judge.where import HEAD_FILE, WhereHead, load_where_head, visual_features
+from cotgen.judge.rule_reasons import numbered_classes, prompt_record, rule_reasons
+from cotgen.judge.skeleton import Skeleton, census_facts, skeleton, with_counts, with_facts
+from cotgen.judge.where import HEAD_FILE as WHERE_FILE
+from cotgen.judge.where import WhereHead, load_where_head, visual_features
 from cotgen.models.presets import resolve
 from cotgen.prompts import Record
 
@@ -71,7 +74,13 @@ def _conversation(question: str, history: Sequence[Exchange]) -> list[dict]:
 class VLMJudge:
     """Answers yes/no questions about images with a Qwen2-VL, Qwen2.5-VL or LLaVA-OneVision model."""
 
-    def __init__(self, model: PreTrainedModel, processor: ProcessorMixin, where: WhereHead | None = None):
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        processor: ProcessorMixin,
+        where: WhereHead | None = None,
+        count: CountHead | None = None,
+    ):
         _check_supported(getattr(model.config, "model_type", None))
         self.model = model.eval()
         self.processor = processor
@@ -80,12 +89,18 @@ class VLMJudge:
         """None, or how this judge writes its reading before answering (`cotgen.judge.reading`)."""
         self.where = where
         """The head that finds where each class is, for a reading mode with `rule_where`."""
-        self.check_where()
+        self.count = count
+        """The head that counts each class, for a reading mode with `rule_count`."""
+        self.check_heads()
 
-    def check_where(self) -> None:
-        """Refuse a reading mode with `rule_where` in a judge that has no where head."""
-        if self.reading is not None and self.reading.rule_where and self.where is None:
-            raise InputError(f"{CONFIG_KEY}.rule_where: the judge has no where head ({HEAD_FILE} beside its weights)")
+    def check_heads(self) -> None:
+        """Refuse a reading mode with `rule_where` or `rule_count` in a judge that lacks the head."""
+        if self.reading is None:
+            return
+        if self.reading.rule_where and self.where is None:
+            raise InputError(f"{CONFIG_KEY}.rule_where: the judge has no where head ({WHERE_FILE} beside its weights)")
+        if self.reading.rule_count and self.count is None:
+            raise InputError(f"{CONFIG_KEY}.rule_count: the judge has no count head ({COUNT_FILE} beside its weights)")
 
     def encode(
         self,
@@ -139,7 +154,7 @@ class VLMJudge:
             raise InputError(f"{len(questions)} questions, {len(finished)} finished flags: expected one each")
         inputs = self.encode(images, questions, history)
         if self.reading is not None and not self.reading.first:
-            skeletons = self._placed(self._skeletons(questions), images, finished)
+            skeletons = self._placed(self._skeletons(questions), questions, images, finished)
             return read_then_answer(self.model, self.processor.tokenizer, inputs, self.reading, self.answers, skeletons=skeletons, records=self._records(questions, finished))
         logits = self.model(**inputs, logits_to_keep=1).logits[:, -1]
         p_yes, readings = grouped_p_yes(logits, self.answers).cpu(), [""] * len(questions)
@@ -170,7 +185,7 @@ class VLMJudge:
             inputs = self.encode(images, questions, history)
         else:
             inputs = self.encode(images, questions, [((mode.first, answer), *earlier) for answer, earlier in zip(told, history)])
-        skeletons = self._placed(skeletons, images, finished)
+        skeletons = self._placed(skeletons, questions, images, finished)
         return read_then_answer(self.model, tokenizer, inputs, mode, self.answers, p_told, skeletons, self._records(questions, finished))
 
     def _records(self, questions: Sequence[str], finished: Sequence[bool]) -> list[Record | None] | None:
@@ -180,19 +195,33 @@ class VLMJudge:
             return None
         return [prompt_record(q) if done else None for q, done in zip(questions, finished)]
 
-    def _placed(self, skeletons: list[Skeleton | None] | None, images: Sequence[Image.Image], finished: Sequence[bool]) -> list[Skeleton | None] | None:
-        """The skeletons with each finished image's relation as the where head places the classes
-        (`rule_where`); previews and the classes it does not find are left to the judge."""
-        if not (skeletons and self.reading.rule_where):
+    def _placed(
+        self, skeletons: list[Skeleton | None] | None, questions: Sequence[str], images: Sequence[Image.Image], finished: Sequence[bool]
+    ) -> list[Skeleton | None] | None:
+        """The skeletons of finished images with the counts a question asks for (two or more of a
+        class) as the count head finds them (`rule_count`), and a position question's relation as the
+        where head places the classes (`rule_where`); previews, other facts and the classes the where
+        head does not find are left to the judge."""
+        mode = self.reading
+        if not (skeletons and (mode.rule_where or mode.rule_count)):
             return skeletons
-        self.check_where()  # the mode may have been switched on after loading
-        rows = [i for i, sk in enumerate(skeletons) if sk is not None and sk.relation is not None and finished[i]]
+        self.check_heads()  # the mode may have been switched on after loading
+        numbered = {i: numbered_classes(questions[i]) if mode.rule_count else set() for i in range(len(questions))}
+        rows = [
+            i for i, sk in enumerate(skeletons)
+            if sk is not None and finished[i] and (numbered[i] or (mode.rule_where and sk.relation is not None))
+        ]  # fmt: skip
         if not rows:
             return skeletons
-        probs = self.where.cell_probs(visual_features(self, [images[i] for i in rows]))
+        features = visual_features(self, [images[i] for i in rows])
         placed = list(skeletons)
-        for i, p in zip(rows, probs):
-            placed[i] = replace(skeletons[i], holds=self.where.holds(p, *skeletons[i].relation))
+        if mode.rule_count:
+            for i, counts in zip(rows, self.count.counts(features)):
+                placed[i] = with_counts(placed[i], {cls: n for cls, n in counts.items() if cls in numbered[i]})
+        if mode.rule_where:
+            for i, probs in zip(rows, self.where.cell_probs(features)):
+                if placed[i].relation is not None:
+                    placed[i] = replace(placed[i], holds=self.where.holds(probs, *placed[i].relation))
         return placed
 
     def _skeletons(self, questions: Sequence[str]) -> list[Skeleton | None] | None:
@@ -268,12 +297,13 @@ def load_judge(path: str | Path = "embedded", dtype: str | torch.dtype = "auto",
     model_type = json.loads((path / "config.json").read_text()).get("model_type")
     _check_supported(model_type, str(path))
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype).to(device)
-    return VLMJudge(model, load_processor(SUPPORTED[model_type], path), load_where_head(path))
+    return VLMJudge(model, load_processor(SUPPORTED[model_type], path), load_where_head(path), load_count_head(path))
 
 
 def save_judge(judge: VLMJudge, path: str | Path) -> None:
-    """Write the judge's model and processor (and its where head) to `path`, loadable with `load_judge`."""
+    """Write the judge's model and processor (and its heads) to `path`, loadable with `load_judge`."""
     judge.model.save_pretrained(path)
     save_processor(judge.processor, path)
-    if judge.where is not None:
-        judge.where.save(path)
+    for head in (judge.where, judge.count):
+        if head is not None:
+            head.save(path)

@@ -18,10 +18,9 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from cotgen.errors import InputError
+from cotgen.judge.head_files import read_head, read_names, write_head
 from cotgen.world.scene import Box, relations
 
 HEAD_FILE = "where_head.safetensors"
@@ -83,7 +82,7 @@ class WhereHead:
 
     def save(self, folder: str | Path) -> None:
         meta = {"classes": json.dumps(self.classes), "cells": str(self.cells), "size": str(self.size)}
-        save_file({"weight": self.weight.contiguous(), "bias": self.bias.contiguous()}, str(Path(folder) / HEAD_FILE), metadata=meta)
+        write_head(Path(folder) / HEAD_FILE, {"weight": self.weight, "bias": self.bias}, meta)
 
 
 def load_where_head(folder: str | Path) -> WhereHead | None:
@@ -91,13 +90,11 @@ def load_where_head(folder: str | Path) -> WhereHead | None:
     path = Path(folder) / HEAD_FILE
     if not path.is_file():
         return None
+    what = "a where head"
+    tensors, meta = read_head(path, what, ("weight", "bias"), ("classes", "cells", "size"))
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in ("weight", "bias")}
-        classes, cells, size = json.loads(meta["classes"]), int(meta["cells"]), int(meta["size"])
-    except (KeyError, ValueError, OSError, SafetensorError) as err:
-        raise InputError(f"{path}: not a where head (weight, bias; metadata classes, cells, size): {err}") from err
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        raise InputError(f"{path}: metadata classes must be a JSON list of names")
+        cells, size = int(meta["cells"]), int(meta["size"])
+    except ValueError as err:
+        raise InputError(f"{path}: not {what}: {err}") from err
+    classes = read_names(path, meta["classes"])
     return WhereHead(tensors["weight"], tensors["bias"], classes, cells, size)

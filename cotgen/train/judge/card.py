@@ -95,6 +95,18 @@ def reading_text(cfg: TrainJudgeConfig) -> str:
         + census_first_text(cfg)
         + rule_verdict_text(cfg)
         + rule_where_text(cfg)
+        + rule_count_text(cfg)
+    )
+
+
+def rule_count_text(cfg: TrainJudgeConfig) -> str:
+    if not cfg.rule_count:
+        return ""
+    return (
+        " For a question about a finished image whose prompt asks for two or more of a class it **counts with its count "
+        "head** (`rule_count`): the count in its reading is what a small head on its frozen visual tokens "
+        "(`count_head.safetensors`, fitted after training; per-token features summed over the image, one readout for "
+        "every class) finds, forced into its reading."
     )
 
 

@@ -324,6 +324,11 @@ class TrainJudgeConfig:
     the generated and renders sets, `cotgen.train.judge.where_head`) and the judge saved to state a
     position question's relation where the head finds the classes (`cotgen.judge.where`); its final
     evaluation reads that way too. Needs copy_census or skeleton (the relation is forced into a skeleton)."""
+    rule_count: bool = False
+    """After training, a count head is fitted on the judge's frozen visual tokens (the first images of
+    the generated, renders and census_scenes sets, `cotgen.train.judge.count_fit`) and the judge saved
+    to state the counts a prompt asks for as the head finds them (`cotgen.judge.count_head`); its final
+    evaluation reads that way too. Needs copy_census or skeleton, and data.census_scenes."""
     reflection_eval: int = 100
     """Held-out images the evaluator calls wrong, and as many it calls correct, whose greedy
     reflections are scored at each evaluation (0: none)."""
@@ -388,6 +393,8 @@ class TrainJudgeConfig:
                 raise InputError(f"{name}: works on the facts of a reading; it needs reads: true")
         if self.rule_where and not (self.copy_census or self.skeleton):
             raise InputError("rule_where: forces a relation into the reading's skeleton; it needs copy_census or skeleton")
+        if self.rule_count and not ((self.copy_census or self.skeleton) and self.data.census_scenes):
+            raise InputError("rule_count: forces counts into the reading's skeleton and is fitted on count scenes; it needs copy_census or skeleton, and data.census_scenes")
         if self.reflection_eval < 0:
             raise InputError(f"reflection_eval: must be at least 0, got {self.reflection_eval}")
         check_tag_weights(self.tag_weights)

@@ -107,6 +107,15 @@ def finished_settings(folder: Path) -> dict:
     return json.loads((folder / "done.json").read_text())["settings"]
 
 
+def finished_set(folder: Path, n: int) -> ExampleSet:
+    """A finished example set holding at least n images; a clear error where it does not."""
+    finished_settings(folder)
+    examples = ExampleSet.load(folder)
+    if len({e.image for e in examples.examples}) < n:
+        raise InputError(f"{folder}: fewer than {n} images")
+    return examples
+
+
 def fingerprint(**settings) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
