@@ -5,7 +5,8 @@ a wrong count came from how objects fall across its 8-px patches (noise), the sa
 half a patch, or mirrored, would be read right often enough that a vote over views mends it; if it
 came from what the judge makes of the shapes (bias), every view repeats it. Per tag, the share of
 the prompt's classes whose count the census gets right, per view and by majority vote over all
-views (`cotgen.judge.census_views`, as a judge with `census_views` votes); and, per tag, the wrong
+views (`cotgen.judge.census_views`, as a judge with `census_views` votes), and by its count head where
+it has one (`cotgen.judge.count_head`); and, per tag, the wrong
 counts split by whether the evaluator found an unrecognisable shape ("blob") in the image; and how
 often the data folder's training images (the generator's, and the count scenes) hold one.
 
@@ -27,6 +28,7 @@ from cotgen.judge.census_views import VIEWS, voted_facts
 from cotgen.judge.reading import answer_greedily
 from cotgen.judge.skeleton import census_facts
 from cotgen.judge.vlm import VLMJudge, load_judge
+from cotgen.judge.where import visual_features
 from cotgen.train.judge.examples import ExampleSet
 from cotgen.train.judge.reading import CENSUS_QUESTION, reading_text
 from cotgen.world.records import records_by_prompt
@@ -47,6 +49,15 @@ def census(judge: VLMJudge, images: list[Image.Image], batch: int = 64) -> list[
         inputs = judge.encode(chunk, [CENSUS_QUESTION] * len(chunk))
         texts, _ = answer_greedily(judge.model, judge.processor.tokenizer, inputs, judge.reading.first_tokens)
         found += [census_facts(text, SHAPES) for text in texts]
+    return found
+
+
+def head_counts(judge: VLMJudge, images: list[Image.Image], batch: int = 64) -> list[dict[str, str]]:
+    """Each image's count of every class as the judge's count head finds it, as census facts ("2", "none")."""
+    found = []
+    for start in range(0, len(images), batch):
+        counts = judge.count.counts(visual_features(judge, images[start : start + batch]))
+        found += [{cls: str(n) if n else "none" for cls, n in c.items()} for c in counts]
     return found
 
 
@@ -99,6 +110,8 @@ def main(argv: list[str]) -> int:
         truth.append({cls: count(want, cls) for cls in want if cls != "relation"})
     read = {name: census(judge, [view(asked.image(e.image)) for e in examples]) for name, view in VIEWS.items()}
     read["vote of all views"] = [voted_facts([read[name][i] for name in VIEWS]) for i in range(len(examples))]
+    if judge.count is not None:  # the count head's counts (`rule_count`), on the image as it is
+        read["count head"] = head_counts(judge, [asked.image(e.image) for e in examples])
     tags = list(dict.fromkeys(e.tag for e in examples))
     print(f"census counts of the prompt's classes right, {args.judge} on the {kind} images ({len(examples)})\n")
     print("| view | " + " | ".join(tags) + " |\n|---|" + "---|" * len(tags))
