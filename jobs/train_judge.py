@@ -29,6 +29,9 @@ shapes-world images, and writes PARM++'s reflections.
    generator's images of counting records (`data.census_counting_images`). With `census_turn`,
    a share of the outcome examples is taught after the true census in the chat, and the judge is saved
    to ask itself the census before it reads (`cotgen.judge.reading.ReadingMode.first`).
+   After the stages, `rule_where` and `rule_count` fit small heads on the frozen visual tokens (where
+   each class is, `cotgen.train.judge.where_head`; how many, `cotgen.train.judge.count_fit`), saved
+   beside the weights, and the judge is saved to read positions and asked-for counts from them.
 6. Report: held-out balanced accuracy per task (P(yes) ≥ 0.5 from `VLMJudge.p_yes`), and the greedy
    reflections' reason recall on `reflection_eval` wrong and correct held-out images, every
    `eval_every` steps and at the end; the judge is saved to <out>/judge with a model card (README.md).
