@@ -27,7 +27,7 @@ from cotgen.judge.vlm import load_judge
 from cotgen.recipe import run
 from cotgen.train.judge.count_fit import count_fitting_images, fit_count_head
 from cotgen.train.judge.examples import finished_set
-from cotgen.train.judge.where_head import FITTING_IMAGES
+from cotgen.train.judge.head_fitting import FITTING_IMAGES
 
 SETS = ("generated", "renders", "census_scenes")
 

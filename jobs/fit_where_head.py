@@ -26,7 +26,8 @@ from cotgen.errors import InputError
 from cotgen.judge.vlm import load_judge
 from cotgen.recipe import run
 from cotgen.train.judge.examples import finished_set
-from cotgen.train.judge.where_head import FITTING_IMAGES, fit_where_head, fitting_images
+from cotgen.train.judge.head_fitting import FITTING_IMAGES
+from cotgen.train.judge.where_head import fit_where_head, fitting_images
 
 
 def main(argv: list[str]) -> int:

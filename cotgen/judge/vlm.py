@@ -206,7 +206,7 @@ class VLMJudge:
         if not (skeletons and (mode.rule_where or mode.rule_count)):
             return skeletons
         self.check_heads()  # the mode may have been switched on after loading
-        numbered = {i: numbered_classes(questions[i]) if mode.rule_count else set() for i in range(len(questions))}
+        numbered = [numbered_classes(q) if mode.rule_count else set() for q in questions]
         rows = [
             i for i, sk in enumerate(skeletons)
             if sk is not None and finished[i] and (numbered[i] or (mode.rule_where and sk.relation is not None))
@@ -217,7 +217,8 @@ class VLMJudge:
         placed = list(skeletons)
         if mode.rule_count:
             for i, counts in zip(rows, self.count.counts(features)):
-                placed[i] = with_counts(placed[i], {cls: n for cls, n in counts.items() if cls in numbered[i]})
+                if numbered[i]:
+                    placed[i] = with_counts(placed[i], {cls: n for cls, n in counts.items() if cls in numbered[i]})
         if mode.rule_where:
             for i, probs in zip(rows, self.where.cell_probs(features)):
                 if placed[i].relation is not None:
