@@ -1,19 +1,19 @@
-"""PARM's potential threshold: GenEval against image tokens along it, read off one sweep.
+"""PARM's potential threshold and cap: GenEval against image tokens along them, read off one sweep.
 
     python bench/parm_thresholds.py runs/sweep_tuning          # choose on training-split prompts
-    python bench/parm_thresholds.py runs/sweep_table1 --thresholds 0.5 0.9
+    python bench/parm_thresholds.py runs/sweep_table1 --thresholds 0.5 0.9 --keep 0 6
 
-A parm pool asked each path clarity at each step until clear and potential once, at the first clear
-step; a run with another `potential_threshold` would have asked the same questions and differed only
-in which paths it prunes and scores (`cotgen.verify.pool.at_potential_threshold`). The orm pool of
+A parm pool (a run without a cap) asked each path clarity at each step until clear and potential
+once, at the first clear step; a run with another `potential_threshold` or `keep` would have asked the
+same questions and differed only in which paths it prunes and scores (`cotgen.verify.pool.replayed_parm`). The orm pool of
 the same sweep decoded every path (the same keys) to the end, so its final score and verdict stand
 in for a path this parm run pruned (`--orm`: another sweep's, with the same candidates and judge).
-For each threshold and N: GenEval overall of the path picked,
+For each threshold, cap and N: GenEval overall of the path picked,
 image tokens per prompt as a share of ORM@N's, and the paired difference from ORM@N (same prompts,
 same keys, 95 % bootstrap). Two checks first: parm's finished paths decoded the same tokens as orm's,
 and at the sweep's own threshold the picks are the run's. The choice: the threshold with the
-highest overall at the largest N among those within `--budget` of ORM's tokens (fewer tokens on a
-tie); choose it on training-split prompts (`jobs/configs/sweep_tuning.yaml`), report on held-out.
+setting with the highest overall at the largest N among those within `--budget` of ORM's tokens
+(fewer tokens on a tie); choose it on training-split prompts (`jobs/configs/sweep_tuning.yaml`), report on held-out.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +34,11 @@ from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.report.sweep import largest_pool, paired, sweep_points
 from cotgen.sweep.store import check_same_candidates, load_rows
 from cotgen.train.judge.metrics import balanced_accuracy
-from cotgen.verify.pool import at_potential_threshold, subset_picks
+from cotgen.verify.pool import replayed_parm, subset_picks
 from cotgen.verify.trace import PathTrace
 
-DEFAULT_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+DEFAULT_THRESHOLDS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98)
+DEFAULT_KEEPS = (0, 2, 4, 6, 8, 10, 12)
 
 
 def none(value, kind=float):
@@ -49,6 +51,14 @@ def parm_traces(group: pd.DataFrame, seed: int) -> list[PathTrace]:
         PathTrace(PathKey(seed, r.key, int(r.sample)), list(r.step_scores), none(r.clear_at, int), none(r.potential), none(r.pruned_at, int), none(r.reason, str), none(r.final_score))
         for r in group.itertuples()
     ]  # fmt: skip
+
+
+def ordered(traces: list[PathTrace], threshold: float) -> list[PathTrace]:
+    """The traces with each hopeful potential replaced by one that falls with the path's index (still
+    hopeful), so a cap ranks paths by order: the control for what potential's ranking adds."""
+    n = len(traces)
+    return [t if t.potential is None or t.potential < threshold else replace(t, potential=threshold + (1 - threshold) * (n - k) / n)
+            for k, t in enumerate(traces)]  # fmt: skip
 
 
 class Pools:
@@ -80,16 +90,20 @@ class Pools:
                     count += 1
         return count
 
-    def picks(self, threshold: float, ns: list[int]) -> dict[int, pd.DataFrame]:
-        """For each n: one row per prompt (prompt_index, tag, correct, tokens, chosen) of parm at `threshold`."""
+    def picks(self, threshold: float, keep: int, ns: list[int], by_order: bool = False) -> dict[int, pd.DataFrame]:
+        """For each n: one row per prompt (prompt_index, tag, correct, tokens, chosen) of parm at
+        `threshold` and `keep` over the first n paths. `by_order`: the control, whose cap keeps the
+        earliest hopeful paths instead of the most hopeful (the threshold prunes the same paths)."""
         out = {n: [] for n in ns}
         steps = len(self.step_rows)
         for i, (_, orm) in self.by_prompt.items():
-            traces = at_potential_threshold(self.traces[i], self.outcomes[i], threshold, steps)
             correct = orm.correct.to_numpy(bool)
-            for pick in subset_picks("parm", traces, ns, self.step_rows, self.grid):
-                out[pick.n].append({"prompt_index": i, "tag": orm.tag.iloc[0], "correct": bool(correct[pick.chosen]),
-                                    "tokens": float(pick.costs.image_tokens), "chosen": pick.chosen})  # fmt: skip
+            own = ordered(self.traces[i], threshold) if by_order else self.traces[i]
+            for n in ns:
+                traces = replayed_parm(own[:n], self.outcomes[i][:n], threshold, keep, steps)
+                (pick,) = subset_picks("parm", traces, [n], self.step_rows, self.grid)
+                out[n].append({"prompt_index": i, "tag": orm.tag.iloc[0], "correct": bool(correct[pick.chosen]),
+                               "tokens": float(pick.costs.image_tokens), "chosen": pick.chosen})  # fmt: skip
         return {n: pd.DataFrame(v) for n, v in out.items()}
 
     def clarity_by_step(self, threshold: float) -> list[dict]:
@@ -120,22 +134,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument("sweep", type=Path, help="a sweep folder with orm and parm pools")
     parser.add_argument("--orm", type=Path, help="the sweep folder whose orm pool stands in (default: SWEEP's own; the same candidates and judge)")
     parser.add_argument("--thresholds", type=float, nargs="+", default=list(DEFAULT_THRESHOLDS))
+    parser.add_argument("--keep", type=int, nargs="+", default=list(DEFAULT_KEEPS), help="caps to replay (0: none)")
     parser.add_argument("--budget", type=float, default=0.6, help="largest share of ORM@N's image tokens the choice may spend")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--figure", type=Path, help="where the plot goes (default: SWEEP/report/parm_thresholds.png)")
     args = parser.parse_args(argv)
     if any(not 0 <= t <= 1 for t in args.thresholds):
         parser.error("--thresholds must lie within [0, 1]")
+    if any(k < 0 for k in args.keep):
+        parser.error("--keep must be 0 (no cap) or a number of paths")
     pools = Pools(args.sweep, args.orm)
     ns = sorted(n for n in pools.orm_points if 1 < n <= pools.n)
     own, clarity = pools.config["verify"]["potential_threshold"], pools.config["verify"]["threshold"]
     differing = pools.differing_images()
-    replayed = pools.picks(own, ns)
+    replayed = pools.picks(own, 0, ns)
     mismatched = sum(int(a != b) for n in ns for a, b in zip(replayed[n].chosen, pools.recorded_picks(n)))
     print(f"{args.sweep}: {len(pools.prompts)} prompts, pools at N = {pools.n}, clarity threshold {clarity:g}; parm's finished paths whose tokens differ from orm's: {differing}; "
           f"picks at its own threshold {own} that differ from the run's: {mismatched} of {len(ns) * len(pools.prompts)}")  # fmt: skip
     if mismatched:
-        raise SystemExit("the replay does not reproduce the run's picks: the thresholds below would not be what a run does")
+        raise SystemExit("the replay does not reproduce the run's picks: the settings below would not be what a run does")
     print(f"\nWhere clarity was first declared (clarity {clarity:g}), with potential's balanced accuracy at {own:g} against the final verdict:")
     print("| step | paths | share | final image counts | potential, balanced |\n|---|---|---|---|---|")
     for r in pools.clarity_by_step(own):
@@ -144,34 +161,43 @@ def main(argv: list[str]) -> int:
         print(f"| {step} | {r['paths']} | {r['share']:.0%} | {r['counts']:.2f} | {potential} |")
     print()
     table = []
-    for t in sorted(set(args.thresholds) | {own}):
-        for n, v in pools.picks(t, ns).items():
-            orm = pools.orm_points[n]
-            _, difference, ci = paired(v, orm.verdicts, args.resamples)
-            share = v.tokens.mean() / orm.per_prompt("tokens")
-            table.append({"threshold": t, "n": n, "overall": summarize(zip(v.tag, v.correct)).overall, "token_share": share,
-                          "minus_orm": difference, "ci": ci, "orm": orm.summary.overall})  # fmt: skip
-    print("| potential threshold | N | GenEval overall | ORM@N | − ORM@N (paired 95 %) | tokens / ORM@N's |\n|---|---|---|---|---|---|")
+    for keep in sorted(set(args.keep)):
+        for t in sorted(set(args.thresholds) | {own}):
+            for n, v in pools.picks(t, keep, ns).items():
+                orm = pools.orm_points[n]
+                _, difference, ci = paired(v, orm.verdicts, args.resamples)
+                share = v.tokens.mean() / orm.per_prompt("tokens")
+                table.append({"threshold": t, "keep": keep, "n": n, "overall": summarize(zip(v.tag, v.correct)).overall, "token_share": share,
+                              "minus_orm": difference, "ci": ci, "orm": orm.summary.overall})  # fmt: skip
+    print("| potential threshold | keep | N | GenEval overall | ORM@N | − ORM@N (paired 95 %) | tokens / ORM@N's |\n|---|---|---|---|---|---|---|")
     for r in table:
-        mark = " (the run's)" if r["threshold"] == own else ""
-        print(f"| {r['threshold']:g}{mark} | {r['n']} | {r['overall']:.3f} | {r['orm']:.3f} | {r['minus_orm']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}] | {r['token_share']:.0%} |")
+        mark = " (the run's)" if r["threshold"] == own and not r["keep"] else ""
+        print(f"| {r['threshold']:g}{mark} | {r['keep'] or '–'} | {r['n']} | {r['overall']:.3f} | {r['orm']:.3f} | {r['minus_orm']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}] | {r['token_share']:.0%} |")
     top = [r for r in table if r["n"] == max(ns) and r["token_share"] <= args.budget]
     if top:
         best = max(top, key=lambda r: (round(r["overall"], 9), -r["token_share"]))
-        print(f"\nchosen (N = {max(ns)}, within {args.budget:.0%} of ORM's tokens): potential_threshold {best['threshold']:g}: "
+        print(f"\nchosen (N = {max(ns)}, within {args.budget:.0%} of ORM's tokens): potential_threshold {best['threshold']:g}, keep {best['keep']}: "
               f"{best['overall']:.3f}, {best['minus_orm']:+.3f} from ORM [{best['ci'][0]:+.3f}, {best['ci'][1]:+.3f}], {best['token_share']:.0%} of its tokens")  # fmt: skip
+        if best["keep"]:
+            n = max(ns)
+            control, chosen = pools.picks(best["threshold"], best["keep"], [n], by_order=True)[n], pools.picks(best["threshold"], best["keep"], [n])[n]
+            _, difference, ci = paired(chosen, control, args.resamples)
+            print(f"the same cap keeping the earliest paths instead of the most hopeful: {summarize(zip(control.tag, control.correct)).overall:.3f}; "
+                  f"potential's ranking adds {difference:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]")  # fmt: skip
     else:
-        print(f"\nno threshold keeps PARM within {args.budget:.0%} of ORM's tokens at N = {max(ns)}")
+        print(f"\nno setting keeps PARM within {args.budget:.0%} of ORM's tokens at N = {max(ns)}")
     figure = args.figure or args.sweep / "report" / "parm_thresholds.png"
     figure.parent.mkdir(parents=True, exist_ok=True)
     series = []
-    for k, n in enumerate(ns):
-        points = sorted((r for r in table if r["n"] == n), key=lambda r: r["threshold"])
-        orm = pools.orm_points[n]
-        series.append(Series(f"PARM@{n} (thresholds)", [r["token_share"] * orm.per_prompt("tokens") for r in points], [r["overall"] for r in points],
-                             PALETTE[k % len(PALETTE)], radius=3, names=[f"{r['threshold']:g}" for r in points] if n == max(ns) else []))  # fmt: skip
-        series.append(Series(f"ORM@{n}", [orm.per_prompt("tokens")], [orm.summary.overall], PALETTE[k % len(PALETTE)], line=False, radius=6))
-    title = f"PARM's potential threshold: {args.sweep.name}, {len(pools.prompts)} prompts, clarity {clarity:g}"
+    for k, keep in enumerate(sorted(set(args.keep))):
+        points = sorted((r for r in table if r["n"] == max(ns) and r["keep"] == keep), key=lambda r: r["threshold"])
+        label = f"PARM@{max(ns)}, " + (f"keep {keep}" if keep else "no cap")
+        series.append(Series(label, [r["token_share"] * pools.orm_points[max(ns)].per_prompt("tokens") for r in points], [r["overall"] for r in points],
+                             PALETTE[k % len(PALETTE)], radius=3, names=[f"{r['threshold']:g}" for r in points] if not keep else []))  # fmt: skip
+    orm_ns = sorted(pools.orm_points)
+    series.append(Series("ORM@N", [pools.orm_points[n].per_prompt("tokens") for n in orm_ns], [pools.orm_points[n].summary.overall for n in orm_ns],
+                         "#000000", radius=6, names=[str(n) for n in orm_ns]))  # fmt: skip
+    title = f"PARM@{max(ns)} by threshold and cap: {args.sweep.name}, {len(pools.prompts)} prompts, clarity {clarity:g}"
     plot(series, title, "image tokens per prompt", "GenEval overall", size=(880, 520)).save(figure)
     (figure.with_suffix(".json")).write_text(json.dumps(table, indent=1))
     print(f"wrote {figure} and {figure.with_suffix('.json')}")

@@ -18,7 +18,7 @@ from cotgen.generate import PathKey, Sampling, StepwiseGenerator
 from cotgen.generate.feedback import corrective_prompt
 from cotgen.judge import JudgePrompts
 from cotgen.verify.config import VerifyConfig, check_steps
-from cotgen.verify.pool import at_potential_threshold, subset_picks
+from cotgen.verify.pool import poolable, replayed_parm, subset_picks
 from cotgen.verify.strategies import Verifier
 
 PROMPT = "two red circles"
@@ -136,6 +136,31 @@ def test_parm_with_no_survivor_replays_the_lowest_p_no(engine, judge):
     assert selection.costs.image_tokens == N * 16 + 64
 
 
+def test_parm_with_a_cap_keeps_the_most_hopeful_paths(engine, judge):
+    potential = first_step_potentials(engine, judge)
+    selection = verifier(engine, judge, strategy="parm", threshold=0.0, potential_threshold=0.0, keep=2).run(PROMPT, "p")
+    (round_,) = selection.rounds
+    survivors = sorted(np.argsort(potential)[-2:].tolist())
+    assert [i for i, t in enumerate(round_.traces) if t.pruned_at is None] == survivors
+    for i in set(range(N)) - set(survivors):
+        assert (round_.traces[i].pruned_at, round_.traces[i].reason) == (1, "not among the 2 most hopeful")
+    assert selection.costs.image_tokens == N * 16 + 2 * 48  # the cap prunes for real
+    scores = orm_scores(judge, independent(engine, [PathKey(0, "p", i) for i in survivors]))
+    assert round_.chosen == survivors[int(np.argmax(scores))]
+    # the threshold still applies first: with none hopeful, the cap has nothing left to rank
+    (none_left,) = verifier(engine, judge, strategy="parm", threshold=0.0, potential_threshold=1.0, keep=2).run(PROMPT, "p").rounds
+    assert {t.reason for t in none_left.traces} == {"no potential"}
+
+
+def test_parm_clarity_has_its_own_threshold(engine, judge):
+    # clarity at 0 asks potential of every path at step 1, whatever `threshold` says (parm++'s alignment)
+    (round_,) = verifier(engine, judge, strategy="parm", threshold=1.0, clarity_threshold=0.0, potential_threshold=0.0).run(PROMPT, "p").rounds
+    assert [t.clear_at for t in round_.traces] == [1] * N
+    assert [t.potential for t in round_.traces] == pytest.approx(first_step_potentials(engine, judge), abs=1e-3)
+    (never,) = verifier(engine, judge, strategy="parm", threshold=0.0, clarity_threshold=1.0).run(PROMPT, "p").rounds
+    assert {t.reason for t in never.traces} == {"never clear"}
+
+
 def test_parm_counts_never_clear_paths_as_no(engine, judge):
     selection = verifier(engine, judge, strategy="parm", threshold=1.0).run(PROMPT, "p")
     (round_,) = selection.rounds
@@ -237,6 +262,10 @@ def test_bad_configs_are_rejected():
         VerifyConfig(n=5, beam=2)
     with pytest.raises(InputError, match="potential_threshold"):
         VerifyConfig(potential_threshold=1.5)
+    with pytest.raises(InputError, match="clarity_threshold"):
+        VerifyConfig(clarity_threshold=-0.1)
+    with pytest.raises(InputError, match="keep"):
+        VerifyConfig(keep=-1)
     with pytest.raises(InputError, match="needs a judge"):
         Verifier(None, None, tokenize, VerifyConfig(strategy="orm"))
 
@@ -295,22 +324,30 @@ def test_a_run_at_n_picks_and_spends_what_the_pool_says(engine, judge, settings)
 
 
 @pytest.mark.parametrize("clarity", [0.0, 0.5], ids=["all-clear-at-step-1", "clear-later"])
-def test_parm_replayed_at_another_potential_threshold_is_what_a_run_there_does(engine, judge, clarity):
+def test_parm_replayed_with_other_settings_is_what_a_run_with_them_does(engine, judge, clarity):
     run = lambda **s: Verifier(engine, judge, tokenize, VerifyConfig(n=POOL, threshold=clarity, **s)).run(PROMPT, "p").rounds[0]
     parm, orm = run(strategy="parm"), run(strategy="orm")
     potentials = sorted(t.potential for t in parm.traces if t.potential is not None)
     assert potentials, "no path was ever clear: nothing to replay"
-    for target in (0.0, potentials[len(potentials) // 2], 1.0):
-        replayed = at_potential_threshold(parm.traces, [t.final_score for t in orm.traces], target, len(engine.step_rows()))
-        direct = run(strategy="parm", potential_threshold=target)
-        assert [t.pruned_at for t in replayed] == [t.pruned_at for t in direct.traces], target
-        assert [t.reason for t in replayed] == [t.reason for t in direct.traces], target
+    middle = potentials[len(potentials) // 2]
+    for target, keep in ((0.0, 0), (middle, 0), (1.0, 0), (0.0, 1), (0.0, 2), (middle, 1)):
+        replayed = replayed_parm(parm.traces, [t.final_score for t in orm.traces], target, keep, len(engine.step_rows()))
+        direct = run(strategy="parm", potential_threshold=target, keep=keep)
+        assert [t.pruned_at for t in replayed] == [t.pruned_at for t in direct.traces], (target, keep)
+        assert [t.reason for t in replayed] == [t.reason for t in direct.traces], (target, keep)
         scored = [(a.final_score, b.final_score) for a, b in zip(replayed, direct.traces)]
-        assert all((a is None) == (b is None) for a, b in scored), target
+        assert all((a is None) == (b is None) for a, b in scored), (target, keep)
         assert [a for a, _ in scored if a is not None] == pytest.approx([b for _, b in scored if b is not None], abs=1e-5)
         (pick,) = subset_picks("parm", replayed, [POOL], engine.step_rows(), engine.grid)
-        assert pick.chosen == direct.chosen, target
-        assert (pick.costs.image_tokens, pick.costs.judge_calls) == (direct.costs.image_tokens, direct.costs.judge_calls), target
+        assert pick.chosen == direct.chosen, (target, keep)
+        assert (pick.costs.image_tokens, pick.costs.judge_calls) == (direct.costs.image_tokens, direct.costs.judge_calls), (target, keep)
+    if clarity == 0.0:  # every path asked potential at step 1: a cap of 1 leaves one path to finish
+        assert sum(t.pruned_at is None for t in replayed_parm(parm.traces, [0.0] * POOL, 0.0, 1, len(engine.step_rows()))) == 1
+
+
+def test_a_capped_parm_is_not_read_off_a_pool():
+    # a run at n keeps paths that a capped run at N pruned (they compete), so sweeps run it at each N
+    assert poolable(VerifyConfig(strategy="parm")) and not poolable(VerifyConfig(strategy="parm", keep=4))
 
 
 class Recorder:

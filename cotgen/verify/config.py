@@ -30,8 +30,15 @@ class VerifyConfig:
     """Candidate paths per prompt (per round for parm++)."""
     threshold: float = 0.5
     """P(yes) at or above which the judge's answer counts as "yes" (clarity, and alignment in parm++)."""
+    clarity_threshold: float | None = None
+    """parm: clarity's own threshold (None: `threshold`). 0 calls every path clear at the first step, so
+    potential is asked of all of them there, where pruning saves the most."""
     potential_threshold: float = 0.5
     """parm prunes a path whose potential P(yes) is below this: raise it to prune more and decode less."""
+    keep: int = 0
+    """parm: at most this many paths live on past their potential question, the most hopeful first
+    (0: no cap). Unlike the threshold, the cap ranks paths within the prompt: it bounds the tokens and
+    never prunes a hard prompt's every path (`cotgen.verify.pruning`)."""
     prm_aggregate: str = "min"
     """How prm folds a path's step scores into one: min | mean | last."""
     beam: int = 0
@@ -44,14 +51,21 @@ class VerifyConfig:
     checkpoint without a corrector reads it as text); `resample`: new paths of the bare prompt."""
     prompts: JudgePrompts = field(default_factory=JudgePrompts)
 
+    @property
+    def clear_at(self) -> float:
+        """P(yes) of clarity at or above which a step counts as clear."""
+        return self.threshold if self.clarity_threshold is None else self.clarity_threshold
+
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise InputError(f"strategy: {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
         if self.n < 1:
             raise InputError(f"n: must be at least 1, got {self.n}")
-        for name in ("threshold", "potential_threshold"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
+        for name in ("threshold", "clarity_threshold", "potential_threshold"):
+            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) <= 1.0:
                 raise InputError(f"{name}: must be within [0, 1], got {getattr(self, name)}")
+        if self.keep < 0:
+            raise InputError(f"keep: must be 0 (no cap) or a number of paths, got {self.keep}")
         if self.prm_aggregate not in PRM_AGGREGATES:
             raise InputError(f"prm_aggregate: {self.prm_aggregate!r} is not one of {', '.join(PRM_AGGREGATES)}")
         if self.beam < 0 or (self.beam and self.n % self.beam):

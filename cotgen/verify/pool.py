@@ -13,13 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from cotgen.verify.config import VerifyConfig
+from cotgen.verify.pruning import parm_pruned
 from cotgen.verify.strategies import choose
 from cotgen.verify.trace import Costs, PathTrace
 
 
 def poolable(config: VerifyConfig) -> bool:
-    """Whether the strategy's best-of-n can be read off the first n paths of a larger run."""
-    return config.strategy in ("orm", "parm") or (config.strategy == "prm" and not config.beam)
+    """Whether the strategy's best-of-n can be read off the first n paths of a larger run: not for
+    parm with a cap (`keep`), whose paths compete, so a run at n keeps some that one at N pruned."""
+    return config.strategy == "orm" or (config.strategy == "parm" and not config.keep) or (config.strategy == "prm" and not config.beam)
 
 
 def path_costs(strategy: str, trace: PathTrace, step_rows: list[int], grid: int) -> Costs:
@@ -56,17 +58,24 @@ def subset_picks(strategy: str, traces: list[PathTrace], ns: list[int], step_row
     return picks
 
 
-def at_potential_threshold(traces: list[PathTrace], outcome: list[float], threshold: float, steps: int) -> list[PathTrace]:
-    """A parm pool's traces as a run with another `potential_threshold` would have left them. A path's
-    clarity and its one potential question (at its first clear step) do not depend on the threshold;
-    only whether it is pruned there and whether its final image is scored do. `outcome[i]`: the outcome
-    P(yes) of path i's final image (an orm pool's final score for the same key); `steps`: checkpoint
-    steps, the last being the final image (a path first clear there is finished, not pruned)."""
-    out = []
-    for trace, score in zip(traces, outcome):
-        hopeful = trace.hopeful(threshold)
-        pruned = not hopeful and trace.clear_at is not None and trace.clear_at < steps
-        reason = "never clear" if trace.clear_at is None else None if hopeful else "no potential"
-        final = score if trace.clear_at is not None and hopeful else None
-        out.append(replace(trace, pruned_at=trace.clear_at if pruned else None, reason=reason, final_score=final))
+def replayed_parm(traces: list[PathTrace], outcome: list[float], threshold: float, keep: int, steps: int) -> list[PathTrace]:
+    """A parm run's traces as a run of the same paths with another `potential_threshold` and `keep` would
+    have left them. A path's clarity and its one potential question (at its first clear step) depend on
+    nothing but its key; only whether it is pruned, and whether its final image is scored, depend on the
+    settings. `outcome[i]`: the outcome P(yes) of path i's final image (an orm run's final score for the
+    same key); `steps`: checkpoint steps, the last being the final image (a path first clear there is
+    finished, not pruned)."""
+    out = [replace(t, pruned_at=None, reason=None, final_score=None) for t in traces]
+    live = list(range(len(out)))
+    for step in range(1, steps):
+        for t, reason in parm_pruned(out, live, step, threshold, keep).items():
+            out[t].pruned_at, out[t].reason = step, reason
+        live = [t for t in live if out[t].pruned_at is None]
+    for t in live:
+        if out[t].clear_at is None:
+            out[t].reason = "never clear"
+        elif not out[t].hopeful(threshold):
+            out[t].reason = "no potential"
+        else:
+            out[t].final_score = outcome[t]
     return out

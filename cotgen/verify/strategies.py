@@ -5,9 +5,10 @@
 - prm: the prompt question asked on every checkpoint preview; best-of-N by the step scores'
   min, mean or last; or, with `beam`, step-level beam search (keep the best `beam` paths at each
   step and branch each into N/beam continuations).
-- parm: clarity asked at each checkpoint step until the judge says "yes"; potential asked once, at
-  the first clear step, as a follow-up turn; "no" prunes the path for real (its rows leave the KV
-  cache). A path still unclear at the end is asked both on its final image, as the paper's code
+- parm: clarity asked at each checkpoint step until the judge says "yes" (`clarity_threshold`);
+  potential asked once, at the first clear step, as a follow-up turn; "no" prunes the path for real
+  (its rows leave the KV cache), and so, with `keep`, does being outside the `keep` most hopeful
+  paths asked so far. A path still unclear at the end is asked both on its final image, as the paper's code
   does: never clear, or clear without potential, counts as "no". The rest are ranked by the outcome
   P(yes) (best-of-N′). If nothing survives, the path with the lowest P(no) is returned; a pruned one
   is replayed from its key, which reproduces it exactly, rather than kept alive at full cost.
@@ -36,6 +37,7 @@ from cotgen.generate.engine import PathKey, State, StepwiseGenerator
 from cotgen.generate.feedback import corrective_prompt, feedback_from_explanation, readable
 from cotgen.verify.config import PRM_AGGREGATES, VerifyConfig, check_steps
 from cotgen.verify.progress import Cancelled, Checkpoint, Watcher
+from cotgen.verify.pruning import parm_pruned
 from cotgen.verify.trace import Costs, PathTrace, Round, Selection
 
 AGGREGATES = {"min": min, "mean": statistics.fmean, "last": lambda scores: scores[-1]}
@@ -242,13 +244,14 @@ class Verifier:
             self._step(state, costs)
             previews, asked = self.engine.preview(state), [len(traces[t].step_scores) for t in live]
             self._clarity_and_potential(costs, prompt, traces, live, previews, step)
-            keep = [r for r in range(len(live)) if self._hopeful(traces[live[r]])]
-            for r in set(range(len(live))) - set(keep):
-                traces[live[r]].pruned_at, traces[live[r]].reason = step, "no potential"
+            pruned = parm_pruned(traces, live, step, self.config.potential_threshold, self.config.keep)
+            for t, reason in pruned.items():
+                traces[t].pruned_at, traces[t].reason = step, reason
+            keep = [r for r, t in enumerate(live) if t not in pruned]
             # what PARM knows of each path's promise now: its potential once clear, else this step's clarity
             scores = [traces[t].potential if traces[t].potential is not None
                       else traces[t].step_scores[-1] if len(traces[t].step_scores) > n else None for t, n in zip(live, asked)]  # fmt: skip
-            self._report(state, live, len(keys), previews, scores, [(live[r], "no potential") for r in range(len(live)) if r not in keep])
+            self._report(state, live, len(keys), previews, scores, sorted(pruned.items()))
             if not keep:
                 state = None
                 break
@@ -283,7 +286,7 @@ class Verifier:
         unclear = [i for i, t in enumerate(paths) if traces[t].clear_at is None]
         for i, p in zip(unclear, self._ask(costs, [images[i] for i in unclear], clarity)):
             traces[paths[i]].step_scores.append(p)
-            if p >= c.threshold:
+            if p >= c.clear_at:
                 traces[paths[i]].clear_at = step
         newly = [i for i in unclear if traces[paths[i]].clear_at == step]
         history = [[(clarity, "yes")]] * len(newly)
