@@ -123,7 +123,7 @@ def test_parm_prunes_paths_without_potential_for_real(engine, judge):
     scores = orm_scores(judge, images)
     assert round_.chosen == survivors[int(np.argmax(scores))]
     assert same(selection.image, images[int(np.argmax(scores))])  # pruning left the survivors untouched
-    assert selection.costs.judge_calls == N + N + len(survivors)  # clarity, potential, outcome
+    assert selection.costs.judge_calls == N + len(survivors)  # potential, outcome (clarity at 0 is not asked)
 
 
 def test_parm_with_no_survivor_replays_the_lowest_p_no(engine, judge):
@@ -154,9 +154,11 @@ def test_parm_with_a_cap_keeps_the_most_hopeful_paths(engine, judge):
 
 def test_parm_clarity_has_its_own_threshold(engine, judge):
     # clarity at 0 asks potential of every path at step 1, whatever `threshold` says (parm++'s alignment)
-    (round_,) = verifier(engine, judge, strategy="parm", threshold=1.0, clarity_threshold=0.0, potential_threshold=0.0).run(PROMPT, "p").rounds
+    selection = verifier(engine, judge, strategy="parm", threshold=1.0, clarity_threshold=0.0, potential_threshold=0.0).run(PROMPT, "p")
+    (round_,) = selection.rounds
     assert [t.clear_at for t in round_.traces] == [1] * N
     assert [t.potential for t in round_.traces] == pytest.approx(first_step_potentials(engine, judge), abs=1e-3)
+    assert all(t.step_scores == [] for t in round_.traces) and selection.costs.judge_calls == N + N  # potential, outcome: clarity not asked
     (never,) = verifier(engine, judge, strategy="parm", threshold=0.0, clarity_threshold=1.0).run(PROMPT, "p").rounds
     assert {t.reason for t in never.traces} == {"never clear"}
 

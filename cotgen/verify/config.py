@@ -31,8 +31,8 @@ class VerifyConfig:
     threshold: float = 0.5
     """P(yes) at or above which the judge's answer counts as "yes" (clarity, and alignment in parm++)."""
     clarity_threshold: float | None = None
-    """parm: clarity's own threshold (None: `threshold`). 0 calls every path clear at the first step, so
-    potential is asked of all of them there, where pruning saves the most."""
+    """parm: clarity's own threshold (None: `threshold`). 0 calls every path clear at the first step
+    without asking, so potential is asked of all of them there, where pruning saves the most."""
     potential_threshold: float = 0.5
     """parm prunes a path whose potential P(yes) is below this: raise it to prune more and decode less."""
     keep: int = 0

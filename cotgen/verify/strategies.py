@@ -280,13 +280,16 @@ class Verifier:
         self, costs: Costs, prompt: str, traces: list[PathTrace], paths: list[int], images: list[Image.Image], step: int
     ) -> None:
         """PARM at one checkpoint: clarity asked of the paths (trace indices, one per image) not yet
-        clear, and potential, once, of those it finds clear now."""
+        clear, and potential, once, of those it finds clear now. At a clarity threshold of 0 every
+        answer would be "clear", so clarity is not asked."""
         c, q = self.config, self.config.prompts
         clarity = q.clarity.format(prompt=prompt)
         unclear = [i for i, t in enumerate(paths) if traces[t].clear_at is None]
-        for i, p in zip(unclear, self._ask(costs, [images[i] for i in unclear], clarity)):
-            traces[paths[i]].step_scores.append(p)
-            if p >= c.clear_at:
+        answers = self._ask(costs, [images[i] for i in unclear], clarity) if c.clear_at > 0 else [None] * len(unclear)
+        for i, p in zip(unclear, answers):
+            if p is not None:
+                traces[paths[i]].step_scores.append(p)
+            if p is None or p >= c.clear_at:
                 traces[paths[i]].clear_at = step
         newly = [i for i in unclear if traces[paths[i]].clear_at == step]
         history = [[(clarity, "yes")]] * len(newly)
