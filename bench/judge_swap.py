@@ -4,6 +4,8 @@ seed and settings but different judges, compared strategy by strategy, paired ov
     python bench/judge_swap.py runs/sweep_table1_judge1 runs/sweep_table1
     # two strategies of one sweep, paired on the same prompts (second minus first)
     python bench/judge_swap.py runs/sweep_table1 --pair parm@20 parm++@20
+    # the same judge with other strategy settings (PARM's cap, say) on the same candidates
+    python bench/judge_swap.py runs/sweep_table1 runs/sweep_table1_keep8 --settings
 
 With the generator and the path keys the same, every candidate image is the same in both folders
 (PARM's pruning aside, which follows its judge), so a difference is the judge's pick alone. Each
@@ -14,13 +16,12 @@ minus first) with its paired 95 % bootstrap interval over prompts.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from cotgen.errors import InputError
 from cotgen.report.sweep import Point, paired, sweep_points
-from cotgen.sweep.store import check_same_candidates, load_rows
+from cotgen.sweep.store import check_same_candidates, load_rows, read_identity
 
 
 def main(argv: list[str]) -> int:
@@ -28,6 +29,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("first", type=Path, help="sweep folder verified by the first judge")
     parser.add_argument("second", type=Path, nargs="?", help="sweep folder verified by the second judge")
     parser.add_argument("--pair", nargs=2, metavar=("FIRST", "SECOND"), help="instead: two strategy@N of the first folder")
+    parser.add_argument("--settings", action="store_true", help="the folders share their judge and differ in strategy settings (verify) instead")
     parser.add_argument("--resamples", type=int, default=1000)
     args = parser.parse_args(argv)
     if args.pair:
@@ -39,10 +41,15 @@ def main(argv: list[str]) -> int:
         return 0
     if args.second is None:
         parser.error("give two sweep folders, or one and --pair")
-    check_same_candidates(args.first, args.second, also=("verify",))  # PARM prunes by its thresholds
+    # PARM prunes by its settings: the same settings, or (--settings) the same judge
+    check_same_candidates(args.first, args.second, also=("judge_weights",) if args.settings else ("verify",))
     points = [{p.name: p for p in sweep_points(load_rows(f).to_pandas(), 0)} for f in (args.first, args.second)]
-    judges = [json.loads((f / "sweep.json").read_text())["judge_weights"] for f in (args.first, args.second)]
-    print(f"judge weights: first {judges[0]}, second {judges[1]}")
+    sweeps = [read_identity(f) for f in (args.first, args.second)]
+    if args.settings:
+        first, second = (s["verify"] for s in sweeps)
+        print("settings: " + ", ".join(f"{k} {first[k]} → {second[k]}" for k in first if first[k] != second[k]))
+    else:
+        print(f"judge weights: first {sweeps[0]['judge_weights']}, second {sweeps[1]['judge_weights']}")
     # the baseline, and any strategy at N = 1, is path 0 whatever the judge
     names = [name for name, p in points[0].items() if name in points[1] and p.strategy != "baseline" and p.n > 1]
     print_pairs([(name, points[0][name], points[1][name]) for name in names], args.resamples)

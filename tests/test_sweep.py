@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +285,19 @@ def test_a_folder_of_an_older_row_format_is_not_resumed(tmp_path):
     marker.write_text(json.dumps({**old, "row_format": 2}))  # scored before readings were hedged
     with pytest.raises(InputError, match="holds sweep rows of format 2, and this cotgen writes format 3"):
         SweepStore(cfg.out).prepare(cfg, records, weights)
+
+
+def test_a_folder_made_before_a_setting_existed_resumes_with_its_default(tmp_path):
+    records = first_per_tag(evaluation_records(), 1)[:2]
+    cfg = SweepConfig(out=str(tmp_path / "sweep"), strategies=["baseline"])
+    weights = {role: f"digest-{role}" for role in ROLES}
+    SweepStore(cfg.out).prepare(cfg, records, weights)
+    marker = tmp_path / "sweep" / "sweep.json"
+    old = json.loads(marker.read_text())
+    for added in ("keep", "clarity_threshold"):  # PARM's settings added on 2026-12-05
+        del old["verify"][added]
+    marker.write_text(json.dumps(old))
+    SweepStore(cfg.out).prepare(cfg, records, weights)  # its rows were verified with the defaults
+    capped = replace(cfg, verify=replace(cfg.verify, keep=8))
+    with pytest.raises(InputError, match="holds a sweep made with another verify"):
+        SweepStore(cfg.out).prepare(capped, records, weights)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,6 +27,7 @@ from cotgen.errors import InputError
 from cotgen.layout import from_png, write_prompt_folder
 from cotgen.prompts import Record, load_records, write_records
 from cotgen.sweep.config import ROLES, SweepConfig
+from cotgen.verify.config import VerifyConfig
 
 ROW_SCHEMA = pa.schema(
     [
@@ -91,12 +93,21 @@ def load_rows(root: str | Path) -> pa.Table:
 
 
 SAME_CANDIDATES = ("generator_weights", "records", "per_tag", "seed", "sampling")
+
+
+def read_identity(folder: Path) -> dict:
+    """A sweep folder's sweep.json; strategy settings added to cotgen since the folder was made take
+    their defaults, which is what the folder's rows were verified with."""
+    identity = json.loads((folder / "sweep.json").read_text())
+    if "verify" in identity:
+        identity["verify"] = {**json.loads(json.dumps(asdict(VerifyConfig()))), **identity["verify"]}
+    return identity
 """What two sweeps' sweep.json must agree on for path i of prompt p to be the same image in both."""
 
 
 def check_same_candidates(first: Path, second: Path, also: tuple[str, ...] = ()) -> None:
     """Refuse two sweep folders whose candidates differ (and whose `also` entries of sweep.json differ)."""
-    a, b = (json.loads((folder / "sweep.json").read_text()) for folder in (first, second))
+    a, b = (read_identity(folder) for folder in (first, second))
     differ = [key for key in (*SAME_CANDIDATES, *also) if a.get(key) != b.get(key)]
     if differ:
         raise InputError(f"{first} and {second} differ in {', '.join(differ)}: their candidates are not the same")
@@ -119,7 +130,7 @@ class SweepStore:
         identity = json.loads(json.dumps({**cfg.identity(), **models, "row_format": ROW_FORMAT}))
         marker = self.root / "sweep.json"
         if marker.is_file():
-            before = json.loads(marker.read_text())
+            before = read_identity(self.root)
             if before.get("row_format", 1) != ROW_FORMAT:
                 raise InputError(
                     f"{self.root}: holds sweep rows of format {before.get('row_format', 1)}, and this cotgen writes format "
