@@ -187,11 +187,11 @@ orm pool counted, the ceiling of every verifier; the share of the headroom is
 
 **Where the numbers come from.** A point whose "from" names its own run (e.g. `orm@8`) was measured
 by running the strategy at that N. "first n paths of orm@8" was read off the run at N=8: path i of a
-prompt has the key (seed, prompt, i) whatever the batch, and under orm, prm best-of-N and parm a
-path's record depends on nothing but its key, so a run at n would have decoded, asked and returned
-exactly what the first n paths of the larger run did (the image tokens and judge calls shown are
-those of the first n paths; seconds are only measured for whole runs). parm++ and prm beam search
-cannot be read off a pool and are run at each N. Intervals: 95 % bootstrap over prompts
+prompt has the key (seed, prompt, i) whatever the batch, and under orm, prm best-of-N and parm
+without a cap a path's record depends on nothing but its key, so a run at n would have decoded, asked
+and returned exactly what the first n paths of the larger run did (the image tokens and judge calls
+shown are those of the first n paths; seconds are only measured for whole runs). parm++, parm with a
+cap (`keep`) and prm beam search cannot be read off a pool and are run at each N. Intervals: 95 % bootstrap over prompts
 ({resamples} resamples; overall recomputed as the mean of the tag means on each).
 
 ## GenEval against N
