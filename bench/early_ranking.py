@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from cotgen.errors import InputError
 from cotgen.generate.engine import StepwiseGenerator, checkpoint_rows
@@ -55,7 +54,6 @@ def main(argv: list[str]) -> int:
     engine = StepwiseGenerator(load_generator(config["generator"])[0])
     judge = load_judge(config["judge"])
     steps = checkpoint_rows(engine.grid, config["sampling"]["steps"])[:-1]
-    size = engine.model.config.vision_config.image_size
     aucs: dict[str, list[float]] = {}
     for index, paths in orm.groupby("prompt_index"):
         passed = paths.correct.to_numpy(bool)
@@ -65,10 +63,7 @@ def main(argv: list[str]) -> int:
         tokens = torch.tensor(np.stack(paths.tokens.to_numpy()).astype(np.int64))
         question = JudgePrompts().orm.format(prompt=paths.prompt.iloc[0])
         for step, rows in enumerate(steps, 1):
-            canvas = np.full((len(paths), size, size, 3), 255, np.uint8)
-            strip = engine.decode_rows(tokens[:, : rows * engine.grid])
-            canvas[:, : strip.shape[1]] = strip
-            previews = [Image.fromarray(c) for c in canvas]
+            previews = engine.previews(tokens[:, : rows * engine.grid])
             scores[f"outcome question on the step-{step} preview"] = judge.p_yes(previews, [question] * len(previews), finished=[False] * len(previews)).numpy()
         for name, values in scores.items():
             if (auc := within_auc(values, passed)) is not None:

@@ -243,11 +243,15 @@ class StepwiseGenerator:
 
     def preview(self, state: State, background: tuple[int, int, int] = (255, 255, 255)) -> list[Image.Image]:
         """Each path's partial image: the finished rows decoded, the rest left as blank canvas."""
+        return self.previews(state.tokens, background)
+
+    def previews(self, tokens: torch.Tensor, background: tuple[int, int, int] = (255, 255, 255)) -> list[Image.Image]:
+        """The partial images of token prefixes (paths, decoded so far): whole rows decoded, the rest blank."""
         size = self.model.config.vision_config.image_size
-        canvas = np.empty((state.num_paths, size, size, 3), dtype=np.uint8)
+        canvas = np.empty((tokens.shape[0], size, size, 3), dtype=np.uint8)
         canvas[:] = background
-        if self.rows_done(state):
-            strip = self.decode_rows(state.tokens)
+        if tokens.shape[1] >= self.grid:
+            strip = self.decode_rows(tokens)
             canvas[:, : strip.shape[1]] = strip
         return [Image.fromarray(c) for c in canvas]
 
