@@ -27,13 +27,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cotgen.config import build_config
 from cotgen.errors import InputError
 from cotgen.evaluate.summary import summarize
 from cotgen.generate.engine import PathKey, checkpoint_rows
 from cotgen.report.plot import PALETTE, Series, plot
 from cotgen.report.sweep import largest_pool, paired, sweep_points
-from cotgen.sweep.store import check_same_candidates, load_rows
+from cotgen.sweep.store import check_same_candidates, load_rows, read_identity
 from cotgen.train.judge.metrics import balanced_accuracy
+from cotgen.verify.config import VerifyConfig
 from cotgen.verify.pool import replayed_parm, subset_picks
 from cotgen.verify.trace import PathTrace
 
@@ -65,7 +67,8 @@ class Pools:
     """A sweep's parm and orm pools, path by path, and the checks that they decoded the same images."""
 
     def __init__(self, root: Path, orm_root: Path | None = None):
-        self.config = json.loads((root / "sweep.json").read_text())
+        self.config = read_identity(root)
+        self.verify = build_config(VerifyConfig, self.config["verify"], "verify")
         rows = load_rows(root).to_pandas()
         if orm_root is not None:
             check_same_candidates(root, orm_root, also=("judge_weights",))
@@ -145,7 +148,7 @@ def main(argv: list[str]) -> int:
         parser.error("--keep must be 0 (no cap) or a number of paths")
     pools = Pools(args.sweep, args.orm)
     ns = sorted(n for n in pools.orm_points if 1 < n <= pools.n)
-    own, clarity = pools.config["verify"]["potential_threshold"], pools.config["verify"]["threshold"]
+    own, clarity = pools.verify.potential_threshold, pools.verify.clear_at
     differing = pools.differing_images()
     replayed = pools.picks(own, 0, ns)
     mismatched = sum(int(a != b) for n in ns for a, b in zip(replayed[n].chosen, pools.recorded_picks(n)))

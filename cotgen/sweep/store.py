@@ -93,6 +93,7 @@ def load_rows(root: str | Path) -> pa.Table:
 
 
 SAME_CANDIDATES = ("generator_weights", "records", "per_tag", "seed", "sampling")
+"""What two sweeps' sweep.json must agree on for path i of prompt p to be the same image in both."""
 
 
 def read_identity(folder: Path) -> dict:
@@ -102,7 +103,6 @@ def read_identity(folder: Path) -> dict:
     if "verify" in identity:
         identity["verify"] = {**json.loads(json.dumps(asdict(VerifyConfig()))), **identity["verify"]}
     return identity
-"""What two sweeps' sweep.json must agree on for path i of prompt p to be the same image in both."""
 
 
 def check_same_candidates(first: Path, second: Path, also: tuple[str, ...] = ()) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from cotgen.verify.config import VerifyConfig
-from cotgen.verify.pruning import parm_pruned
+from cotgen.verify.pruning import parm_finalists, parm_pruned
 from cotgen.verify.strategies import choose
 from cotgen.verify.trace import Costs, PathTrace
 
@@ -71,11 +71,6 @@ def replayed_parm(traces: list[PathTrace], outcome: list[float], threshold: floa
         for t, reason in parm_pruned(out, live, step, threshold, keep).items():
             out[t].pruned_at, out[t].reason = step, reason
         live = [t for t in live if out[t].pruned_at is None]
-    for t in live:
-        if out[t].clear_at is None:
-            out[t].reason = "never clear"
-        elif not out[t].hopeful(threshold):
-            out[t].reason = "no potential"
-        else:
-            out[t].final_score = outcome[t]
+    for t in parm_finalists(out, live, threshold):
+        out[t].final_score = outcome[t]
     return out

@@ -1,4 +1,4 @@
-"""PARM's pruning rule at one checkpoint, shared by the verifier and the replay of its runs."""
+"""PARM's pruning rule at a checkpoint and at the end, shared by the verifier and the replay of its runs."""
 
 from __future__ import annotations
 
@@ -17,3 +17,17 @@ def parm_pruned(traces: list[PathTrace], live: list[int], step: int, threshold: 
         ranked = sorted((t for t in asked if t not in pruned), key=lambda t: (-traces[t].potential, t))
         pruned.update({t: f"not among the {keep} most hopeful" for t in ranked[keep:]})
     return pruned
+
+
+def parm_finalists(traces: list[PathTrace], finished: list[int], threshold: float) -> list[int]:
+    """Of the paths decoded to the end (trace indices), those PARM ranks by the outcome question: clear
+    and hopeful. The others get the reason they are not ("never clear", "no potential")."""
+    finalists = []
+    for t in finished:
+        if traces[t].clear_at is None:
+            traces[t].reason = "never clear"
+        elif not traces[t].hopeful(threshold):
+            traces[t].reason = "no potential"
+        else:
+            finalists.append(t)
+    return finalists

@@ -8,8 +8,8 @@
 - parm: clarity asked at each checkpoint step until the judge says "yes" (`clarity_threshold`);
   potential asked once, at the first clear step, as a follow-up turn; "no" prunes the path for real
   (its rows leave the KV cache), and so, with `keep`, does being outside the `keep` most hopeful
-  paths asked so far. A path still unclear at the end is asked both on its final image, as the paper's code
-  does: never clear, or clear without potential, counts as "no". The rest are ranked by the outcome
+  paths asked so far (`cotgen.verify.pruning`). A path still unclear at the end is asked both on its
+  final image, as the paper's code does: never clear, or clear without potential, counts as "no". The rest are ranked by the outcome
   P(yes) (best-of-N′). If nothing survives, the path with the lowest P(no) is returned; a pruned one
   is replayed from its key, which reproduces it exactly, rather than kept alive at full cost.
 - parm++: parm, then reflection on the chosen image: if the judge says it does not match the prompt,
@@ -37,7 +37,7 @@ from cotgen.generate.engine import PathKey, State, StepwiseGenerator
 from cotgen.generate.feedback import corrective_prompt, feedback_from_explanation, readable
 from cotgen.verify.config import PRM_AGGREGATES, VerifyConfig, check_steps
 from cotgen.verify.progress import Cancelled, Checkpoint, Watcher
-from cotgen.verify.pruning import parm_pruned
+from cotgen.verify.pruning import parm_finalists, parm_pruned
 from cotgen.verify.trace import Costs, PathTrace, Round, Selection
 
 AGGREGATES = {"min": min, "mean": statistics.fmean, "last": lambda scores: scores[-1]}
@@ -263,12 +263,7 @@ class Verifier:
         # The paper's code asks a path still unclear at the end about its final image too.
         final = len(self.engine.step_rows())
         self._clarity_and_potential(costs, prompt, traces, list(finished), list(finished.values()), final)
-        for t in finished:
-            if traces[t].clear_at is None:
-                traces[t].reason = "never clear"
-            elif not self._hopeful(traces[t]):
-                traces[t].reason = "no potential"
-        survivors = [t for t in finished if traces[t].clear_at is not None and self._hopeful(traces[t])]
+        survivors = parm_finalists(traces, list(finished), self.config.potential_threshold)
         for t, score in zip(survivors, self._outcome(costs, prompt, [finished[t] for t in survivors])):
             traces[t].final_score = score
         chosen = choose(traces, range(len(traces)), finished)
@@ -295,9 +290,6 @@ class Verifier:
         history = [[(clarity, "yes")]] * len(newly)
         for i, p in zip(newly, self._ask(costs, [images[i] for i in newly], q.potential, history)):
             traces[paths[i]].potential = p
-
-    def _hopeful(self, trace: PathTrace) -> bool:
-        return trace.hopeful(self.config.potential_threshold)
 
     def _reflect(self, prompt: str, prompt_id: str, seed: int) -> list[Round]:
         c, q = self.config, self.config.prompts
